@@ -35,10 +35,17 @@ export interface Batch {
   batchSize: number;
   /** Maximum number of windows over the rows. */
   windows: number;
-  /** Samples per row: (windows − 1) · hop + window. */
+  /** Samples per row: (windows − 1) · hop + window (raw input; 0 for feature input). */
   samplesPerRow: number;
-  /** Standardised, zero-padded samples, `[batchSize, samplesPerRow]` row-major. */
-  signal: Float32Array;
+  /** Standardised, zero-padded samples, `[batchSize, samplesPerRow]` row-major (raw input). */
+  signal?: Float32Array;
+  /**
+   * Standardised frame-level features, `[batchSize, windows, featureDim]` row-major, zero on
+   * padding (feature input, e.g. eGeMAPS LLDs for OS+RNN). Here a "window" is one feature frame.
+   */
+  features?: Float32Array;
+  /** Values per feature frame (feature input only). */
+  featureDim?: number;
   /** Real (non-padding) windows per row. */
   lengths: Int32Array;
   /** 1 for real windows, 0 for padding, `[batchSize, windows]` row-major. */
