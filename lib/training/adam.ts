@@ -1,0 +1,121 @@
+/**
+ * Adam (Kingma & Ba) with an explicit, serialisable state.
+ *
+ * tfjs's own AdamOptimizer keeps β^t as a running float32 product and rebuilds it with pow()
+ * when its weights are restored, so a resumed run drifts from an uninterrupted one in the last
+ * bits. Here the bias corrections are computed in float64 from the step count alone, which
+ * makes a restored optimiser continue bit-identically.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** Adam hyper-parameters. */
+export interface AdamOptions {
+  /** Step size (paper: 1e-4). */
+  learningRate: number;
+  /** First-moment decay (default 0.9). */
+  beta1?: number;
+  /** Second-moment decay (default 0.999). */
+  beta2?: number;
+  /** Denominator guard (default 1e-7, the tfjs default). */
+  epsilon?: number;
+}
+
+/** Serialisable optimiser state: step count and both moments per variable (in order). */
+export interface AdamState {
+  /** Steps taken so far. */
+  step: number;
+  /** First moments, one per variable, in the optimiser's variable order. */
+  m: { name: string; shape: number[]; values: Float32Array }[];
+  /** Second moments, same order. */
+  v: { name: string; shape: number[]; values: Float32Array }[];
+}
+
+/** Adam over a fixed list of variables. */
+export class Adam {
+  /** Steps taken so far. */
+  step = 0;
+  readonly #vars: tf.Variable[];
+  readonly #m: tf.Variable[];
+  readonly #v: tf.Variable[];
+  readonly #lr: number;
+  readonly #b1: number;
+  readonly #b2: number;
+  readonly #eps: number;
+
+  /** Creates zero moments for `variables`. */
+  constructor(variables: tf.Variable[], opts: AdamOptions) {
+    this.#vars = variables;
+    this.#lr = opts.learningRate;
+    this.#b1 = opts.beta1 ?? 0.9;
+    this.#b2 = opts.beta2 ?? 0.999;
+    this.#eps = opts.epsilon ?? 1e-7;
+    this.#m = variables.map((v) => tf.variable(tf.zerosLike(v), false));
+    this.#v = variables.map((v) => tf.variable(tf.zerosLike(v), false));
+  }
+
+  /**
+   * Applies one update from gradients given in the variables' order; a variable whose gradient
+   * is undefined (not connected to the loss) is left alone, moments included.
+   */
+  apply(grads: (tf.Tensor | undefined)[]): void {
+    if (grads.length !== this.#vars.length) {
+      throw new Error(`Adam: ${grads.length} gradients for ${this.#vars.length} variables`);
+    }
+    this.step++;
+    const t = this.step;
+    const b1 = this.#b1, b2 = this.#b2;
+    // Float64 bias correction folded into the step size (Kingma & Ba, sec. 2).
+    const alpha = this.#lr * Math.sqrt(1 - Math.pow(b2, t)) / (1 - Math.pow(b1, t));
+    const epsHat = this.#eps * Math.sqrt(1 - Math.pow(b2, t));
+    tf.tidy(() => {
+      for (let i = 0; i < grads.length; i++) {
+        const g = grads[i];
+        if (!g) continue;
+        const m = tf.add(tf.mul(this.#m[i], b1), tf.mul(g, 1 - b1));
+        const v = tf.add(tf.mul(this.#v[i], b2), tf.mul(tf.square(g), 1 - b2));
+        this.#m[i].assign(m);
+        this.#v[i].assign(v);
+        const update = tf.div(tf.mul(m, alpha), tf.add(tf.sqrt(v), epsHat));
+        this.#vars[i].assign(tf.sub(this.#vars[i], update));
+      }
+    });
+  }
+
+  /** Copies the state out (reads tensors back; async so it also works on GPU backends). */
+  async getState(): Promise<AdamState> {
+    const read = async (list: tf.Variable[]) =>
+      await Promise.all(list.map(async (x, i) => ({
+        name: this.#vars[i].name,
+        shape: x.shape.slice(),
+        values: (await x.data()) as Float32Array,
+      })));
+    return { step: this.step, m: await read(this.#m), v: await read(this.#v) };
+  }
+
+  /** Restores a state written by {@link getState}; shapes must match. */
+  setState(state: AdamState): void {
+    if (state.m.length !== this.#vars.length || state.v.length !== this.#vars.length) {
+      throw new Error(
+        `Adam.setState: state has ${state.m.length} moments for ${this.#vars.length} variables`,
+      );
+    }
+    for (let i = 0; i < this.#vars.length; i++) {
+      for (const [src, dst] of [[state.m[i], this.#m[i]], [state.v[i], this.#v[i]]] as const) {
+        if (src.shape.join("x") !== dst.shape.join("x")) {
+          throw new Error(
+            `Adam.setState: moment ${i} (${src.name}) has shape [${src.shape}], ` +
+              `variable has [${dst.shape}]`,
+          );
+        }
+        tf.tidy(() => dst.assign(tf.tensor(src.values, src.shape, "float32")));
+      }
+    }
+    this.step = state.step;
+  }
+
+  /** Frees the moment tensors. */
+  dispose(): void {
+    for (const x of [...this.#m, ...this.#v]) x.dispose();
+  }
+}

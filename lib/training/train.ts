@@ -1,0 +1,453 @@
+/**
+ * Training of one model: Adam on Σ_m w_m CE_m + λ L2 (paper eq. 5), model selection and early
+ * stopping on the development UAR (mean over tasks for MTL), per-epoch atomic checkpoints that
+ * let an interrupted run resume to exactly the result of an uninterrupted one, progress display
+ * and a JSON-lines epoch log.
+ *
+ * Randomness is positional: epoch e's shuffling seed is deriveSeed(seed, e) and the dropout seed
+ * of batch b is deriveSeed(seed, e, b, 1). Resuming at an epoch boundary thus replays exactly
+ * the same random choices.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { TaskSpec } from "../corpus/types.ts";
+import type { Batch } from "../frames/types.ts";
+import type { ModelConfig } from "../model/types.ts";
+import { Adam, type AdamState } from "./adam.ts";
+import {
+  encodeCheckpoint,
+  readCheckpointFile,
+  type StoredArray,
+  writeFileAtomic,
+} from "./checkpoint.ts";
+import {
+  type ApplicableModel,
+  type BatchIterable,
+  batchToInput,
+  evaluate,
+  type Evaluation,
+  meanFinite,
+} from "./evaluate.ts";
+import { type ClassWeighting, classWeightsFor, objective } from "./loss.ts";
+import { createProgress, type ProgressMode, type ProgressReporter } from "./progress.ts";
+import { deriveSeed } from "./rng.ts";
+
+/** What training needs from a model (EmotionModel satisfies it). */
+export interface TrainableModel extends ApplicableModel {
+  /** The model's configuration (tasks, seed …). */
+  readonly config: ModelConfig;
+  /** Variables the optimiser updates. */
+  trainableVariables(): tf.Variable[];
+  /** Named weights, for snapshots and checkpoints. */
+  getWeights(): { name: string; tensor: tf.Tensor }[];
+  /** Restores named weights (values are copied). */
+  setWeights(weights: { name: string; tensor: tf.Tensor }[]): void;
+}
+
+/** Produces the training batches of one epoch; `seed` is that epoch's shuffling seed. */
+export type EpochBatches = (epoch: number, seed: number) => BatchIterable;
+
+/** Options of {@link train}. */
+export interface TrainOptions {
+  /** Training batches per epoch (shuffle them with the given seed). */
+  train: EpochBatches;
+  /** Development batches for model selection and early stopping (none: keep the last epoch). */
+  dev?: () => BatchIterable;
+  /** Maximum number of epochs. */
+  epochs: number;
+  /** Adam step size (paper: 1e-4). */
+  learningRate?: number;
+  /** λ of the L2 term over weight matrices (default 0). */
+  l2?: number;
+  /** Class weighting of the cross-entropy (default none). */
+  classWeighting?: ClassWeighting;
+  /** Training label counts per task and class (needed for balanced weighting). */
+  classCounts?: Record<string, number[]>;
+  /** w_m per task (default 1 each). */
+  taskWeights?: Record<string, number>;
+  /** Stop after this many epochs without a better dev UAR (default: never). */
+  patience?: number;
+  /** Tasks whose mean dev UAR selects the model (default: all tasks of the model). */
+  selectionTasks?: string[];
+  /** Run seed for shuffling and dropout (default: the model config's seed). */
+  seed?: number;
+  /** Folder for `checkpoint.ckpt`; enables checkpointing and resuming. */
+  checkpointDir?: string;
+  /** Resume from an existing checkpoint in `checkpointDir` (default true). */
+  resume?: boolean;
+  /** JSON-lines file that receives one record per epoch. */
+  logPath?: string;
+  /** Progress output (default auto) or a custom reporter. */
+  progress?: ProgressMode | ProgressReporter;
+  /** Batches per epoch, for the progress bar's ETA before the first epoch has finished. */
+  batchesPerEpoch?: number;
+  /** Name of the backend in use, for logs and checkpoints (default tf.getBackend()). */
+  backend?: string;
+  /** Called after each epoch's checkpoint is written (an exception here aborts training). */
+  onEpochEnd?: (record: EpochRecord) => void | Promise<void>;
+}
+
+/** One epoch's record, as written to the JSON-lines log. */
+export interface EpochRecord {
+  /** 1-based epoch number. */
+  epoch: number;
+  /** Mean training objective over the epoch's batches. */
+  loss: number;
+  /** Mean unweighted cross-entropy per task. */
+  taskLoss: Record<string, number>;
+  /** Mean λ·R term. */
+  l2: number;
+  /** Dev UAR per task (absent without a dev set). */
+  devUar?: Record<string, number>;
+  /** Mean dev UAR over the selection tasks. */
+  devMeanUar?: number;
+  /** Whether this epoch became the selected (best) model. */
+  best: boolean;
+  /** Training windows per second. */
+  windowsPerSecond: number;
+  /** Wall-clock seconds of the epoch (training and dev evaluation). */
+  seconds: number;
+  /** tfjs backend. */
+  backend: string;
+  /** Batches in the epoch. */
+  batches: number;
+}
+
+/** Outcome of {@link train}. The model holds the selected (best) weights afterwards. */
+export interface TrainResult {
+  /** 1-based epoch whose weights were kept (0 when no epoch ran). */
+  bestEpoch: number;
+  /** Mean dev UAR of the kept model (NaN without a dev set). */
+  bestDevUar: number;
+  /** Dev evaluation of the kept model (absent without a dev set). */
+  dev?: Evaluation;
+  /** All epoch records, including those of an earlier interrupted run. */
+  history: EpochRecord[];
+  /** Whether early stopping ended training before `epochs`. */
+  stoppedEarly: boolean;
+  /** Epoch this call started at (0 = fresh, > 0 = resumed from a checkpoint). */
+  resumedFromEpoch: number;
+}
+
+/** Mutable loop state, checkpointed every epoch. */
+interface LoopState {
+  nextEpoch: number;
+  bestMetric: number;
+  bestEpoch: number;
+  epochsSinceBest: number;
+  stopped: boolean;
+  history: EpochRecord[];
+  bestDev?: Evaluation;
+  batchesPerEpoch?: number;
+}
+
+const CHECKPOINT_FORMAT = "emo-e2e-checkpoint";
+const CHECKPOINT_VERSION = 1;
+
+/** Name of the checkpoint file inside `checkpointDir`. */
+export const CHECKPOINT_FILE = "checkpoint.ckpt";
+
+/** Reads weights out as plain arrays (copies). */
+export async function snapshotWeights(
+  model: Pick<TrainableModel, "getWeights">,
+  group = "weights",
+): Promise<StoredArray[]> {
+  const out: StoredArray[] = [];
+  for (const w of model.getWeights()) {
+    const dtype = w.tensor.dtype === "int32" ? "int32" : "float32";
+    if (w.tensor.dtype !== "int32" && w.tensor.dtype !== "float32") {
+      throw new Error(`weight ${w.name} has unsupported dtype ${w.tensor.dtype}`);
+    }
+    const data = await w.tensor.data();
+    out.push({
+      group,
+      name: w.name,
+      shape: w.tensor.shape.slice(),
+      dtype,
+      values: dtype === "int32" ? Int32Array.from(data) : Float32Array.from(data),
+    });
+  }
+  return out;
+}
+
+/** Writes stored arrays back into the model's weights. */
+export function restoreWeights(model: Pick<TrainableModel, "setWeights">, arrays: StoredArray[]) {
+  const tensors = arrays.map((a) => ({
+    name: a.name,
+    tensor: tf.tensor(a.values, a.shape, a.dtype),
+  }));
+  try {
+    model.setWeights(tensors);
+  } finally {
+    for (const t of tensors) t.tensor.dispose();
+  }
+}
+
+/** The settings a checkpoint must agree on before a run may resume from it. */
+function fingerprint(model: TrainableModel, opts: TrainOptions, seed: number): string {
+  return JSON.stringify({
+    config: model.config,
+    learningRate: opts.learningRate ?? 1e-4,
+    l2: opts.l2 ?? 0,
+    classWeighting: opts.classWeighting ?? "none",
+    taskWeights: opts.taskWeights ?? {},
+    seed,
+  });
+}
+
+/**
+ * Trains `model` in place and leaves it holding the selected weights.
+ * @throws on a checkpoint from a different configuration (names the file)
+ */
+export async function train(model: TrainableModel, opts: TrainOptions): Promise<TrainResult> {
+  const tasks: TaskSpec[] = model.config.tasks;
+  const seed = opts.seed ?? model.config.seed;
+  const backend = opts.backend ?? tf.getBackend();
+  const selection = opts.selectionTasks ?? tasks.map((t) => t.name);
+  for (const s of selection) {
+    if (!tasks.some((t) => t.name === s)) {
+      throw new Error(`train: selection task ${s} is not a model task`);
+    }
+  }
+  const classWeights = classWeightsFor(opts.classWeighting ?? "none", tasks, opts.classCounts);
+  const vars = model.trainableVariables();
+  const adam = new Adam(vars, { learningRate: opts.learningRate ?? 1e-4 });
+  const reporter = typeof opts.progress === "object"
+    ? opts.progress
+    : createProgress(opts.progress ?? "auto");
+  const fp = fingerprint(model, opts, seed);
+  const ckptPath = opts.checkpointDir ? `${opts.checkpointDir}/${CHECKPOINT_FILE}` : undefined;
+
+  let state: LoopState = {
+    nextEpoch: 0,
+    bestMetric: -Infinity,
+    bestEpoch: 0,
+    epochsSinceBest: 0,
+    stopped: false,
+    history: [],
+  };
+  let best: StoredArray[] | undefined;
+
+  try {
+    if (ckptPath) {
+      await Deno.mkdir(opts.checkpointDir!, { recursive: true });
+      const ck = opts.resume === false ? undefined : await readCheckpointFile(ckptPath);
+      if (ck) {
+        const h = ck.header as {
+          format: string;
+          version: number;
+          fingerprint: string;
+          state: LoopState;
+          adamStep: number;
+        };
+        if (h.format !== CHECKPOINT_FORMAT || h.version !== CHECKPOINT_VERSION) {
+          throw new Error(`${ckptPath}: unsupported checkpoint format ${h.format} v${h.version}`);
+        }
+        if (h.fingerprint !== fp) {
+          throw new Error(
+            `${ckptPath}: checkpoint was written with a different model configuration or ` +
+              `training settings; use another --out folder or delete it to start afresh`,
+          );
+        }
+        state = h.state;
+        state.bestMetric = state.bestMetric ?? -Infinity; // JSON turns -Infinity into null
+        restoreWeights(model, ck.arrays.filter((a) => a.group === "weights"));
+        const bestArrays = ck.arrays.filter((a) => a.group === "best");
+        best = bestArrays.length > 0 ? bestArrays : undefined;
+        const moments = (g: string) =>
+          ck.arrays.filter((a) => a.group === g).map((a) => ({
+            name: a.name,
+            shape: a.shape,
+            values: a.values as Float32Array,
+          }));
+        const adamState: AdamState = {
+          step: h.adamStep,
+          m: moments("adam_m"),
+          v: moments("adam_v"),
+        };
+        adam.setState(adamState);
+      }
+    }
+    const resumedFromEpoch = state.nextEpoch;
+    const runStart = performance.now();
+    let batchesThisRun = 0;
+
+    for (let epoch = state.nextEpoch; epoch < opts.epochs && !state.stopped; epoch++) {
+      const t0 = performance.now();
+      let batches = 0, windows = 0, lossSum = 0, l2Sum = 0;
+      const taskSums: Record<string, number> = Object.fromEntries(tasks.map((t) => [t.name, 0]));
+      const perEpoch = state.batchesPerEpoch ?? opts.batchesPerEpoch;
+      for await (const batch of opts.train(epoch, deriveSeed(seed, epoch))) {
+        const parts = await step(model, adam, vars, batch, {
+          dropoutSeed: deriveSeed(seed, epoch, batches, 1),
+          classWeights,
+          taskWeights: opts.taskWeights,
+          l2: opts.l2 ?? 0,
+        });
+        batches++;
+        batchesThisRun++;
+        for (let i = 0; i < batch.batchSize; i++) windows += batch.lengths[i];
+        lossSum += parts.total;
+        l2Sum += parts.l2;
+        for (const t of tasks) taskSums[t.name] += parts.perTask[t.name];
+        const elapsed = (performance.now() - t0) / 1000;
+        const perBatch = (performance.now() - runStart) / 1000 / batchesThisRun;
+        const remaining = perEpoch === undefined
+          ? undefined
+          : Math.max(perEpoch - batches, 0) + (opts.epochs - epoch - 1) * perEpoch;
+        reporter.update({
+          epoch: epoch + 1,
+          epochs: opts.epochs,
+          batch: batches,
+          batches: perEpoch,
+          loss: lossSum / batches,
+          windowsPerSecond: windows / Math.max(elapsed, 1e-9),
+          etaSeconds: remaining === undefined ? undefined : remaining * perBatch,
+        });
+      }
+      if (batches === 0) throw new Error(`train: epoch ${epoch + 1} produced no training batches`);
+      state.batchesPerEpoch = batches;
+      const trainSeconds = (performance.now() - t0) / 1000;
+
+      let dev: Evaluation | undefined;
+      let metric = NaN;
+      if (opts.dev) {
+        dev = await evaluate(model, opts.dev(), tasks);
+        metric = meanFinite(selection.map((s) => dev!.tasks[s].uar));
+      }
+      // Without a dev set the latest epoch is always "best", i.e. the last weights are kept.
+      const improved = opts.dev ? metric > state.bestMetric : true;
+      if (improved) {
+        state.bestMetric = opts.dev ? metric : NaN;
+        state.bestEpoch = epoch + 1;
+        state.epochsSinceBest = 0;
+        state.bestDev = dev;
+        best = await snapshotWeights(model, "best");
+      } else {
+        state.epochsSinceBest++;
+        if (opts.patience !== undefined && state.epochsSinceBest >= opts.patience) {
+          state.stopped = true;
+        }
+      }
+      const record: EpochRecord = {
+        epoch: epoch + 1,
+        loss: lossSum / batches,
+        taskLoss: Object.fromEntries(tasks.map((t) => [t.name, taskSums[t.name] / batches])),
+        l2: l2Sum / batches,
+        devUar: dev
+          ? Object.fromEntries(Object.entries(dev.tasks).map(([k, v]) => [k, v.uar]))
+          : undefined,
+        devMeanUar: dev ? metric : undefined,
+        best: improved,
+        windowsPerSecond: windows / trainSeconds,
+        seconds: (performance.now() - t0) / 1000,
+        backend,
+        batches,
+      };
+      state.history.push(record);
+      state.nextEpoch = epoch + 1;
+      if (opts.logPath) {
+        await Deno.writeTextFile(opts.logPath, JSON.stringify(record) + "\n", { append: true });
+      }
+      if (ckptPath) await writeCheckpoint(ckptPath, model, adam, state, best, fp);
+      const devText = dev
+        ? ` | dev UAR ${
+          selection.map((s) => `${s} ${(dev!.tasks[s].uar * 100).toFixed(1)}%`).join(", ")
+        }`
+        : "";
+      reporter.epochDone(
+        `epoch ${epoch + 1}/${opts.epochs} loss ${record.loss.toFixed(4)}${devText}` +
+          `${improved && opts.dev ? " *best*" : ""} (${record.seconds.toFixed(1)} s)`,
+      );
+      await opts.onEpochEnd?.(record);
+    }
+
+    if (best) restoreWeights(model, best);
+    return {
+      bestEpoch: state.bestEpoch,
+      bestDevUar: opts.dev ? state.bestMetric : NaN,
+      dev: state.bestDev,
+      history: state.history,
+      stoppedEarly: state.stopped,
+      resumedFromEpoch,
+    };
+  } finally {
+    adam.dispose();
+    await reporter.stop();
+  }
+}
+
+/** Scalar parts of one step's objective. */
+interface StepLoss {
+  total: number;
+  l2: number;
+  perTask: Record<string, number>;
+}
+
+/** One optimisation step on one batch. */
+async function step(
+  model: TrainableModel,
+  adam: Adam,
+  vars: tf.Variable[],
+  batch: Batch,
+  o: {
+    dropoutSeed: number;
+    classWeights: Record<string, number[]>;
+    taskWeights?: Record<string, number>;
+    l2: number;
+  },
+): Promise<StepLoss> {
+  const input = batchToInput(batch);
+  let kept: { l2: tf.Scalar; perTask: Record<string, tf.Scalar> } | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const out = model.apply(input, { training: true, dropoutSeed: o.dropoutSeed });
+    const obj = objective(out.logits, batch.labels, {
+      taskWeights: o.taskWeights,
+      classWeights: o.classWeights,
+      l2: o.l2,
+      variables: vars,
+    });
+    kept = { l2: tf.keep(obj.l2), perTask: {} };
+    for (const [k, v] of Object.entries(obj.perTask)) kept.perTask[k] = tf.keep(v);
+    return obj.total;
+  }, vars);
+  try {
+    adam.apply(vars.map((v) => grads[v.name]));
+    const perTask: Record<string, number> = {};
+    for (const [k, v] of Object.entries(kept!.perTask)) perTask[k] = (await v.data())[0];
+    return { total: (await value.data())[0], l2: (await kept!.l2.data())[0], perTask };
+  } finally {
+    value.dispose();
+    tf.dispose(Object.values(grads));
+    if (kept) tf.dispose([kept.l2, ...Object.values(kept.perTask)]);
+  }
+}
+
+async function writeCheckpoint(
+  path: string,
+  model: TrainableModel,
+  adam: Adam,
+  state: LoopState,
+  best: StoredArray[] | undefined,
+  fp: string,
+): Promise<void> {
+  const a = await adam.getState();
+  const moments = (group: string, list: AdamState["m"]): StoredArray[] =>
+    list.map((x) => ({ group, name: x.name, shape: x.shape, dtype: "float32", values: x.values }));
+  const arrays = [
+    ...(await snapshotWeights(model, "weights")),
+    ...(best ?? []),
+    ...moments("adam_m", a.m),
+    ...moments("adam_v", a.v),
+  ];
+  const header = {
+    format: CHECKPOINT_FORMAT,
+    version: CHECKPOINT_VERSION,
+    fingerprint: fp,
+    adamStep: a.step,
+    // Randomness is positional (seed, epoch, batch), so the next epoch index is the RNG state.
+    rng: { kind: "positional", nextEpoch: state.nextEpoch },
+    state,
+  };
+  await writeFileAtomic(path, encodeCheckpoint(header, arrays));
+}
