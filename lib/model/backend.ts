@@ -1,0 +1,169 @@
+/**
+ * Selecting and initialising the TensorFlow.js backend.
+ *
+ * Every backend runs the same model code (tfjs-core ops only). Backend packages are imported
+ * lazily so that a script asking for `cpu` never loads WebAssembly or WebGPU code, and the
+ * optional native `tensorflow` backend is only looked for when asked for.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { BackendName } from "./types.ts";
+
+/** The backend names accepted by {@link initBackend}, for CLI validation and help texts. */
+export const BACKEND_NAMES: readonly BackendName[] = [
+  "auto",
+  "tensorflow",
+  "webgpu",
+  "wasm",
+  "cpu",
+];
+
+/** What the native backend needs on the user's machine; repeated in every error about it. */
+export const TENSORFLOW_BACKEND_HELP =
+  "The 'tensorflow' backend needs @tensorflow/tfjs-node-gpu (NVIDIA GPU: libtensorflow 2.9.1, " +
+  "CUDA 11.2, cuDNN 8.1) or @tensorflow/tfjs-node (CPU: libtensorflow 2.9.1) installed next " +
+  "to this project (e.g. `deno add npm:@tensorflow/tfjs-node-gpu@4.22.0` on a machine whose " +
+  "install script can download libtensorflow). Use --backend wasm or webgpu otherwise.";
+
+/** Result of {@link initBackend}: the tfjs backend name and the device actually used. */
+export interface BackendInfo {
+  /** tfjs backend name now active (`wasm`, `webgpu`, `cpu`, `tensorflow`). */
+  backend: string;
+  /** Human-readable device description, e.g. `wasm (SIMD, 1 thread)`. */
+  device: string;
+}
+
+/** Minimal view of the WebGPU objects we touch, so no DOM typings are needed. */
+interface AdapterLike {
+  isFallbackAdapter?: boolean;
+  info?: Record<string, unknown>;
+}
+
+/** Describes a WebGPU adapter and decides whether it is a software (CPU) implementation. */
+function describeAdapter(adapter: AdapterLike): { text: string; software: boolean } {
+  const info = adapter.info ?? {};
+  const parts = ["vendor", "architecture", "device", "description"]
+    .map((k) => info[k])
+    .filter((v) => typeof v === "string" && v.length > 0) as string[];
+  const text = parts.length > 0 ? parts.join(", ") : "unknown adapter";
+  // Mesa's llvmpipe/lavapipe and SwiftShader are CPU rasterisers: correct but slower than wasm.
+  const software = adapter.isFallbackAdapter === true ||
+    /llvmpipe|lavapipe|swiftshader|software|\bcpu\b/i.test(text);
+  return { text, software };
+}
+
+/** Requests a WebGPU adapter, or returns undefined when Deno offers none. */
+async function requestAdapter(): Promise<AdapterLike | undefined> {
+  const gpu = (globalThis.navigator as unknown as {
+    gpu?: { requestAdapter(opts?: unknown): Promise<AdapterLike | null> };
+  })?.gpu;
+  if (!gpu) return undefined;
+  try {
+    return (await gpu.requestAdapter({ powerPreference: "high-performance" })) ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function initCpu(): Promise<BackendInfo> {
+  await import("@tensorflow/tfjs-backend-cpu");
+  if (!(await tf.setBackend("cpu"))) throw new Error("tfjs cpu backend failed to initialise");
+  await tf.ready();
+  return { backend: "cpu", device: "cpu (pure JavaScript, 1 thread)" };
+}
+
+async function initWasm(): Promise<BackendInfo> {
+  const wasm = await import("@tensorflow/tfjs-backend-wasm");
+  if (!(await tf.setBackend("wasm"))) {
+    throw new Error("tfjs wasm backend failed to initialise (see the message logged above)");
+  }
+  await tf.ready();
+  const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
+  const threads = wasm.getThreadsCount();
+  return {
+    backend: "wasm",
+    device: `wasm (${simd ? "SIMD" : "no SIMD"}, ${threads} thread${threads === 1 ? "" : "s"})`,
+  };
+}
+
+async function initWebgpu(requireHardware: boolean): Promise<BackendInfo> {
+  const adapter = await requestAdapter();
+  if (!adapter) {
+    throw new Error(
+      "WebGPU backend: navigator.gpu offers no adapter (no GPU driver; on Debian " +
+        "`apt-get install mesa-vulkan-drivers` provides a software adapter for testing)",
+    );
+  }
+  const { text, software } = describeAdapter(adapter);
+  if (requireHardware && software) {
+    throw new Error(`WebGPU backend: only a software adapter is available (${text})`);
+  }
+  await import("@tensorflow/tfjs-backend-webgpu");
+  if (!(await tf.setBackend("webgpu"))) {
+    throw new Error(`tfjs webgpu backend failed to initialise on ${text}`);
+  }
+  await tf.ready();
+  return { backend: "webgpu", device: `webgpu: ${text}${software ? " (software)" : ""}` };
+}
+
+async function initTensorflow(): Promise<BackendInfo> {
+  const errors: string[] = [];
+  for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
+    // A computed specifier keeps Deno from resolving (and failing on) the package at startup.
+    const specifier = ["npm:", pkg, "@4.22.0"].join("");
+    try {
+      await import(specifier);
+      if (await tf.setBackend("tensorflow")) {
+        await tf.ready();
+        return { backend: "tensorflow", device: `tensorflow (${pkg.replace(/.*\//, "")})` };
+      }
+      errors.push(`${pkg}: loaded but the 'tensorflow' backend did not initialise`);
+    } catch (e) {
+      errors.push(`${pkg}: ${(e as Error).message.split("\n")[0]}`);
+    }
+  }
+  throw new Error(
+    `Cannot use --backend tensorflow:\n  ${errors.join("\n  ")}\n${TENSORFLOW_BACKEND_HELP}`,
+  );
+}
+
+/**
+ * Activates a tfjs backend and reports which device is really used.
+ *
+ * `auto` picks WebGPU only for a real (non-software) adapter and otherwise wasm, the fastest
+ * CPU backend here. `tensorflow` loads tfjs-node(-gpu) only when asked for and fails with a
+ * message explaining what to install.
+ */
+export async function initBackend(name: BackendName): Promise<BackendInfo> {
+  switch (name) {
+    case "cpu":
+      return await initCpu();
+    case "wasm":
+      return await initWasm();
+    case "webgpu":
+      return await initWebgpu(false);
+    case "tensorflow":
+      return await initTensorflow();
+    case "auto": {
+      try {
+        return await initWebgpu(true);
+      } catch {
+        return await initWasm();
+      }
+    }
+    default:
+      throw new Error(
+        `Unknown backend '${String(name)}': expected one of ${BACKEND_NAMES.join(", ")}`,
+      );
+  }
+}
+
+/** Parses a CLI backend argument, throwing a clear error for anything unknown. */
+export function parseBackendName(value: string | undefined): BackendName {
+  const v = (value ?? "auto") as BackendName;
+  if (!BACKEND_NAMES.includes(v)) {
+    throw new Error(`--backend '${value}' is not one of ${BACKEND_NAMES.join(", ")}`);
+  }
+  return v;
+}

@@ -1,0 +1,403 @@
+/**
+ * The end-to-end emotion model (paper sections 3 and 4.2), written with tfjs-core ops and
+ * `tf.variable`s only, so one code path runs on every backend and saved weights load in a
+ * browser with tfjs-core alone.
+ *
+ * raw signal → per-window CNN front-end (1280 values per 40 ms window) → dropout →
+ * 2 × GRU(128) → per task: pooling (`last` real window, or attention) → dense softmax layer.
+ * Feature input (e.g. eGeMAPS LLDs for the OS+RNN baseline) skips the CNN.
+ *
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { TaskSpec } from "../corpus/types.ts";
+import type { ModelConfig, ModelInput } from "./types.ts";
+import {
+  checkGeometry,
+  frontEnd,
+  frontEndDim,
+  type FrontEndGeometry,
+  type FrontEndOptions,
+  type FrontEndWeights,
+  samplesFor,
+} from "./frontend.ts";
+import { glorotUniform, mulberry32, orthogonal, streamSeed } from "./init.ts";
+
+/**
+ * Paper configuration (raw 640-sample windows every 160 samples, 2 × conv 40×40, pool 2,
+ * channel pool 10, 2 × GRU 128, keep 0.9, attention pooling) for `tasks`, with overrides.
+ */
+export function defaultModelConfig(
+  tasks: TaskSpec[],
+  overrides: Partial<ModelConfig> = {},
+): ModelConfig {
+  return {
+    tasks,
+    pooling: "attention",
+    input: { kind: "raw", windowSamples: 640, hopSamples: 160 },
+    conv: { filters: 40, kernel: 40, pool: 2, channelPool: 10 },
+    gru: { units: 128, layers: 2 },
+    dropoutKeep: 0.9,
+    seed: 1,
+    ...overrides,
+  };
+}
+
+/** Checks a configuration and throws an error naming every problem. */
+export function validateModelConfig(config: ModelConfig): void {
+  const bad: string[] = [];
+  if (!Array.isArray(config.tasks) || config.tasks.length === 0) bad.push("no tasks");
+  const names = new Set<string>();
+  for (const t of config.tasks ?? []) {
+    if (!t.name) bad.push("a task has no name");
+    if (names.has(t.name)) bad.push(`task '${t.name}' appears twice`);
+    names.add(t.name);
+    if (!Array.isArray(t.classes) || t.classes.length < 2) {
+      bad.push(`task '${t.name}' needs at least 2 classes`);
+    }
+  }
+  if (config.pooling !== "last" && config.pooling !== "attention") {
+    bad.push(`pooling '${config.pooling}' is not 'last' or 'attention'`);
+  }
+  if (config.input?.kind === "raw") {
+    checkGeometry(geometryOf(config));
+  } else if (config.input?.kind === "features") {
+    if (!(config.input.dim > 0)) bad.push("features input needs dim > 0");
+  } else {
+    bad.push("input.kind must be 'raw' or 'features'");
+  }
+  if (!(config.gru?.units > 0) || !(config.gru?.layers > 0)) {
+    bad.push("gru units/layers must be > 0");
+  }
+  if (!(config.dropoutKeep > 0 && config.dropoutKeep <= 1)) {
+    bad.push("dropoutKeep must be in (0, 1]");
+  }
+  if (bad.length > 0) throw new Error(`Invalid model config: ${bad.join("; ")}`);
+}
+
+function geometryOf(config: ModelConfig): FrontEndGeometry {
+  if (config.input.kind !== "raw") throw new Error("geometryOf: not a raw-input model");
+  return {
+    windowSamples: config.input.windowSamples,
+    hopSamples: config.input.hopSamples,
+    ...config.conv,
+  };
+}
+
+/** Options of {@link EmotionModel.apply}. */
+export interface ApplyOptions {
+  /** Training mode: dropout active. */
+  training: boolean;
+  /** Seed of this step's dropout mask (random when absent). */
+  dropoutSeed?: number;
+  /** Use the per-window reference front-end instead of the overlap-sharing one (tests). */
+  naiveFrontEnd?: boolean;
+}
+
+/** Result of {@link EmotionModel.apply}. */
+export interface ApplyResult {
+  /** Unnormalised class scores per task, `[batch, classes]`. */
+  logits: Record<string, tf.Tensor2D>;
+  /** Attention weights per task, `[batch, windows]`, 0 on padding (attention pooling only). */
+  attention?: Record<string, tf.Tensor2D>;
+}
+
+interface Param {
+  name: string;
+  variable: tf.Variable;
+}
+
+/** The emotion model; see the module description. */
+export class EmotionModel {
+  /** The configuration the model was built from. */
+  readonly config: ModelConfig;
+  /** Memory control of the CNN front-end (chunking/recomputation thresholds). */
+  frontEndOptions: FrontEndOptions = {};
+  #params: Param[];
+  #byName: Map<string, tf.Variable>;
+
+  private constructor(config: ModelConfig, params: Param[]) {
+    this.config = config;
+    this.#params = params;
+    this.#byName = new Map(params.map((p) => [p.name, p.variable]));
+  }
+
+  /** Builds a model with deterministic initial weights from `config.seed` (same on every backend). */
+  static create(config: ModelConfig): EmotionModel {
+    validateModelConfig(config);
+    const specs = parameterSpecs(config);
+    const params = specs.map((s) => {
+      const rand = mulberry32(streamSeed(config.seed, s.name));
+      const values = s.init(rand);
+      // No tf variable name: several models may live at once and tfjs names must be unique.
+      return { name: s.name, variable: tf.variable(tf.tensor(values, s.shape), true) };
+    });
+    return new EmotionModel(config, params);
+  }
+
+  /** All trainable variables, in the stable order of {@link getWeights}. */
+  trainableVariables(): tf.Variable[] {
+    return this.#params.map((p) => p.variable);
+  }
+
+  /** Weights with stable names, in a stable order (the saved-model layout). */
+  getWeights(): { name: string; tensor: tf.Tensor }[] {
+    return this.#params.map((p) => ({ name: p.name, tensor: p.variable }));
+  }
+
+  /** Assigns weights by name; every model weight must be given with its exact shape. */
+  setWeights(weights: { name: string; tensor: tf.Tensor }[]): void {
+    const given = new Map(weights.map((w) => [w.name, w.tensor]));
+    const problems: string[] = [];
+    for (const p of this.#params) {
+      const t = given.get(p.name);
+      if (!t) problems.push(`missing '${p.name}'`);
+      else if (!tf.util.arraysEqual(t.shape, p.variable.shape)) {
+        problems.push(`'${p.name}' has shape [${t.shape}], expected [${p.variable.shape}]`);
+      }
+    }
+    for (const name of given.keys()) {
+      if (!this.#byName.has(name)) problems.push(`unknown weight '${name}'`);
+    }
+    if (problems.length > 0) throw new Error(`setWeights: ${problems.join("; ")}`);
+    for (const p of this.#params) p.variable.assign(given.get(p.name)!);
+  }
+
+  /** Frees all variables. */
+  dispose(): void {
+    for (const p of this.#params) p.variable.dispose();
+  }
+
+  #w(name: string): tf.Variable {
+    const v = this.#byName.get(name);
+    if (!v) throw new Error(`model has no weight '${name}'`);
+    return v;
+  }
+
+  /**
+   * Forward pass. Call inside `tf.tidy` or `optimizer.minimize`; outputs are new tensors.
+   * Padding windows never change a row's outputs.
+   */
+  apply(input: ModelInput, opts: ApplyOptions): ApplyResult {
+    const c = this.config;
+    validateInput(input, c);
+    const { batchSize: b, windows: nw } = input;
+    return tf.tidy(() => {
+      let seq: tf.Tensor3D;
+      if (c.input.kind === "raw") {
+        const g = geometryOf(c);
+        const signal = tf.tensor2d(input.signal!, [b, samplesFor(nw, g)]);
+        const weights: FrontEndWeights = {
+          w1: this.#w("conv1/kernel") as tf.Tensor3D,
+          b1: this.#w("conv1/bias") as tf.Tensor1D,
+          w2: this.#w("conv2/kernel") as tf.Tensor3D,
+          b2: this.#w("conv2/bias") as tf.Tensor1D,
+        };
+        seq = frontEnd(signal, nw, g, weights, {
+          ...this.frontEndOptions,
+          naive: opts.naiveFrontEnd ?? this.frontEndOptions.naive,
+        });
+        if (opts.training && c.dropoutKeep < 1) {
+          const seed = opts.dropoutSeed ?? Math.floor(Math.random() * 2 ** 31);
+          seq = tf.dropout(seq, 1 - c.dropoutKeep, undefined, seed) as tf.Tensor3D;
+        }
+      } else {
+        seq = tf.tensor3d(input.features!, [b, nw, c.input.dim]);
+      }
+      for (let l = 1; l <= c.gru.layers; l++) {
+        seq = gru(
+          seq,
+          this.#w(`gru${l}/kernel`) as tf.Tensor2D,
+          this.#w(`gru${l}/recurrent_kernel`) as tf.Tensor2D,
+          this.#w(`gru${l}/bias`) as tf.Tensor1D,
+        );
+      }
+      const mask = maskOf(input);
+      const logits: Record<string, tf.Tensor2D> = {};
+      const attention: Record<string, tf.Tensor2D> = {};
+      let lastOut: tf.Tensor2D | undefined;
+      for (const t of c.tasks) {
+        let pooled: tf.Tensor2D;
+        if (c.pooling === "attention") {
+          const alpha = attentionWeights(seq, this.#w(`task/${t.name}/attention`), mask);
+          attention[t.name] = alpha;
+          pooled = tf.sum(tf.mul(seq, tf.expandDims(alpha, 2)), 1) as tf.Tensor2D;
+        } else {
+          lastOut ??= lastReal(seq, input.lengths);
+          pooled = lastOut;
+        }
+        logits[t.name] = tf.add(
+          tf.matMul(pooled, this.#w(`task/${t.name}/dense/kernel`) as tf.Tensor2D),
+          this.#w(`task/${t.name}/dense/bias`),
+        ) as tf.Tensor2D;
+      }
+      return c.pooling === "attention" ? { logits, attention } : { logits };
+    });
+  }
+}
+
+interface ParamSpec {
+  name: string;
+  shape: number[];
+  init: (rand: () => number) => Float32Array;
+}
+
+/** Names, shapes and initialisers of every weight, in the stable saved order. */
+export function parameterSpecs(config: ModelConfig): ParamSpec[] {
+  const specs: ParamSpec[] = [];
+  const zeros = (n: number) => () => new Float32Array(n);
+  let inDim: number;
+  if (config.input.kind === "raw") {
+    const { kernel: k, filters: f } = config.conv;
+    specs.push(
+      { name: "conv1/kernel", shape: [k, 1, f], init: (r) => glorotUniform(k * f, k, k * f, r) },
+      { name: "conv1/bias", shape: [f], init: zeros(f) },
+      {
+        name: "conv2/kernel",
+        shape: [k, f, f],
+        init: (r) => glorotUniform(k * f * f, k * f, k * f, r),
+      },
+      { name: "conv2/bias", shape: [f], init: zeros(f) },
+    );
+    inDim = frontEndDim(geometryOf(config));
+  } else {
+    inDim = config.input.dim;
+  }
+  const u = config.gru.units;
+  for (let l = 1; l <= config.gru.layers; l++) {
+    const d = l === 1 ? inDim : u;
+    specs.push(
+      {
+        name: `gru${l}/kernel`,
+        shape: [d, 3 * u],
+        init: (r) => glorotUniform(d * 3 * u, d, 3 * u, r),
+      },
+      {
+        name: `gru${l}/recurrent_kernel`,
+        shape: [u, 3 * u],
+        init: (r) => {
+          // One orthogonal block per gate, laid side by side as [z | r | h].
+          const out = new Float32Array(u * 3 * u);
+          for (let gte = 0; gte < 3; gte++) {
+            const q = orthogonal(u, u, r);
+            for (let i = 0; i < u; i++) {
+              for (let j = 0; j < u; j++) out[i * 3 * u + gte * u + j] = q[i * u + j];
+            }
+          }
+          return out;
+        },
+      },
+      { name: `gru${l}/bias`, shape: [3 * u], init: zeros(3 * u) },
+    );
+  }
+  for (const t of config.tasks) {
+    const n = t.classes.length;
+    if (config.pooling === "attention") {
+      specs.push({
+        name: `task/${t.name}/attention`,
+        shape: [u, 1],
+        init: (r) => glorotUniform(u, u, 1, r),
+      });
+    }
+    specs.push(
+      {
+        name: `task/${t.name}/dense/kernel`,
+        shape: [u, n],
+        init: (r) => glorotUniform(u * n, u, n, r),
+      },
+      { name: `task/${t.name}/dense/bias`, shape: [n], init: zeros(n) },
+    );
+  }
+  return specs;
+}
+
+function validateInput(input: ModelInput, c: ModelConfig): void {
+  const { batchSize: b, windows: nw, lengths } = input;
+  const bad: string[] = [];
+  if (!(Number.isInteger(b) && b > 0)) bad.push(`batchSize ${b} must be a positive integer`);
+  if (!(Number.isInteger(nw) && nw > 0)) bad.push(`windows ${nw} must be a positive integer`);
+  if (!lengths || lengths.length !== b) {
+    bad.push(`lengths has ${lengths?.length} entries, not ${b}`);
+  } else {
+    for (let i = 0; i < b; i++) {
+      if (lengths[i] < 1 || lengths[i] > nw) {
+        bad.push(`row ${i} has length ${lengths[i]} outside [1, ${nw}]`);
+        break;
+      }
+    }
+  }
+  if (c.input.kind === "raw") {
+    const want = b * samplesFor(nw, geometryOf(c));
+    if (!input.signal) bad.push("raw-input model needs input.signal");
+    else if (input.signal.length !== want) {
+      bad.push(`signal has ${input.signal.length} samples, expected ${want} (${b} rows)`);
+    }
+  } else {
+    const want = b * nw * c.input.dim;
+    if (!input.features) bad.push("feature-input model needs input.features");
+    else if (input.features.length !== want) {
+      bad.push(`features has ${input.features.length} values, expected ${want}`);
+    }
+  }
+  if (bad.length > 0) throw new Error(`EmotionModel.apply: bad input: ${bad.join("; ")}`);
+}
+
+/** `[B, W]` mask: 1 on real windows, 0 on padding. */
+function maskOf(input: ModelInput): tf.Tensor2D {
+  const m = new Float32Array(input.batchSize * input.windows);
+  for (let r = 0; r < input.batchSize; r++) {
+    m.fill(1, r * input.windows, r * input.windows + input.lengths[r]);
+  }
+  return tf.tensor2d(m, [input.batchSize, input.windows]);
+}
+
+/** GRU output at each row's last real window, via a one-hot mask (cheap gradient). */
+function lastReal(seq: tf.Tensor3D, lengths: Int32Array): tf.Tensor2D {
+  const [b, nw] = seq.shape;
+  const oh = new Float32Array(b * nw);
+  for (let r = 0; r < b; r++) oh[r * nw + lengths[r] - 1] = 1;
+  return tf.sum(tf.mul(seq, tf.tensor3d(oh, [b, nw, 1])), 1) as tf.Tensor2D;
+}
+
+/** Softmax of w·h_i over each row's real windows; exactly 0 on padding. */
+function attentionWeights(seq: tf.Tensor3D, w: tf.Tensor, mask: tf.Tensor2D): tf.Tensor2D {
+  const [b, nw, u] = seq.shape;
+  const scores = tf.reshape(tf.matMul(tf.reshape(seq, [b * nw, u]), w as tf.Tensor2D), [b, nw]);
+  // Subtracting the max over real windows keeps exp in range; padding is zeroed by the mask.
+  const masked = tf.add(tf.mul(scores, mask), tf.mul(tf.sub(1, mask), -1e30));
+  const shifted = tf.sub(scores, tf.max(masked, 1, true));
+  const e = tf.mul(tf.exp(tf.minimum(shifted, 0)), mask);
+  return tf.div(e, tf.sum(e, 1, true)) as tf.Tensor2D;
+}
+
+/**
+ * One GRU layer over `[B, W, D]` → `[B, W, U]` (gates z, r, candidate h, sigmoid/tanh;
+ * h' = z·h + (1 − z)·ĥ, reset applied before the recurrent matmul). The input projection is
+ * one matmul over all windows; only the recurrent part loops.
+ */
+export function gru(
+  x: tf.Tensor3D,
+  kernel: tf.Tensor2D,
+  recurrent: tf.Tensor2D,
+  bias: tf.Tensor1D,
+): tf.Tensor3D {
+  const [b, nw, d] = x.shape;
+  const u = recurrent.shape[0];
+  const proj = tf.add(tf.matMul(tf.reshape(x, [b * nw, d]), kernel), bias);
+  const timeMajor = tf.transpose(tf.reshape(proj, [b, nw, 3 * u]), [1, 0, 2]);
+  const xzr = tf.unstack(tf.slice(timeMajor, [0, 0, 0], [nw, b, 2 * u]));
+  const xh = tf.unstack(tf.slice(timeMajor, [0, 0, 2 * u], [nw, b, u]));
+  const uzr = tf.slice(recurrent, [0, 0], [u, 2 * u]);
+  const uh = tf.slice(recurrent, [0, 2 * u], [u, u]);
+  let h: tf.Tensor2D = tf.zeros([b, u]);
+  const outs: tf.Tensor2D[] = [];
+  for (let t = 0; t < nw; t++) {
+    const zr = tf.sigmoid(tf.add(xzr[t], tf.matMul(h, uzr)));
+    const z = tf.slice(zr, [0, 0], [b, u]);
+    const r = tf.slice(zr, [0, u], [b, u]);
+    const cand = tf.tanh(tf.add(xh[t], tf.matMul(tf.mul(r, h), uh)));
+    h = tf.add(cand, tf.mul(z, tf.sub(h, cand)));
+    outs.push(h);
+  }
+  return tf.transpose(tf.stack(outs), [1, 0, 2]) as tf.Tensor3D;
+}
