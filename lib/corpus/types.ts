@@ -28,6 +28,10 @@ export interface Utterance {
   partition?: string;
   /** Class index per task name; a task absent here is unlabelled for this utterance. */
   labels: Record<string, number>;
+  /** Length in samples at 16 kHz after padding; set once the audio has been validated. */
+  samples?: number;
+  /** True when the audio was shorter than one window and was zero-padded. */
+  padded?: boolean;
   /** Optional extra information (IEMOCAP session, raw dimensional ratings, EMO-DB text …). */
   meta?: Record<string, string | number>;
 }
