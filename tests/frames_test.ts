@@ -56,7 +56,7 @@ const signalOf = (u: Utterance) =>
 
 Deno.test("standardisation uses the training utterances only and is exact", async () => {
   const utts = fakeUtterances([1000, 3000, 500]);
-  const s = await computeStandardisation(utts, async (u) => signalOf(u));
+  const s = await computeStandardisation(utts, (u) => Promise.resolve(signalOf(u)));
   const all = utts.flatMap((u) => [...signalOf(u)]);
   const mean = all.reduce((a, b) => a + b, 0) / all.length;
   const std = Math.sqrt(all.reduce((a, b) => a + (b - mean) ** 2, 0) / all.length);
@@ -98,7 +98,7 @@ Deno.test("raw batches: standardised, zero-padded rows, masks, lengths, labels w
     const batch of batches(utts, tasks, {
       batchSize: 4,
       standardisation: st,
-      read: async (u) => signalOf(u),
+      read: (u) => Promise.resolve(signalOf(u)),
     })
   ) {
     got.push(batch);
@@ -135,7 +135,7 @@ Deno.test("feature batches are standardised per dimension and zero on padding", 
   const [batch] = await Array.fromAsync(
     batches(utts, tasks, {
       batchSize: 2,
-      features: { dim, load: async (u) => frames.get(u.id)!, ...stats },
+      features: { dim, load: (u) => Promise.resolve(frames.get(u.id)!), ...stats },
     }),
   );
   assert.equal(batch.windows, 3);
@@ -149,9 +149,9 @@ Deno.test("feature batches are standardised per dimension and zero on padding", 
 
 Deno.test("the audio cache stays within its byte limit", async () => {
   let reads = 0;
-  const cache = new AudioCache(3 * 4000, async (u) => {
+  const cache = new AudioCache(3 * 4000, (u) => {
     reads++;
-    return new Float32Array(u.samples!);
+    return Promise.resolve(new Float32Array(u.samples!));
   });
   const utts = fakeUtterances([1000, 1000, 1000, 1000]);
   for (const u of utts) await cache.get(u);
