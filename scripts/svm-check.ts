@@ -19,7 +19,8 @@
  */
 
 import { parseArgs } from "node:util";
-import type { TaskSpec, Utterance } from "../lib/corpus/types.ts";
+import { readWav } from "../lib/audio/mod.ts";
+import { loadCorpus, type TaskSpec, type Utterance } from "../lib/corpus/mod.ts";
 import { readFeatureCsv, writeFeatureCsv } from "../lib/baselines/features_csv.ts";
 import type { FeatureTable } from "../lib/baselines/features_csv.ts";
 import type { FeatureNorm } from "../lib/baselines/standardise.ts";
@@ -32,77 +33,25 @@ const REFERENCE: Record<string, Record<string, number>> = {
   global: { emotion: 66.3, arousal2: 88.8, valence2: 56.9 },
 };
 
-const EMOTIONS = ["anger", "boredom", "disgust", "fear", "happiness", "sadness", "neutral"];
-const HIGH_AROUSAL = new Set(["anger", "fear", "happiness"]);
-const POSITIVE_VALENCE = new Set(["happiness", "neutral"]);
+const TASKS = ["emotion", "arousal2", "valence2"];
 
 interface EmoDb {
   utterances: Utterance[];
   tasks: TaskSpec[];
-  source: string;
 }
 
-/**
- * EMO-DB utterances and the three tasks. Uses the lead's `loadCorpus` when
- * `lib/corpus/mod.ts` provides it; otherwise derives them from `manifest.csv`.
- */
+/** EMO-DB utterances with the three tasks, from the corpus loader. */
 async function loadEmoDb(dataDir: string): Promise<EmoDb> {
-  const corpusMod = new URL("../lib/corpus/mod.ts", import.meta.url);
-  if (await exists(corpusMod)) {
-    const mod = await import(corpusMod.href);
-    if (typeof mod.loadCorpus === "function") {
-      const corpus = await mod.loadCorpus({ corpus: "emodb", data: dataDir });
-      const wanted = ["emotion", "arousal2", "valence2"];
-      const tasks = (corpus.tasks as TaskSpec[]).filter((t) => wanted.includes(t.name));
-      if (tasks.length === wanted.length) {
-        return { utterances: corpus.utterances, tasks, source: "loadCorpus" };
-      }
-      console.error(
-        `loadCorpus("emodb") has tasks ${corpus.tasks.map((t: TaskSpec) => t.name)}; ` +
-          "falling back to manifest.csv",
-      );
-    }
-  }
-  return { ...(await manifestEmoDb(dataDir)), source: "manifest.csv" };
-}
-
-async function manifestEmoDb(dataDir: string): Promise<Omit<EmoDb, "source">> {
-  const path = `${dataDir}/manifest.csv`;
-  const text = await Deno.readTextFile(path).catch((e) => {
-    throw new Error(`${path}: cannot read the EMO-DB manifest: ${e.message}`);
+  // Audio is not validated here: the reference mode needs labels only, and the native mode
+  // decodes every file anyway (readWav names a bad file).
+  const corpus = await loadCorpus({
+    corpus: "emodb",
+    data: dataDir,
+    tasks: TASKS,
+    validate: false,
   });
-  const lines = text.split(/\r?\n/).filter((l) => l.trim() !== "");
-  const header = lines[0].split(",");
-  const col = (name: string) => {
-    const i = header.indexOf(name);
-    if (i < 0) throw new Error(`${path}: no "${name}" column in the header`);
-    return i;
-  };
-  const fileCol = col("file"), spkCol = col("speaker"), emoCol = col("emotion_name");
-  const utterances: Utterance[] = lines.slice(1).map((line, n) => {
-    const cells = line.split(",");
-    const emotion = EMOTIONS.indexOf(cells[emoCol]);
-    if (emotion < 0) throw new Error(`${path}:${n + 2}: unknown emotion "${cells[emoCol]}"`);
-    const name = cells[emoCol];
-    return {
-      id: cells[fileCol].replace(/\.wav$/i, ""),
-      path: `${dataDir}/wav/${cells[fileCol]}`,
-      speaker: cells[spkCol],
-      labels: {
-        emotion,
-        arousal2: HIGH_AROUSAL.has(name) ? 1 : 0,
-        valence2: POSITIVE_VALENCE.has(name) ? 1 : 0,
-      },
-    };
-  });
-  return {
-    utterances,
-    tasks: [
-      { name: "emotion", classes: EMOTIONS },
-      { name: "arousal2", classes: ["low", "high"] },
-      { name: "valence2", classes: ["negative", "positive"] },
-    ],
-  };
+  for (const s of corpus.skipped) console.error(`skipped ${s.file}: ${s.reason}`);
+  return { utterances: corpus.utterances, tasks: corpus.tasks };
 }
 
 async function exists(path: string | URL): Promise<boolean> {
@@ -148,9 +97,8 @@ async function nativeFeatures(
   refresh: boolean,
 ): Promise<FeatureTable | undefined> {
   const egemapsDir = new URL("../lib/features/egemaps/", import.meta.url);
-  const audioMod = new URL("../lib/audio/mod.ts", import.meta.url);
-  if (!(await exists(new URL("mod.ts", egemapsDir))) || !(await exists(audioMod))) {
-    console.log("native: lib/features/egemaps/mod.ts or lib/audio/mod.ts not there yet; skipped");
+  if (!(await exists(new URL("mod.ts", egemapsDir)))) {
+    console.log("native: lib/features/egemaps/mod.ts is not there yet; skipped");
     return undefined;
   }
   const cache = `${cacheDir}/egemaps-native-${await extractorHash(egemapsDir)}.csv`;
@@ -161,10 +109,10 @@ async function nativeFeatures(
       return table;
     }
   }
+  // Imported by URL until the extractor lands, so this script type-checks without it.
   const { extractEgemaps } = await import(new URL("mod.ts", egemapsDir).href);
-  const { readWav } = await import(audioMod.href);
-  if (typeof extractEgemaps !== "function" || typeof readWav !== "function") {
-    console.log("native: extractEgemaps or readWav not exported yet; skipped");
+  if (typeof extractEgemaps !== "function") {
+    console.log("native: extractEgemaps is not exported yet; skipped");
     return undefined;
   }
   const features = new Map<string, Float64Array>();
@@ -212,6 +160,9 @@ async function evaluate(
     `\n${label}: ${utterances.length} utterances, ${speakers} speakers, ` +
       `${table.names.length} features; LOSO, UAR %`,
   );
+  // An inner speaker CV needs >= 2 training speakers per outer fold.
+  const grid = opts.grid && speakers >= 3;
+  if (opts.grid && !grid) console.log(`  (only ${speakers} speakers: fixed C = ${opts.c})`);
   for (const norm of ["speaker", "global"] as FeatureNorm[]) {
     const t0 = performance.now();
     const r = await runSvmBaseline({
@@ -220,11 +171,11 @@ async function evaluate(
       tasks: db.tasks,
       protocol: "loso",
       featureNorm: norm,
-      ...(opts.grid ? {} : { c: opts.c }),
+      ...(grid ? {} : { c: opts.c }),
     });
     const s = ((performance.now() - t0) / 1000).toFixed(1);
     printResult(`  ${norm} standardisation (${s} s)`, r, opts.withReference);
-    if (opts.grid) {
+    if (grid) {
       for (const t of Object.values(r.tasks)) {
         console.log(
           `    ${t.task}: C per fold ${t.folds.map((f) => `${f.speaker}:${f.c}`).join(" ")}`,
@@ -264,7 +215,7 @@ async function main() {
   const c = Number(values.c);
   if (!(c > 0)) throw new Error(`--c must be a positive number, not "${values.c}"`);
   const db = await loadEmoDb(values.data);
-  console.log(`EMO-DB: ${db.utterances.length} utterances from ${db.source}`);
+  console.log(`EMO-DB: ${db.utterances.length} utterances, tasks ${TASKS.join(", ")}`);
 
   if (values.features !== "native") {
     const ref = await readFeatureCsv(values.reference);

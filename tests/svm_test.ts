@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { TaskSpec, Utterance } from "../lib/corpus/types.ts";
+import { loadCorpus, type TaskSpec, type Utterance } from "../lib/corpus/mod.ts";
 import { uar } from "../lib/evaluation/metrics.ts";
 import {
   formatFeatureCsv,
@@ -310,9 +310,9 @@ Deno.test("feature CSV: exact round trip and errors naming the file and line", (
 
 const SHARED = new URL("../../shared/", import.meta.url);
 const REF_CSV = new URL("reference/egemaps-v02/functionals.csv", SHARED);
-const MANIFEST = new URL("data/emodb/manifest.csv", SHARED);
+const EMODB = new URL("data/emodb/", SHARED);
 const haveShared = await Promise.all(
-  [REF_CSV, MANIFEST].map((u) => Deno.stat(u).then(() => true, () => false)),
+  [REF_CSV, EMODB].map((u) => Deno.stat(u).then(() => true, () => false)),
 ).then((a) => a.every(Boolean));
 if (!haveShared) {
   console.log("svm_test: ../shared EMO-DB reference features absent; real-data test skipped");
@@ -323,23 +323,18 @@ Deno.test({
   ignore: !haveShared,
   fn: async () => {
     const table = await readFeatureCsv(REF_CSV.pathname);
-    const emotions = ["anger", "boredom", "disgust", "fear", "happiness", "sadness", "neutral"];
-    const lines = (await Deno.readTextFile(MANIFEST)).trim().split(/\r?\n/);
-    const header = lines[0].split(",");
-    const [fi, si, ei] = ["file", "speaker", "emotion_name"].map((c) => header.indexOf(c));
-    const utterances: Utterance[] = lines.slice(1).map((l) => l.split(",")).filter((c) =>
-      table.features.has(c[fi].replace(".wav", ""))
-    ).map((c) => ({
-      id: c[fi].replace(".wav", ""),
-      path: c[fi],
-      speaker: c[si],
-      labels: { emotion: emotions.indexOf(c[ei]) },
-    }));
+    const corpus = await loadCorpus({
+      corpus: "emodb",
+      data: EMODB.pathname,
+      tasks: ["emotion"],
+      validate: false,
+    });
+    const utterances = corpus.utterances.filter((u) => table.features.has(u.id));
     assert.equal(utterances.length, 107);
     const r = await runSvmBaseline({
       features: table.features,
       utterances,
-      tasks: [{ name: "emotion", classes: emotions }],
+      tasks: corpus.tasks,
       protocol: "loso",
       featureNorm: "speaker",
       c: 0.01,
