@@ -10,6 +10,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import "./gradients.ts";
 import type { TaskSpec } from "../corpus/types.ts";
 import type { Batch } from "../frames/types.ts";
 import type { ModelConfig } from "../model/types.ts";
