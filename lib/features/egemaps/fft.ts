@@ -1,0 +1,114 @@
+/**
+ * Radix-2 FFT on Float64Array pairs, with tables precomputed once per size.
+ * @module
+ */
+
+/** Precomputed tables for one transform size (a power of two). */
+export class Fft {
+  /** Transform size. */
+  readonly n: number;
+  private readonly rev: Uint32Array;
+  private readonly cos: Float64Array;
+  private readonly sin: Float64Array;
+  private readonly re: Float64Array;
+  private readonly im: Float64Array;
+
+  /** @param n transform size; must be a power of two ≥ 2 */
+  constructor(n: number) {
+    if (n < 2 || (n & (n - 1)) !== 0) throw new RangeError(`FFT size ${n} is not a power of two`);
+    this.n = n;
+    const bits = Math.log2(n);
+    this.rev = new Uint32Array(n);
+    for (let i = 0; i < n; i++) {
+      let r = 0;
+      for (let b = 0; b < bits; b++) r |= ((i >> b) & 1) << (bits - 1 - b);
+      this.rev[i] = r;
+    }
+    this.cos = new Float64Array(n / 2);
+    this.sin = new Float64Array(n / 2);
+    for (let k = 0; k < n / 2; k++) {
+      this.cos[k] = Math.cos((2 * Math.PI * k) / n);
+      this.sin[k] = Math.sin((2 * Math.PI * k) / n);
+    }
+    this.re = new Float64Array(n);
+    this.im = new Float64Array(n);
+  }
+
+  /**
+   * In-place forward transform X[k] = Σ x[j]·e^{-2πijk/n} of (re, im).
+   * @param re real parts, length n
+   * @param im imaginary parts, length n
+   */
+  transform(re: Float64Array, im: Float64Array): void {
+    const n = this.n;
+    const rev = this.rev;
+    for (let i = 0; i < n; i++) {
+      const j = rev[i];
+      if (j > i) {
+        let t = re[i];
+        re[i] = re[j];
+        re[j] = t;
+        t = im[i];
+        im[i] = im[j];
+        im[j] = t;
+      }
+    }
+    for (let size = 2; size <= n; size <<= 1) {
+      const half = size >> 1;
+      const step = n / size;
+      for (let start = 0; start < n; start += size) {
+        for (let k = 0, t = 0; k < half; k++, t += step) {
+          const wr = this.cos[t];
+          const wi = -this.sin[t];
+          const a = start + k;
+          const b = a + half;
+          const xr = re[b] * wr - im[b] * wi;
+          const xi = re[b] * wi + im[b] * wr;
+          re[b] = re[a] - xr;
+          im[b] = im[a] - xi;
+          re[a] += xr;
+          im[a] += xi;
+        }
+      }
+    }
+  }
+
+  /**
+   * Magnitude spectrum |X[k]|, k = 0..n/2, of a real frame zero-padded to n.
+   * @param frame real samples (length ≤ n), placed at `offset`
+   * @param out receives n/2+1 magnitudes
+   * @param offset where the frame starts in the padded buffer
+   */
+  magnitude(frame: ArrayLike<number>, out: Float64Array, offset = 0): void {
+    const { re, im } = this.complex(frame, offset);
+    for (let k = 0; k <= this.n / 2; k++) out[k] = Math.hypot(re[k], im[k]);
+  }
+
+  /**
+   * Complex spectrum of a real frame zero-padded to n; the returned arrays are reused by the
+   * next call.
+   * @param frame real samples (length ≤ n), placed at `offset`
+   * @param offset where the frame starts in the padded buffer
+   */
+  complex(frame: ArrayLike<number>, offset = 0): { re: Float64Array; im: Float64Array } {
+    const re = this.re;
+    const im = this.im;
+    re.fill(0);
+    im.fill(0);
+    for (let i = 0; i < frame.length; i++) re[offset + i] = frame[i];
+    this.transform(re, im);
+    return { re, im };
+  }
+}
+
+const cache = new Map<number, Fft>();
+
+/** Shared FFT tables for size n (created on first use). */
+export function fftOfSize(n: number): Fft {
+  let f = cache.get(n);
+  if (!f) {
+    f = new Fft(n);
+    cache.set(n, f);
+  }
+  return f;
+}
