@@ -10,6 +10,9 @@
  * - dW[k, i, o] = Σ_n Σ_t X[n, t+k, i] · dY[n, t, o]: a convolution whose *batch* is the input
  *   channel i, whose *channels* are the examples n, and whose *filter* is dY.
  *
+ * The model uses {@link trainableConv1d}; the NHWC functions serve as the registered `Conv2D`
+ * gradient (see gradients.ts) so plain `tf.conv1d`/`tf.conv2d` also train on wasm.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -68,71 +71,71 @@ export function trainableConv1d(
   return f(x, w) as tf.Tensor3D;
 }
 
-let registered = false;
+interface Conv2DAttrs {
+  strides?: number | number[];
+  pad?: unknown;
+  dilations?: number | number[];
+  dataFormat?: string;
+}
+
+/** Explicit (top, bottom, left, right) padding the forward Conv2D used, checked for support. */
+function conv2dPadding(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  attrs: unknown,
+): [number, number, number, number] {
+  const a = attrs as Conv2DAttrs;
+  const ones = (v: number | number[] | undefined) =>
+    (Array.isArray(v) ? v : [v ?? 1, v ?? 1]).every((s) => s === 1);
+  if (!ones(a.strides) || !ones(a.dilations) || (a.dataFormat ?? "NHWC") !== "NHWC") {
+    throw new Error("Conv2D gradient: only stride 1, dilation 1, NHWC convolutions are supported");
+  }
+  const [fh, fw] = filter.shape;
+  const padH = dy.shape[1] + fh - 1 - x.shape[1];
+  const padW = dy.shape[2] + fw - 1 - x.shape[2];
+  // 'same' puts the odd padding sample after, as TensorFlow does.
+  const top = Math.floor(padH / 2), left = Math.floor(padW / 2);
+  return [top, padH - top, left, padW - left];
+}
 
 /**
- * Registers, once, a global `Conv2D` gradient that uses the backend's own backprop kernels
- * where it has them and forward convolutions otherwise (wasm), so that plain `tf.conv1d` /
- * `tf.conv2d` models can train on wasm. Only stride 1, dilation 1, NHWC, groups of one are
- * handled by the fallback; anything else throws a clear error on such a backend.
- * The model in this package does not need it (it uses {@link trainableConv1d}).
+ * dX of a stride-1 NHWC `Conv2D`, via a forward conv2d of the padded upstream gradient with
+ * the spatially reversed, in/out-swapped filter. Used as the registered Conv2D gradient.
  */
-export function registerConvGradientFallback(): void {
-  if (registered) return;
-  const original = tf.getGradient("Conv2D");
-  if (!original) throw new Error("tfjs-core has no Conv2D gradient to wrap");
-  tf.registerGradient({
-    kernelName: "Conv2D",
-    inputsToSave: ["x", "filter"],
-    gradFunc: (dy, saved, attrs) => {
-      const backendName = tf.getBackend();
-      if (tf.getKernel("Conv2DBackpropFilter", backendName)) {
-        return original.gradFunc(dy, saved, attrs);
-      }
-      const a = attrs as unknown as {
-        strides: number | number[];
-        pad: unknown;
-        dilations: number | number[];
-        dataFormat: string;
-      };
-      const ones = (v: number | number[]) => (Array.isArray(v) ? v : [v, v]).every((s) => s === 1);
-      if (!ones(a.strides) || !ones(a.dilations) || (a.dataFormat ?? "NHWC") !== "NHWC") {
-        throw new Error(
-          `Conv2D gradient on '${backendName}': only stride 1, dilation 1, NHWC is supported`,
-        );
-      }
-      const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
-      const [fh, fw] = filter.shape;
-      const [, h, w] = x.shape;
-      const [, oh, ow] = (dy as tf.Tensor4D).shape;
-      // Reconstruct the explicit padding the forward pass used ('same' puts the odd one after).
-      const padH = oh + fh - 1 - h, padW = ow + fw - 1 - w;
-      const top = Math.floor(padH / 2), left = Math.floor(padW / 2);
-      return {
-        x: () =>
-          tf.tidy(() => {
-            const dyp = tf.pad(dy as tf.Tensor4D, [
-              [0, 0],
-              [fh - 1, fh - 1],
-              [fw - 1, fw - 1],
-              [0, 0],
-            ]);
-            const k = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
-            const full = tf.conv2d(dyp as tf.Tensor4D, k, 1, "valid");
-            return tf.slice(full, [0, top, left, 0], x.shape);
-          }),
-        filter: () =>
-          tf.tidy(() => {
-            const xp = tf.pad(x, [[0, 0], [top, padH - top], [left, padW - left], [0, 0]]);
-            const cin = xp.shape[3];
-            const cout = filter.shape[3];
-            const xin = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D; // [cin, hp, wp, n]
-            const f = tf.transpose(dy as tf.Tensor4D, [1, 2, 0, 3]) as tf.Tensor4D; // [oh,ow,n,co]
-            const out = tf.conv2d(xin, f, 1, "valid"); // [cin, fh, fw, cout]
-            return tf.reshape(tf.transpose(out, [1, 2, 0, 3]), [fh, fw, cin, cout]);
-          }),
-      };
-    },
+export function conv2dInputGradNHWC(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  attrs: unknown,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [top, , left] = conv2dPadding(x, filter, dy, attrs);
+    const [fh, fw] = filter.shape;
+    const dyp = tf.pad(dy, [[0, 0], [fh - 1, fh - 1], [fw - 1, fw - 1], [0, 0]]);
+    const k = tf.transpose(tf.reverse(filter, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+    const full = tf.conv2d(dyp as tf.Tensor4D, k, 1, "valid");
+    return tf.slice(full, [0, top, left, 0], x.shape);
   });
-  registered = true;
+}
+
+/**
+ * dW of a stride-1 NHWC `Conv2D`, via one forward conv2d in which the input channels are the
+ * batch, the examples are the channels and the upstream gradient is the filter.
+ */
+export function conv2dFilterGradNHWC(
+  x: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  attrs: unknown,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [top, bottom, left, right] = conv2dPadding(x, filter, dy, attrs);
+    const [fh, fw, cin, cout] = filter.shape;
+    const xp = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]]);
+    const xin = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D; // [cin, H, W, n]
+    const f = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [oh, ow, n, cout]
+    const out = tf.conv2d(xin, f, 1, "valid"); // [cin, fh, fw, cout]
+    return tf.reshape(tf.transpose(out, [1, 2, 0, 3]), [fh, fw, cin, cout]) as tf.Tensor4D;
+  });
 }

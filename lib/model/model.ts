@@ -22,6 +22,10 @@ import {
   samplesFor,
 } from "./frontend.ts";
 import { glorotUniform, mulberry32, orthogonal, streamSeed } from "./init.ts";
+import { registerGradients } from "./gradients.ts";
+
+// tfjs-core ships no gradients under Deno (see gradients.ts); training needs them.
+registerGradients();
 
 /**
  * Paper configuration (raw 640-sample windows every 160 samples, 2 × conv 40×40, pool 2,

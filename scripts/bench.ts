@@ -1,0 +1,154 @@
+/**
+ * Benchmark: trains and runs the paper model at realistic shapes (default 8 utterances × 300
+ * windows, MTL with attention) and prints windows/s for training and inference, plus GFLOP/s
+ * from a counted FLOP model of the paper's per-window computation.
+ *
+ *   deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] [--windows 300]
+ *                   [--steps 3] [--warmup 1] [--naive] [--json]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import * as tf from "@tensorflow/tfjs-core";
+import { initBackend, parseBackendName } from "../lib/model/backend.ts";
+import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
+import { paperFlopsPerWindow } from "../lib/model/flops.ts";
+import type { ModelInput } from "../lib/model/types.ts";
+
+const { values: args } = parseArgs({
+  args: Deno.args,
+  options: {
+    backend: { type: "string", default: "auto" },
+    batch: { type: "string", default: "8" },
+    windows: { type: "string", default: "300" },
+    steps: { type: "string", default: "3" },
+    warmup: { type: "string", default: "1" },
+    naive: { type: "boolean", default: false },
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", short: "h", default: false },
+  },
+});
+if (args.help) {
+  console.log(
+    "Usage: deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] " +
+      "[--windows 300] [--steps 3] [--warmup 1] [--naive] [--json]",
+  );
+  Deno.exit(0);
+}
+const int = (name: string, v: string | undefined, min: number) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
+  return n;
+};
+const batch = int("batch", args.batch, 1);
+const windows = int("windows", args.windows, 1);
+const steps = int("steps", args.steps, 1);
+const warmup = int("warmup", args.warmup, 0);
+
+const info = await initBackend(parseBackendName(args.backend));
+const log = (s: string) => {
+  if (!args.json) console.log(s);
+};
+log(`backend ${info.backend}, device ${info.device}`);
+
+const tasks = ["arousal", "valence", "dominance"].map((name) => ({
+  name,
+  classes: ["low", "mid", "high"],
+}));
+const config = defaultModelConfig(tasks, { seed: 7 });
+const model = EmotionModel.create(config);
+if (config.input.kind !== "raw") throw new Error("unreachable");
+const samples = (windows - 1) * config.input.hopSamples + config.input.windowSamples;
+
+// Deterministic pseudo-speech: noise is enough, the cost does not depend on the values.
+let state = 12345;
+const rand = () => {
+  state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+  return state / 2 ** 32;
+};
+const signal = new Float32Array(batch * samples).map(() => 2 * rand() - 1);
+const input: ModelInput = {
+  signal,
+  batchSize: batch,
+  windows,
+  lengths: new Int32Array(batch).fill(windows),
+};
+const labels = tasks.map(() =>
+  tf.oneHot(tf.tensor1d([...Array(batch)].map((_, i) => i % 3), "int32"), 3)
+);
+const optimizer = tf.train.adam(1e-4);
+
+async function trainStep(step: number): Promise<number> {
+  const loss = optimizer.minimize(
+    () => {
+      const out = model.apply(input, {
+        training: true,
+        dropoutSeed: step,
+        naiveFrontEnd: args.naive,
+      });
+      const losses = tasks.map((t, i) =>
+        tf.losses.softmaxCrossEntropy(labels[i], out.logits[t.name])
+      );
+      return tf.addN(losses) as tf.Scalar;
+    },
+    true,
+    model.trainableVariables(),
+  )!;
+  const v = (await loss.data())[0];
+  loss.dispose();
+  return v;
+}
+
+async function inferStep(): Promise<void> {
+  const out = model.apply(input, { training: false, naiveFrontEnd: args.naive });
+  await Promise.all(Object.values(out.logits).map((t) => t.data()));
+  Object.values(out.logits).forEach((t) => t.dispose());
+  Object.values(out.attention ?? {}).forEach((t) => t.dispose());
+}
+
+async function timeIt(n: number, fn: (i: number) => Promise<unknown>): Promise<number> {
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) await fn(i);
+  return (performance.now() - t0) / 1000;
+}
+
+for (let i = 0; i < warmup; i++) await trainStep(-1 - i);
+const trainS = await timeIt(steps, async (i) => {
+  const loss = await trainStep(i);
+  log(`  train step ${i + 1}/${steps}: loss ${loss.toFixed(4)}`);
+});
+for (let i = 0; i < warmup; i++) await inferStep();
+const inferS = await timeIt(steps, inferStep);
+
+const perStep = batch * windows;
+const fwd = paperFlopsPerWindow(config);
+const result = {
+  backend: info.backend,
+  device: info.device,
+  frontEnd: args.naive ? "naive" : "fast",
+  batch,
+  windows,
+  steps,
+  train_s_per_step: trainS / steps,
+  train_windows_per_s: (perStep * steps) / trainS,
+  infer_windows_per_s: (perStep * steps) / inferS,
+  // Training counts forward + backward as 3 forwards (the usual rule of thumb).
+  train_gflops: (3 * fwd * perStep * steps) / trainS / 1e9,
+  infer_gflops: (fwd * perStep * steps) / inferS / 1e9,
+  mflop_per_window_forward: fwd / 1e6,
+  peak_bytes: tf.memory().numBytes,
+};
+if (args.json) {
+  console.log(JSON.stringify(result));
+} else {
+  log(
+    `training:  ${result.train_windows_per_s.toFixed(1)} windows/s ` +
+      `(${result.train_s_per_step.toFixed(2)} s/step, ${result.train_gflops.toFixed(1)} GFLOP/s)`,
+  );
+  log(
+    `inference: ${result.infer_windows_per_s.toFixed(1)} windows/s ` +
+      `(${result.infer_gflops.toFixed(1)} GFLOP/s)`,
+  );
+  log(`FLOP model: ${result.mflop_per_window_forward.toFixed(1)} MFLOP per window forward`);
+}
+model.dispose();
