@@ -55,7 +55,12 @@ async function main(): Promise<number> {
   }
   if (!values.model) throw new Error("--model DIR is required\n" + HELP);
   if (positionals.length === 0) throw new Error("no wav files given\n" + HELP);
-  const backend = await initBackend(parseBackendName(values.backend));
+  const backendName = parseBackendName(values.backend);
+  // Fail on a wrong --model before spending seconds on backend start-up.
+  await Deno.stat(`${values.model}/model.json`).catch(() => {
+    throw new Error(`${values.model}/model.json not found: --model must be a saved model folder`);
+  });
+  const backend = await initBackend(backendName);
   const { model, meta } = await loadModel(values.model);
   const results: { file: string; prediction?: UtterancePrediction; error?: string }[] = [];
   let failed = 0;
@@ -80,8 +85,6 @@ async function main(): Promise<number> {
         tasks: meta.tasks,
         results: results.map((r) => ({ file: r.file, ...r.prediction, error: r.error })),
       },
-      null,
-      1,
     ));
   }
   model.dispose();

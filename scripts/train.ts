@@ -41,7 +41,8 @@ const HELP = `usage: deno task train --corpus iemocap|emodb|manifest|example [--
   --patience N          early stopping after N epochs without better dev UAR
   --seed N              seed of weights, shuffling and dropout (default 1)
   --backend NAME        auto | wasm | cpu | webgpu | tensorflow (default auto)
-  --filters N --kernel N --gru-units N --gru-layers N   smaller models for quick runs
+  --filters N --kernel N --channel-pool N --gru-units N --gru-layers N
+                        smaller models for quick runs (filters must be a multiple of channel-pool)
   --limit N             use at most N utterances per partition (smoke tests)
   --no-resume           ignore an existing checkpoint in --out
   --progress MODE       auto | terminal | jupyter | none
@@ -107,6 +108,7 @@ async function main(): Promise<void> {
       backend: { type: "string", default: "auto" },
       filters: { type: "string" },
       kernel: { type: "string" },
+      "channel-pool": { type: "string" },
       "gru-units": { type: "string" },
       "gru-layers": { type: "string" },
       limit: { type: "string" },
@@ -174,6 +176,7 @@ async function main(): Promise<void> {
       ...base.conv,
       filters: parseNumber("filters", a.filters, base.conv.filters),
       kernel: parseNumber("kernel", a.kernel, base.conv.kernel),
+      channelPool: parseNumber("channel-pool", a["channel-pool"], base.conv.channelPool),
     },
     gru: {
       units: parseNumber("gru-units", a["gru-units"], base.gru.units),
