@@ -6,12 +6,13 @@
 
 /**
  * 3-point moving average. With `skipZeros`, zero frames stay zero and zeros are left out of
- * their neighbours' averages (openSMILE "sma3nz"); frames outside the contour count as zero.
+ * their neighbours' averages (openSMILE "sma3nz"); the end frames are repeated outwards.
  */
 export function smooth3(x: ArrayLike<number>, skipZeros: boolean): Float64Array {
   const n = x.length;
   const y = new Float64Array(n);
-  const at = (i: number) => (i >= 0 && i < n ? x[i] : 0);
+  // openSMILE repeats the first and last frame beyond the contour's ends.
+  const at = (i: number) => x[i < 0 ? 0 : i >= n ? n - 1 : i];
   for (let i = 0; i < n; i++) {
     if (skipZeros) {
       if (x[i] === 0) continue;

@@ -117,7 +117,7 @@ export interface RawDescriptors {
 /** Computes the raw descriptors of a 16 kHz signal. */
 export function rawDescriptors(x: Float64Array): RawDescriptors {
   const N = x.length;
-  const nB = frameCount(N, 320, HOP);
+  const nB = Math.floor((N - 320) / HOP) + 1;
   const nA = frameCount(N, 960, HOP);
   // ---- 20 ms Hamming level
   const fft512 = fftOfSize(512);
@@ -291,7 +291,7 @@ export function extractEgemaps(
   pctlBlock(specSm[0], specSm[0]);
   const meanSd = (v: Float64Array) => {
     out[k++] = mean(v);
-    out[k++] = stddevNorm(v, true);
+    out[k++] = stddevNorm(v, false);
   };
   // spectral flux and MFCC over all frames
   for (const j of [5, 6, 7, 8, 9]) meanSd(specSm[j]);
