@@ -143,7 +143,9 @@ export class Harmonics {
       }
     }
     const clip = (v: number) => Math.max(-201, Math.min(201, v));
-    const h1h2 = clip(hRel[0] - hRel[1]);
+    // openSMILE parses "H1" / "H2" as harmonic array indices 1 and 2, i.e. the 2nd and 3rd
+    // harmonics (index 0 is F0); we keep that definition for parity.
+    const h1h2 = clip(hRel[1] - hRel[2]);
     const fIdx = [-1, -1, -1];
     for (let f = 0; f < 3; f++) {
       const fl = Math.fround(0.8 * formants[f]);
@@ -158,7 +160,7 @@ export class Harmonics {
       }
       fIdx[f] = best;
     }
-    const h1a3 = fIdx[2] >= 0 ? clip(hRel[0] - hRel[fIdx[2]]) : clip(hRel[0] - 201);
+    const h1a3 = fIdx[2] >= 0 ? clip(hRel[1] - hRel[fIdx[2]]) : clip(hRel[1] - 201);
     const amp: [number, number, number] = [0, 0, 0];
     for (let f = 0; f < 3; f++) amp[f] = fIdx[f] >= 0 ? hRel[fIdx[f]] : 0;
     return { hnr, h1h2, h1a3, amp };
