@@ -31,6 +31,15 @@ export interface AdamState {
   v: { name: string; shape: number[]; values: Float32Array }[];
 }
 
+/** A non-trainable zero variable shaped like `v`. */
+function zeroVariable(v: tf.Tensor): tf.Variable {
+  // A variable shares its initial tensor's data; disposing that tensor leaves one owner.
+  const z = tf.zerosLike(v);
+  const out = tf.variable(z, false);
+  z.dispose();
+  return out;
+}
+
 /** Adam over a fixed list of variables. */
 export class Adam {
   /** Steps taken so far. */
@@ -50,8 +59,8 @@ export class Adam {
     this.#b1 = opts.beta1 ?? 0.9;
     this.#b2 = opts.beta2 ?? 0.999;
     this.#eps = opts.epsilon ?? 1e-7;
-    this.#m = variables.map((v) => tf.variable(tf.zerosLike(v), false));
-    this.#v = variables.map((v) => tf.variable(tf.zerosLike(v), false));
+    this.#m = variables.map((v) => zeroVariable(v));
+    this.#v = variables.map((v) => zeroVariable(v));
   }
 
   /**

@@ -267,6 +267,10 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
           v: moments("adam_v"),
         };
         adam.setState(adamState);
+        reporter.epochDone(
+          `resuming from ${ckptPath} after epoch ${state.nextEpoch}` +
+            (state.stopped ? " (training had already stopped early)" : ""),
+        );
       }
     }
     const resumedFromEpoch = state.nextEpoch;
