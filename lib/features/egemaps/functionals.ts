@@ -34,6 +34,21 @@ export function smooth3(x: ArrayLike<number>, skipZeros: boolean): Float64Array 
   return y;
 }
 
+/**
+ * {@link smooth3} as openSMILE's lagged F0-synchronous LLD levels flush it at the end of input:
+ * the last two frames are the unsmoothed values of the frames before them, and smoothing stops
+ * two frames early.
+ */
+export function smooth3Lagged(x: ArrayLike<number>, skipZeros: boolean): Float64Array {
+  const n = x.length;
+  if (n < 4) return smooth3(x, skipZeros);
+  const y = new Float64Array(n);
+  y.set(smooth3(Array.prototype.slice.call(x, 0, n - 2), skipZeros));
+  y[n - 2] = x[n - 3];
+  y[n - 1] = x[n - 2];
+  return y;
+}
+
 /** Non-zero elements of a contour. */
 export function nonZero(x: ArrayLike<number>): Float64Array {
   let n = 0;

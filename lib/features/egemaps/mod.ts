@@ -16,6 +16,7 @@ import {
   segmentStats,
   slopes,
   smooth3,
+  smooth3Lagged,
   stddevNorm,
 } from "./functionals.ts";
 import { EGEMAPS_FUNCTIONAL_NAMES, EGEMAPS_LLD_NAMES } from "./names.ts";
@@ -239,21 +240,21 @@ export function extractEgemaps(
     return o;
   };
   const fSet = [
-    f0Sm,
-    smooth3(voiceRaw[0], true),
-    smooth3(voiceRaw[1], true),
-    smooth3(voiceRaw[2], true),
-    smooth3(voiceRaw[3], true),
-    smooth3(voiceRaw[4], true),
-    smooth3(pad(fFreq[0]), true),
-    smooth3(pad(fBw[0]), true),
-    smooth3(voiceRaw[5], true),
-    smooth3(pad(fFreq[1]), true),
-    smooth3(pad(fBw[1]), true),
-    smooth3(voiceRaw[6], true),
-    smooth3(pad(fFreq[2]), true),
-    smooth3(pad(fBw[2]), true),
-    smooth3(voiceRaw[7], true),
+    smooth3Lagged(raw.f0st, true),
+    smooth3Lagged(voiceRaw[0], true),
+    smooth3Lagged(voiceRaw[1], true),
+    smooth3Lagged(voiceRaw[2], true),
+    smooth3Lagged(voiceRaw[3], true),
+    smooth3Lagged(voiceRaw[4], true),
+    smooth3Lagged(pad(fFreq[0]), true),
+    smooth3Lagged(pad(fBw[0]), true),
+    smooth3Lagged(voiceRaw[5], true),
+    smooth3Lagged(pad(fFreq[1]), true),
+    smooth3Lagged(pad(fBw[1]), true),
+    smooth3Lagged(voiceRaw[6], true),
+    smooth3Lagged(pad(fFreq[2]), true),
+    smooth3Lagged(pad(fBw[2]), true),
+    smooth3Lagged(voiceRaw[7], true),
   ];
   const nL = Math.min(nA, nB);
   const frameTimes = new Float64Array(nL);

@@ -260,8 +260,8 @@ export class Formants {
     for (let i = 0; i < this.nOut; i++) {
       for (let k = 1; k < nk; k++) {
         const arg = (2 * Math.PI * k * i) / nd;
-        this.cosT[i * nk + k] = Math.cos(arg);
-        this.sinT[i * nk + k] = Math.sin(arg);
+        this.cosT[i * nk + k] = Math.fround(Math.cos(arg));
+        this.sinT[i * nk + k] = Math.fround(Math.sin(arg));
       }
     }
     this.x = new Float64Array(this.nOut);
@@ -275,22 +275,27 @@ export class Formants {
   frame(re: Float64Array, im: Float64Array): { freq: Float64Array; bw: Float64Array } {
     const nk = this.kMax / 2;
     const x = this.x;
-    const scale = this.nIn / 2;
+    const f = Math.fround;
+    const scale = f(this.nIn / 2);
+    // openSMILE works in float32 here; the order-11 root finding is sensitive to it, so every
+    // accumulation is rounded the same way.
+    const re0 = f(re[0]);
     for (let i = 0; i < this.nOut; i++) {
-      let acc = re[0];
+      let acc = re0;
       const base = i * nk;
       for (let k = 1; k < nk; k++) {
         // fft4g's sine part has the opposite sign to the e^{-i} convention used here
-        acc += re[k] * this.cosT[base + k] - im[k] * this.sinT[base + k];
+        acc = f(acc + f(f(re[k]) * this.cosT[base + k]));
+        acc = f(acc + f(f(-im[k]) * this.sinT[base + k]));
       }
-      x[i] = Math.fround(acc / scale);
+      x[i] = f(acc / scale);
     }
     const p = this.order;
     const r = new Float64Array(p + 1);
     for (let lag = 0; lag <= p; lag++) {
       let s = 0;
-      for (let i = lag; i < x.length; i++) s += x[i] * x[i - lag];
-      r[lag] = Math.fround(s);
+      for (let i = lag; i < x.length; i++) s = f(s + f(x[i] * x[i - lag]));
+      r[lag] = s;
     }
     const a = levinson(r, p);
     const freq = new Float64Array(5);
@@ -338,21 +343,23 @@ export class Formants {
 
 /** Levinson–Durbin recursion; returns a with A(z) = 1 + Σ a_k z^-k, or null for silence. */
 export function levinson(r: Float64Array, p: number): Float64Array | null {
+  // float32 arithmetic throughout, as openSMILE's FLOAT_DMEM implementation
+  const f = Math.fround;
   if (r[0] === 0) return null;
   const a = new Float64Array(p);
-  let e = r[0];
+  let e = f(r[0]);
   for (let m = 1; m <= p; m++) {
-    let sum = r[m];
-    for (let i = 1; i < m; i++) sum += a[i - 1] * r[m - i];
-    const k = -sum / e;
+    let sum = f(r[m]);
+    for (let i = 1; i < m; i++) sum = f(sum + f(a[i - 1] * r[m - i]));
+    const k = f(f(-1 / e) * sum);
     a[m - 1] = k;
     const half = m >> 1;
     for (let i = 1; i <= half; i++) {
       const t = a[i - 1];
-      a[i - 1] += k * a[m - i - 1];
-      if (i < half || (m & 1) === 1) a[m - i - 1] += k * t;
+      a[i - 1] = f(a[i - 1] + f(k * a[m - i - 1]));
+      if (i < half || (m & 1) === 1) a[m - i - 1] = f(a[m - i - 1] + f(k * t));
     }
-    e *= 1 - k * k;
+    e = f(e * f(1 - f(k * k)));
     if (e === 0) break;
   }
   return a;
