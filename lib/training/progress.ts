@@ -50,7 +50,12 @@ export function formatDuration(seconds: number): string {
 
 /** Whether this code runs inside a Deno Jupyter kernel. */
 export function inJupyter(): boolean {
-  return typeof (Deno as unknown as { jupyter?: unknown }).jupyter === "object";
+  // Outside `deno jupyter`, reading Deno.jupyter throws rather than returning undefined.
+  try {
+    return typeof (Deno as unknown as { jupyter?: unknown }).jupyter === "object";
+  } catch {
+    return false;
+  }
 }
 
 /** Creates a reporter for `mode`. */

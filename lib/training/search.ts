@@ -8,6 +8,7 @@
  * than not searching.
  * @module
  */
+import { writeFileAtomic } from "./checkpoint.ts";
 import { deriveSeed, SeededRandom } from "./rng.ts";
 import { train, type TrainableModel, type TrainOptions, type TrainResult } from "./train.ts";
 
@@ -50,7 +51,7 @@ export interface SearchOptions {
   seed: number;
   /** Make trial 0 the equal-weights baseline (default true). */
   includeEqual?: boolean;
-  /** JSON-lines file receiving one record per trial. */
+  /** JSON-lines file holding one record per finished trial (rewritten after each trial). */
   logPath?: string;
   /** Folder for per-trial checkpoints (`trial-<n>/`), making the search resumable. */
   checkpointDir?: string;
@@ -93,12 +94,17 @@ export async function searchTaskWeights<M extends TrainableModel & { dispose(): 
     const tasks = model.config.tasks.map((x) => x.name);
     const weights = sampleTaskWeights(tasks, opts.seed, t, opts.includeEqual ?? true);
     const t0 = performance.now();
+    const trialDir = opts.checkpointDir ? `${opts.checkpointDir}/trial-${t}` : undefined;
     let result: TrainResult;
     try {
       result = await train(model, {
         ...trainOptions,
         taskWeights: weights,
-        checkpointDir: opts.checkpointDir ? `${opts.checkpointDir}/trial-${t}` : undefined,
+        checkpointDir: trialDir,
+        // Each trial keeps its own epoch log next to its checkpoint.
+        logPath: trialDir && trainOptions.logPath
+          ? `${trialDir}/train-log.jsonl`
+          : trainOptions.logPath,
       });
     } catch (e) {
       model.dispose();
@@ -116,7 +122,9 @@ export async function searchTaskWeights<M extends TrainableModel & { dispose(): 
     };
     trials.push(record);
     if (opts.logPath) {
-      await Deno.writeTextFile(opts.logPath, JSON.stringify(record) + "\n", { append: true });
+      // Rewritten whole, so a resumed search does not log its finished trials twice.
+      const text = trials.map((x) => JSON.stringify(x)).join("\n") + "\n";
+      await writeFileAtomic(opts.logPath, new TextEncoder().encode(text));
     }
     await opts.onTrial?.(record);
     const better = !best || record.devUar > best.trial.devUar ||
