@@ -1,0 +1,149 @@
+/**
+ * Writes the files of a finished run: results.json, table.md/.csv, run.json, the attention
+ * figure (the paper's Figure 2), training curves and confusion matrices.
+ * @module
+ */
+import { join } from "node:path";
+import { readWav } from "../audio/mod.ts";
+import type { Utterance } from "../corpus/types.ts";
+import { loadModel } from "../model/persist.ts";
+import {
+  attentionFigureSpec,
+  type AttentionItem,
+  confusionMatrixSpec,
+  renderSvg,
+  svgToPng,
+  trainingCurvesSpec,
+} from "../report/charts.ts";
+import { writeFileAtomic } from "../training/checkpoint.ts";
+import { predictUtterance } from "../training/predict.ts";
+import { SeededRandom } from "../training/rng.ts";
+import { SYSTEM_INFO, type SystemName } from "./config.ts";
+import { tableCsv, tableMarkdown } from "./results.ts";
+import type { ExperimentOutcome, SystemRun } from "./run.ts";
+
+const enc = new TextEncoder();
+const write = (path: string, s: string) => writeFileAtomic(path, enc.encode(s));
+
+/** Picks `n` test utterances for the attention figure, reproducibly (1–6 s long when possible). */
+export function pickFigureUtterances(test: Utterance[], n = 2, seed = 1): Utterance[] {
+  const sorted = [...test].sort((a, b) => (a.id < b.id ? -1 : 1));
+  const mid = sorted.filter((u) => (u.samples ?? 0) >= 16000 && (u.samples ?? 0) <= 96000);
+  const pool = mid.length >= n ? mid : sorted;
+  const rng = new SeededRandom(seed);
+  const chosen: Utterance[] = [];
+  while (chosen.length < Math.min(n, pool.length)) {
+    const u = pool[Math.floor(rng.next() * pool.length)];
+    if (!chosen.includes(u)) chosen.push(u);
+  }
+  return chosen;
+}
+
+/**
+ * Attention weights of every task for the chosen utterances, from the saved attention model(s)
+ * of a run: the MTL+att model if it ran, else the per-task STL+att models.
+ */
+export async function attentionItems(
+  out: string,
+  runs: Partial<Record<SystemName, SystemRun>>,
+  utterances: Utterance[],
+  tasks: string[],
+): Promise<AttentionItem[] | null> {
+  const dirs: string[] = [];
+  const seedDir = (r: SystemRun) => (r.seeds.length > 1 ? "seed-1" : "");
+  const mtl = runs["e2e-mtl-att"], stl = runs["e2e-stl-att"];
+  if (mtl) dirs.push(join(out, "systems", "e2e-mtl-att", seedDir(mtl), "mtl", "model"));
+  else if (stl) {
+    dirs.push(...tasks.map((t) => join(out, "systems", "e2e-stl-att", seedDir(stl), t, "model")));
+  } else return null;
+  const models: Awaited<ReturnType<typeof loadModel>>[] = [];
+  for (const d of dirs) {
+    try {
+      models.push(await loadModel(d));
+    } catch {
+      return null; // LOSO and multi-seed runs name their models differently; no figure then.
+    }
+  }
+  const items: AttentionItem[] = [];
+  try {
+    for (const u of utterances) {
+      const audio = await readWav(u.path);
+      const attention: Record<string, number[]> = {};
+      for (const { model, meta } of models) {
+        const p = await predictUtterance(model, meta, audio.samples);
+        for (const [task, tp] of Object.entries(p.tasks)) {
+          if (tp.attention) attention[task] = tp.attention.weight;
+        }
+      }
+      const labels = tasks.map((t) => {
+        const k = u.labels[t];
+        const cls = models[0].meta.config.tasks.find((x) => x.name === t)?.classes ?? [];
+        return k === undefined ? "" : `${t[0].toUpperCase()}=${cls[k] ?? k}`;
+      }).filter(Boolean).join(" ");
+      items.push({
+        title: `${u.id} (${labels})`,
+        samples: audio.samples,
+        sampleRate: audio.sampleRate,
+        attention,
+      });
+    }
+  } finally {
+    for (const m of models) m.model.dispose();
+  }
+  return items;
+}
+
+/** Writes every output file of a run into `out`. */
+export async function writeOutputs(
+  out: string,
+  outcome: ExperimentOutcome,
+  figureUtterances: Utterance[],
+  log: (line: string) => void = () => {},
+): Promise<void> {
+  const { results, runs, run } = outcome;
+  await write(join(out, "results.json"), JSON.stringify(results, null, 1) + "\n");
+  await write(join(out, "table.md"), tableMarkdown(results));
+  await write(join(out, "table.csv"), tableCsv(results));
+  const figures = join(out, "figures");
+  await Deno.mkdir(figures, { recursive: true });
+  for (
+    const [system, scores] of Object.entries(results.systems) as [
+      SystemName,
+      Record<string, { test: { confusion: number[][] } }>,
+    ][]
+  ) {
+    for (const [task, s] of Object.entries(scores)) {
+      const svg = await renderSvg(
+        confusionMatrixSpec(
+          s.test.confusion,
+          results.tasks[task],
+          `${SYSTEM_INFO[system].label}: ${task} (test)`,
+        ),
+      );
+      await write(join(figures, `confusion-${system}-${task}.svg`), svg);
+    }
+    const histories = runs[system]?.seeds[0]?.histories ?? {};
+    for (const [name, history] of Object.entries(histories)) {
+      if (history.length === 0) continue;
+      const points = history.map((h) => ({ epoch: h.epoch, loss: h.loss, devUar: h.devUar ?? {} }));
+      const svg = await renderSvg(
+        trainingCurvesSpec(points, `${SYSTEM_INFO[system].label}: ${name}`),
+      );
+      await write(join(figures, `curves-${system}-${name}.svg`), svg);
+    }
+  }
+  const items = figureUtterances.length
+    ? await attentionItems(out, runs, figureUtterances, Object.keys(results.tasks))
+    : null;
+  if (items && items.length) {
+    const svg = await renderSvg(attentionFigureSpec(items));
+    await write(join(out, "attention.svg"), svg);
+    await writeFileAtomic(join(out, "attention.png"), await svgToPng(svg));
+    log(`attention figure: ${items.map((i) => i.title).join("; ")}`);
+  } else {
+    log(
+      "attention figure: skipped (needs e2e-mtl-att or e2e-stl-att under the fixed split, one seed)",
+    );
+  }
+  await write(join(out, "run.json"), JSON.stringify(run, null, 1) + "\n");
+}
