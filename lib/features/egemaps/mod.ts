@@ -228,7 +228,10 @@ export function extractEgemaps(
   // ---- LLD sets with openSMILE's smoothing
   const specSm: Float64Array[] = [];
   for (let j = 0; j < 10; j++) specSm.push(smooth3(col(raw.spectral, j, nB), false));
-  const f0Sm = smooth3(raw.f0st, true);
+  // The F0 functionals see the contour as the lagged F0 level delivers it before its end-of-input
+  // flush: the last two frames are missing.
+  const nF = Math.max(1, nA - 2);
+  const f0Sm = smooth3(raw.f0st.subarray(0, nF), true);
   const voiceRaw: Float64Array[] = [];
   for (let j = 0; j < 8; j++) voiceRaw.push(col(raw.voice, j, nA));
   const fFreq = [0, 1, 2].map((j) => col(raw.formantFreq, j, Math.min(nA, nB)));
@@ -332,7 +335,7 @@ export function extractEgemaps(
   out[k++] = countPeaks(specSm[0]) / (nB * T);
   const voiced = segmentStats(segments(f0Sm, (v) => v !== 0));
   const nVoiced = segments(f0Sm, (v) => v !== 0).length;
-  out[k++] = nVoiced / (nA * T);
+  out[k++] = nVoiced / (nF * T);
   out[k++] = voiced.mean * T;
   out[k++] = voiced.sd * T;
   const unv = segmentStats(segments(f0Sm, (v) => v === 0));
