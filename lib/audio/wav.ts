@@ -13,7 +13,11 @@ export class AudioFileError extends Error {
   readonly file: string;
   /** What is wrong, without the file name. */
   readonly reason: string;
-  /** @param file the offending file @param reason what is wrong with it */
+  /**
+   * Creates the error.
+   * @param file the offending file
+   * @param reason what is wrong with it
+   */
   constructor(file: string, reason: string) {
     super(`${file}: ${reason}`);
     this.name = "AudioFileError";

@@ -113,7 +113,11 @@ export class AudioCache {
   readonly #maxBytes: number;
   readonly #read: AudioReader;
 
-  /** @param maxBytes cache size limit @param read how to read an utterance on a miss */
+  /**
+   * Creates an empty cache.
+   * @param maxBytes cache size limit
+   * @param read how to read an utterance on a miss
+   */
   constructor(maxBytes = 256 * 2 ** 20, read: AudioReader = defaultReader) {
     this.#maxBytes = maxBytes;
     this.#read = read;
