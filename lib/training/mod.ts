@@ -1,0 +1,72 @@
+/**
+ * Training stage: the paper's objective, Adam, training with model selection and early stopping
+ * on dev UAR, resumable checkpoints, task-weight random search, evaluation and prediction.
+ *
+ * ```ts
+ * const model = EmotionModel.create(defaultModelConfig(tasks));
+ * const result = await train(model, {
+ *   train: (_epoch, seed) => batches(trainSet, tasks, { batchSize: 16, shuffle: true, seed, standardisation }),
+ *   dev: () => batches(devSet, tasks, { batchSize: 16, standardisation }),
+ *   epochs: 30, patience: 5, checkpointDir: "runs/x", logPath: "runs/x/train-log.jsonl",
+ * });
+ * ```
+ * @module
+ */
+export { Adam, type AdamOptions, type AdamState } from "./adam.ts";
+export {
+  CHECKPOINT_FILE,
+  type EpochBatches,
+  type EpochRecord,
+  restoreWeights,
+  snapshotWeights,
+  train,
+  type TrainableModel,
+  type TrainOptions,
+  type TrainResult,
+} from "./train.ts";
+export {
+  type ApplicableModel,
+  argmax,
+  type BatchIterable,
+  batchToInput,
+  evaluate,
+  type Evaluation,
+  meanFinite,
+  type TaskEvaluation,
+} from "./evaluate.ts";
+export {
+  balancedClassWeights,
+  type ClassWeighting,
+  classWeightsFor,
+  countClasses,
+  l2Penalty,
+  objective,
+  type ObjectiveOptions,
+  type ObjectiveValue,
+  rowWeights,
+  taskCrossEntropy,
+} from "./loss.ts";
+export {
+  sampleTaskWeights,
+  type SearchOptions,
+  type SearchResult,
+  searchTaskWeights,
+  type WeightTrial,
+} from "./search.ts";
+export {
+  createProgress,
+  formatDuration,
+  inJupyter,
+  type ProgressMode,
+  type ProgressReporter,
+  type ProgressUpdate,
+} from "./progress.ts";
+export { predictUtterance, type TaskPrediction, type UtterancePrediction } from "./predict.ts";
+export { deriveSeed, SeededRandom } from "./rng.ts";
+export {
+  decodeCheckpoint,
+  encodeCheckpoint,
+  readCheckpointFile,
+  type StoredArray,
+  writeFileAtomic,
+} from "./checkpoint.ts";
