@@ -10,9 +10,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import "./gradients.ts";
 import type { TaskSpec } from "../corpus/types.ts";
 import type { Batch } from "../frames/types.ts";
+import { registerGradients } from "../model/gradients.ts";
 import type { ModelConfig } from "../model/types.ts";
 import { Adam, type AdamState } from "./adam.ts";
 import {
@@ -32,6 +32,9 @@ import {
 import { type ClassWeighting, classWeightsFor, objective } from "./loss.ts";
 import { createProgress, type ProgressMode, type ProgressReporter } from "./progress.ts";
 import { deriveSeed } from "./rng.ts";
+
+// tfjs-core's Node build ships no gradients; the model stage registers its own (idempotent).
+registerGradients();
 
 /** What training needs from a model (EmotionModel satisfies it). */
 export interface TrainableModel extends ApplicableModel {
