@@ -1,0 +1,114 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type ExperimentConfig, presetFor, SMOKE } from "../lib/experiment/config.ts";
+import { pickFigureUtterances, writeOutputs } from "../lib/experiment/outputs.ts";
+import { type ExperimentResults, tableMarkdown } from "../lib/experiment/results.ts";
+import { runExperiment, summarise, type SystemRun } from "../lib/experiment/run.ts";
+
+Deno.test({
+  name: "reproduce --smoke: all six systems, results.json, tables, figures; a re-run keeps them",
+  // The model registers kernels and loads wasm once per process; nothing leaks between tests.
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const out = await Deno.makeTempDir({ prefix: "reproduce-smoke-" });
+    try {
+      const config: ExperimentConfig = {
+        ...presetFor("example"),
+        ...SMOKE,
+        corpus: "example",
+        backend: "wasm",
+        out,
+      };
+      const lines: string[] = [];
+      const outcome = await runExperiment(config, { log: (l) => lines.push(l), progress: "none" });
+      const { results } = outcome;
+      assert.deepEqual(Object.keys(results.systems), [
+        "os-svm",
+        "os-rnn",
+        "e2e-stl",
+        "e2e-stl-att",
+        "e2e-mtl",
+        "e2e-mtl-att",
+      ]);
+      for (const [system, byTask] of Object.entries(results.systems)) {
+        for (const task of ["arousal", "valence", "dominance"]) {
+          const s = byTask![task];
+          assert.ok(s.test.uar >= 0 && s.test.uar <= 1, `${system} ${task} UAR ${s.test.uar}`);
+          assert.equal(s.test.n, 8);
+          assert.equal(s.test.confusion.flat().reduce((a, b) => a + b, 0), 8);
+          if (system === "e2e-stl") assert.equal(s.test.p_vs_e2e_stl, null);
+          else assert.ok(s.test.p_vs_e2e_stl! >= 0 && s.test.p_vs_e2e_stl! <= 1);
+        }
+      }
+      await writeOutputs(out, outcome, pickFigureUtterances(outcome.folds[0].test));
+      for (
+        const f of [
+          "results.json",
+          "table.md",
+          "table.csv",
+          "run.json",
+          "attention.svg",
+          "attention.png",
+        ]
+      ) {
+        assert.ok((await Deno.stat(join(out, f))).size > 0, `${f} written`);
+      }
+      const saved = JSON.parse(
+        await Deno.readTextFile(join(out, "results.json")),
+      ) as ExperimentResults;
+      assert.equal(saved.corpus, "example");
+      assert.equal(saved.protocol, "split");
+      assert.equal(saved.backend, "wasm");
+      assert.ok(typeof saved.systems["e2e-mtl-att"]!.valence.test.uar === "number");
+      const table = await Deno.readTextFile(join(out, "table.md"));
+      assert.match(table, /e2e MTL\+att\./);
+      const model = JSON.parse(
+        await Deno.readTextFile(join(out, "systems/e2e-mtl-att/mtl/model/model.json")),
+      );
+      assert.equal(model.backend, "wasm");
+      assert.deepEqual(model.tasks.map((t: { name: string }) => t.name), [
+        "arousal",
+        "valence",
+        "dominance",
+      ]);
+
+      // A second run with the same --out keeps every finished system.
+      const again: string[] = [];
+      const second = await runExperiment(config, { log: (l) => again.push(l), progress: "none" });
+      assert.equal(again.filter((l) => /finished earlier, results kept/.test(l)).length, 6);
+      assert.deepEqual(second.results, results);
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});
+
+Deno.test("summarise: seeds give mean ± sd; the z-test and bootstrap compare with e2e STL", () => {
+  const tasks = [{ name: "a", classes: ["x", "y"] }];
+  const ids = Array.from({ length: 40 }, (_, i) => `u${i}`);
+  const truth = ids.map((_, i) => i % 2);
+  const run = (system: SystemRun["system"], accuracy: number[]): SystemRun => ({
+    system,
+    fingerprint: "",
+    seconds: 0,
+    seeds: accuracy.map((acc, k) => {
+      const pred = truth.map((t, i) => (i / truth.length < acc ? t : 1 - t));
+      const p = { ids, truth, predictions: pred };
+      return { seed: k + 1, histories: {}, tasks: { a: { dev: p, test: p } } };
+    }),
+  });
+  const results = summarise(
+    { "e2e-stl": run("e2e-stl", [0.5, 0.5]), "e2e-mtl-att": run("e2e-mtl-att", [0.9, 0.8]) },
+    tasks,
+    { corpus: "x", protocol: "split", backend: "cpu", seeds: 2 },
+  );
+  const s = results.systems["e2e-mtl-att"]!.a.test;
+  assert.ok(Math.abs(s.uar - 0.85) < 1e-9);
+  assert.ok(Math.abs(s.uar_sd - Math.SQRT1_2 * 0.1) < 1e-9);
+  assert.deepEqual(s.uar_per_seed.map((x) => Math.round(x * 100)), [90, 80]);
+  assert.ok(s.p_vs_e2e_stl! < 0.05);
+  assert.ok(s.bootstrap_vs_e2e_stl!.difference > 0.3);
+  assert.equal(results.systems["e2e-stl"]!.a.test.p_vs_e2e_stl, null);
+  assert.match(tableMarkdown(results), /85\.0 ± 7\.1 ★/);
+});
