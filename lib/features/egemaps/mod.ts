@@ -300,14 +300,19 @@ export function extractEgemaps(
   // spectral flux and MFCC over all frames
   for (const j of [5, 6, 7, 8, 9]) meanSd(specSm[j]);
   // voiced-only sets: voice quality and formants (formants gated by F0 before smoothing)
+  // Like the F0 contour, the voiced / unvoiced selections are fed from the lagged F0 level and
+  // lose its last two frames.
+  const nV = Math.max(1, Math.min(nL, nA - 2));
+  const gateF0 = Float64Array.from(raw.f0st.subarray(0, nL));
   const voicedGate = (a: Float64Array) => {
-    const o = new Float64Array(nL);
-    for (let t = 0; t < nL; t++) o[t] = raw.f0st[t] > 1e-6 ? a[t] : 0;
+    const o = new Float64Array(nV);
+    for (let t = 0; t < nV; t++) o[t] = gateF0[t] > 1e-6 ? a[t] : 0;
     return o;
   };
   const unvoicedGate = (a: Float64Array) => {
-    const o = new Float64Array(nL);
-    for (let t = 0; t < nL; t++) o[t] = raw.f0st[t] < 1e-6 ? a[t] : 0;
+    const n = nV;
+    const o = new Float64Array(n);
+    for (let t = 0; t < n; t++) o[t] = t >= nL || gateF0[t] < 1e-6 ? a[t] : 0;
     return o;
   };
   const nz = (a: Float64Array) => nonZero(smooth3(a, true));
@@ -327,7 +332,7 @@ export function extractEgemaps(
     voicedGate(fBw[2]),
     voiceRaw[7],
   ];
-  for (const a of vq) meanSd(nz(a.subarray(0, nL)));
+  for (const a of vq) meanSd(nz(a.subarray(0, nV)));
   const specRaw = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((j) => col(raw.spectral, j, nL));
   for (const j of [1, 2, 3, 4, 5, 6, 7, 8, 9]) meanSd(nz(voicedGate(specRaw[j])));
   for (const j of [1, 2, 3, 4, 5]) out[k++] = mean(nz(unvoicedGate(specRaw[j])));

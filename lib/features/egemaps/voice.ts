@@ -563,7 +563,6 @@ export function jitterShimmer(
   let lastIdx = 0;
   let lastMis = 0;
   let lastT0 = 0;
-  let lastDiff = 0;
   let lastJitter = 0;
   let lastShimmer = 0;
   const get = (i: number) => (i >= 0 && i < x.length ? x[i] : 0);
@@ -624,7 +623,6 @@ export function jitterShimmer(
               const diff = Math.abs(lastT0 - period);
               jit += diff;
               nLocal++;
-              lastDiff = diff;
             }
             lastT0 = period;
             avgAmp += (a0 + a1) / 2;
@@ -638,7 +636,6 @@ export function jitterShimmer(
       lastPeriod = toRead0;
       lastMis = 0;
       lastT0 = 0;
-      lastDiff = 0;
       lastJitter = 0;
       lastShimmer = 0;
     }
