@@ -71,6 +71,79 @@ export function trainableConv1d(
   return f(x, w) as tf.Tensor3D;
 }
 
+/**
+ * `relu(conv1d(x, w) + b)` with implicit zero padding (`padBefore`, `padAfter` samples) and no
+ * stride: `x [N, L, Cin]`, `w [K, Cin, Cout]`, `b [Cout]` → `[N, L + pads − K + 1, Cout]`.
+ *
+ * The forward pass is one fused conv2d (bias and ReLU in the same pass, padding without a
+ * copy). The gradients come from forward convolutions as in {@link trainableConv1d}; dX is
+ * computed only for the real (unpadded) input positions, and with `inputGrad: false` (data
+ * inputs) it is not computed at all.
+ */
+export function convBiasRelu(
+  x: tf.Tensor3D,
+  w: tf.Tensor3D,
+  b: tf.Tensor1D,
+  padBefore: number,
+  padAfter: number,
+  inputGrad = true,
+): tf.Tensor3D {
+  const [n, len, cin] = x.shape;
+  const [k, , cout] = w.shape;
+  const lout = len + padBefore + padAfter - k + 1;
+  if (lout < 1 || padBefore > k - 1 || padAfter > k - 1) {
+    throw new Error(
+      `convBiasRelu: length ${len} with padding (${padBefore}, ${padAfter}) and kernel ${k}`,
+    );
+  }
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xx, ww, bb] = args as tf.Tensor[];
+    const y = tf.reshape(
+      tf.fused.conv2d({
+        x: tf.reshape(xx, [n, 1, len, cin]) as tf.Tensor4D,
+        filter: tf.reshape(ww, [1, k, cin, cout]) as tf.Tensor4D,
+        strides: 1,
+        pad: [[0, 0], [0, 0], [padBefore, padAfter], [0, 0]],
+        bias: bb,
+        activation: "relu",
+      }),
+      [n, lout, cout],
+    ) as tf.Tensor3D;
+    (args[3] as tf.GradSaveFunc)([xx, ww, y]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sw, sy] = saved;
+        // ReLU'(pre) = step(y): y > 0 exactly where the pre-activation is positive.
+        const dpre = tf.mul(dy, tf.step(sy));
+        const dpre4 = tf.reshape(dpre, [n, 1, lout, cout]) as tf.Tensor4D;
+        const dx = inputGrad
+          ? tf.reshape(
+            tf.conv2d(
+              dpre4,
+              tf.reshape(
+                tf.transpose(tf.reverse(sw, 0), [0, 2, 1]),
+                [1, k, cout, cin],
+              ) as tf.Tensor4D,
+              1,
+              [[0, 0], [0, 0], [k - 1 - padBefore, k - 1 - padAfter], [0, 0]],
+            ),
+            [n, len, cin],
+          )
+          : tf.zerosLike(sx);
+        // Examples become channels so that the reduction over (n, t) is one conv2d.
+        const xin = tf.reshape(tf.transpose(sx, [2, 1, 0]), [cin, 1, len, n]) as tf.Tensor4D;
+        const filt = tf.reshape(tf.transpose(dpre, [1, 0, 2]), [1, lout, n, cout]) as tf.Tensor4D;
+        const dwRaw = tf.conv2d(xin, filt, 1, [[0, 0], [0, 0], [padBefore, padAfter], [0, 0]]);
+        const dw = tf.transpose(tf.reshape(dwRaw, [cin, k, cout]), [1, 0, 2]);
+        const db = tf.sum(dpre, [0, 1]);
+        return [dx, dw, db];
+      },
+    };
+  });
+  return f(x, w, b) as tf.Tensor3D;
+}
+
 interface Conv2DAttrs {
   strides?: number | number[];
   pad?: unknown;

@@ -20,7 +20,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { trainableConv1d } from "./conv.ts";
+import { convBiasRelu } from "./conv.ts";
 
 /** Trainable tensors of the front-end. */
 export interface FrontEndWeights {
@@ -104,6 +104,41 @@ export function framesOf(
   });
 }
 
+/**
+ * The pieces of overlapping frames of `x [B, T, C]` (frame i = `x[:, start + hop·i :
+ * start + hop·i + length]`), as slices `[B, count, piece, C]` of a free `[B, T/hop, hop, C]`
+ * reshape; concatenated along axis 2 they are the frames. One copy in all, where a gather or
+ * slice-then-concat would copy the data several times.
+ */
+export function framePieces(
+  x: tf.Tensor3D,
+  start: number,
+  length: number,
+  hop: number,
+  count: number,
+): tf.Tensor4D[] {
+  const [b, t, c] = x.shape;
+  const i0 = Math.floor(start / hop), off = start % hop;
+  const lastBlock = Math.floor((start + hop * (count - 1) + length - 1) / hop);
+  const blocksNeeded = lastBlock + 1;
+  let y = x;
+  if (t % hop !== 0 || t < blocksNeeded * hop) {
+    const want = Math.max(Math.ceil(t / hop), blocksNeeded) * hop;
+    y = tf.pad(x, [[0, 0], [0, want - t], [0, 0]]);
+  }
+  const blocks = tf.reshape(y, [b, y.shape[1] / hop, hop, c]);
+  const pieces: tf.Tensor4D[] = [];
+  let rem = length, blk = i0, from = off;
+  while (rem > 0) {
+    const take = Math.min(hop - from, rem);
+    pieces.push(tf.slice(blocks, [0, blk, from, 0], [b, count, take, c]) as tf.Tensor4D);
+    rem -= take;
+    blk++;
+    from = 0;
+  }
+  return pieces;
+}
+
 /** Max over groups of `size` consecutive positions (axis 1) of `[N, L, C]`. */
 function maxPoolTime(x: tf.Tensor3D, size: number): tf.Tensor3D {
   const [n, l, c] = x.shape;
@@ -122,18 +157,10 @@ function samePad(kernel: number): [number, number] {
   return [before, kernel - 1 - before];
 }
 
-function convBias(
-  x: tf.Tensor3D,
-  w: tf.Tensor3D,
-  b: tf.Tensor1D,
-  inputGrad: boolean,
-): tf.Tensor3D {
-  return tf.add(trainableConv1d(x, w, inputGrad), b);
-}
-
 /**
  * Reference front-end: each window separately, as in the paper.
  * `signal [B, S]` with S = (windows − 1)·hop + window; returns `[B, windows, dim]`.
+ * (ReLU is applied before the max-pools; max and ReLU commute, so this is the paper's order.)
  */
 export function naiveFrontEnd(
   signal: tf.Tensor2D,
@@ -152,10 +179,9 @@ export function naiveFrontEnd(
       windows,
     );
     const x = tf.reshape(frames, [b * windows, g.windowSamples, 1]) as tf.Tensor3D;
-    const c1 = convBias(tf.pad(x, [[0, 0], [pl, pr], [0, 0]]), w.w1, w.b1, false);
-    const p1 = tf.relu(maxPoolTime(c1, g.pool));
-    const c2 = convBias(tf.pad(p1, [[0, 0], [pl, pr], [0, 0]]), w.w2, w.b2, true);
-    const out = tf.relu(maxPoolChannels(c2, g.channelPool));
+    const p1 = maxPoolTime(convBiasRelu(x, w.w1, w.b1, pl, pr, false), g.pool);
+    const c2 = convBiasRelu(p1, w.w2, w.b2, pl, pr, true);
+    const out = maxPoolChannels(c2, g.channelPool);
     return tf.reshape(out, [b, windows, frontEndDim(g)]) as tf.Tensor3D;
   });
 }
@@ -166,7 +192,7 @@ export function fastPathApplies(g: FrontEndGeometry): boolean {
   const lp = g.windowSamples / g.pool;
   const eL = Math.ceil(pl / g.pool), eR = Math.ceil(pr / g.pool);
   return pl > 0 && g.hopSamples % g.pool === 0 && g.windowSamples % g.pool === 0 &&
-    lp - (eL + pl) - (eR + pr) > 0;
+    lp - (eL + pl) - (eR + pr) > 0 && lp > eL + pl + pr && lp > eR + pr + pl;
 }
 
 /**
@@ -191,63 +217,42 @@ export function fastFrontEnd(
     const eL = Math.ceil(pl / pool), eR = Math.ceil(pr / pool); // pooled edge positions
     const e1L = eL * pool, e1R = eR * pool; // conv1 edge positions
     const cL = eL + pl, cR = eR + pr; // conv2 edge positions
-    const nInt = lp - cL - cR; // conv2 positions shared with the global convolution
     const x = tf.expandDims(signal, 2) as tf.Tensor3D;
+    const rows = (t: tf.Tensor4D[]) => {
+      const cat = t.length === 1 ? t[0] : tf.concat(t, 2);
+      return tf.reshape(cat, [b * nw, cat.shape[2], cat.shape[3]]) as tf.Tensor3D;
+    };
 
-    // conv1 over the whole row; only positions at least (pl, pr) inside a window are used.
-    const gl = convBias(tf.pad(x, [[0, 0], [pl, pr], [0, 0]]), w.w1, w.b1, false);
-    const p = tf.relu(maxPoolTime(gl, pool)); // [B, S/pool, F]
+    // conv1 over the whole row: positions ≥ (pl, pr) inside a window equal the window's own.
+    const p = maxPoolTime(convBiasRelu(x, w.w1, w.b1, pl, pr, false), pool); // [B, S/pool, F]
 
     // conv1 at window edges, with the window's own zero padding.
-    const inL = tf.pad(
-      tf.reshape(framesOf(x, 0, e1L + pr, hop, nw), [b * nw, e1L + pr, 1]),
-      [[0, 0], [pl, 0], [0, 0]],
-    );
-    const inR = tf.pad(
-      tf.reshape(framesOf(x, win - e1R - pl, e1R + pl, hop, nw), [b * nw, e1R + pl, 1]),
-      [[0, 0], [0, pr], [0, 0]],
-    );
-    const len1 = Math.max(inL.shape[1]!, inR.shape[1]!);
-    const e1 = convBias(
-      tf.concat([padTo(inL as tf.Tensor3D, len1), padTo(inR as tf.Tensor3D, len1)], 0),
-      w.w1,
-      w.b1,
-      false,
-    );
-    const edgeL = tf.relu(maxPoolTime(tf.slice(e1, [0, 0, 0], [b * nw, e1L, f]), pool));
-    const edgeR = tf.relu(maxPoolTime(tf.slice(e1, [b * nw, 0, 0], [b * nw, e1R, f]), pool));
+    const inL = rows(framePieces(x, 0, e1L + pr, hop, nw));
+    const inR = rows(framePieces(x, win - e1R - pl, e1R + pl, hop, nw));
+    const edgeL = maxPoolTime(convBiasRelu(inL, w.w1, w.b1, pl, 0, false), pool); // [BW, eL, F]
+    const edgeR = maxPoolTime(convBiasRelu(inR, w.w1, w.b1, 0, pr, false), pool); // [BW, eR, F]
 
     // conv2 at window edges: pooled edge values + shared pooled values + window padding.
-    const midL = tf.reshape(framesOf(p, eL, cL + pr - eL, hp, nw), [b * nw, cL + pr - eL, f]);
-    const midR = tf.reshape(
-      framesOf(p, lp - cR - pl, cR + pl - eR, hp, nw),
-      [b * nw, cR + pl - eR, f],
-    );
-    const in2L = tf.pad(tf.concat([edgeL, midL], 1), [[0, 0], [pl, 0], [0, 0]]) as tf.Tensor3D;
-    const in2R = tf.pad(tf.concat([midR, edgeR], 1), [[0, 0], [0, pr], [0, 0]]) as tf.Tensor3D;
-    const len2 = Math.max(in2L.shape[1], in2R.shape[1]);
-    const e2 = convBias(tf.concat([padTo(in2L, len2), padTo(in2R, len2)], 0), w.w2, w.b2, true);
-    const outL = tf.relu(maxPoolChannels(tf.slice(e2, [0, 0, 0], [b * nw, cL, f]), cp));
-    const outR = tf.relu(maxPoolChannels(tf.slice(e2, [b * nw, 0, 0], [b * nw, cR, f]), cp));
+    const midL = rows(framePieces(p, eL, cL + pr - eL, hp, nw));
+    const midR = rows(framePieces(p, lp - cR - pl, cR + pl - eR, hp, nw));
+    const in2L = tf.concat([edgeL, midL], 1) as tf.Tensor3D;
+    const in2R = tf.concat([midR, edgeR], 1) as tf.Tensor3D;
+    const outL = maxPoolChannels(convBiasRelu(in2L, w.w2, w.b2, pl, 0), cp); // [BW, cL, F/cp]
+    const outR = maxPoolChannels(convBiasRelu(in2R, w.w2, w.b2, 0, pr), cp); // [BW, cR, F/cp]
 
-    // conv2 over the row's pooled sequence, for every window's interior positions at once.
-    const pin = tf.slice(p, [0, eL, 0], [b, hp * (nw - 1) + lp - eR - eL, f]);
-    const q = tf.relu(maxPoolChannels(convBias(pin, w.w2, w.b2, true), cp));
-    const mid = framesOf(q, 0, nInt, hp, nw); // [B, W, nInt, F/cp]
+    // conv2 (valid) over the row's pooled sequence: q[m − pl] is position m's output, which
+    // is window i's output at m − hp·i for the interior positions [cL, lp − cR).
+    const q = maxPoolChannels(convBiasRelu(p, w.w2, w.b2, 0, 0), cp);
+    const mid = framePieces(q, cL - pl, lp - cL - cR, hp, nw);
 
     const gOut = f / cp;
     const all = tf.concat([
-      tf.reshape(outL, [b, nw, cL, gOut]),
-      mid,
-      tf.reshape(outR, [b, nw, cR, gOut]),
+      tf.reshape(outL, [b, nw, cL, gOut]) as tf.Tensor4D,
+      ...mid,
+      tf.reshape(outR, [b, nw, cR, gOut]) as tf.Tensor4D,
     ], 2);
     return tf.reshape(all, [b, nw, lp * gOut]) as tf.Tensor3D;
   });
-}
-
-function padTo(x: tf.Tensor3D, len: number): tf.Tensor3D {
-  const extra = len - x.shape[1];
-  return extra === 0 ? x : tf.pad(x, [[0, 0], [0, extra], [0, 0]]);
 }
 
 /** Options of {@link frontEnd}. */
@@ -281,35 +286,45 @@ export function frontEnd(
   const per = Math.max(1, Math.floor((opts.chunkWindows ?? 1024) / b));
   const chunks: [number, number][] = [];
   for (let a = 0; a < windows; a += per) chunks.push([a, Math.min(per, windows - a)]);
-  const chunkSignal = (a: number, n: number) =>
-    tf.slice(signal, [0, a * g.hopSamples], [b, samplesFor(n, g)]);
+  const chunkSignal = (sig: tf.Tensor, a: number, n: number) =>
+    tf.slice(sig, [0, a * g.hopSamples], [b, samplesFor(n, g)]) as tf.Tensor2D;
 
   const f = tf.customGrad(
     (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [w1, b1, w2, b2] = args as tf.Tensor[];
+      // The signal must outlive the caller's tidy scope until the backward pass recomputes.
+      (args[4] as tf.GradSaveFunc)([signal]);
       const ws = { w1, b1, w2, b2 } as FrontEndWeights;
-      const parts = chunks.map(([a, n]) => tf.tidy(() => run(chunkSignal(a, n), n, g, ws)));
+      const parts = chunks.map(([a, n]) => tf.tidy(() => run(chunkSignal(signal, a, n), n, g, ws)));
       const value = tf.concat(parts, 1);
       parts.forEach((t) => t.dispose());
       return {
         value,
-        gradFunc: (dy: tf.Tensor) => {
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
           let acc: tf.Tensor[] | undefined;
-          for (const [a, n] of chunks) {
-            const next = tf.tidy(() => {
-              const dyc = tf.slice(dy, [0, a, 0], [b, n, -1]);
-              const grads = tf.grads((q1, c1, q2, c2) =>
-                run(chunkSignal(a, n), n, g, {
-                  w1: q1,
-                  b1: c1,
-                  w2: q2,
-                  b2: c2,
-                } as FrontEndWeights)
-              )([w1, b1, w2, b2], dyc);
-              return acc ? grads.map((t, i) => tf.add(t, acc![i])) : grads;
-            });
-            acc?.forEach((t) => t.dispose());
-            acc = next;
+          // A nested tf.grads during backprop ends by clearing the engine's active tape,
+          // which the outer backprop still needs for its own cleanup: restore it after.
+          const state = (tf.engine() as unknown as { state: { activeTape: unknown } }).state;
+          const outerTape = state.activeTape;
+          try {
+            for (const [a, n] of chunks) {
+              const next = tf.tidy(() => {
+                const dyc = tf.slice(dy, [0, a, 0], [b, n, -1]);
+                const grads = tf.grads((q1, c1, q2, c2) =>
+                  run(chunkSignal(saved[0], a, n), n, g, {
+                    w1: q1,
+                    b1: c1,
+                    w2: q2,
+                    b2: c2,
+                  } as FrontEndWeights)
+                )([w1, b1, w2, b2], dyc);
+                return acc ? grads.map((t, i) => tf.add(t, acc![i])) : grads;
+              });
+              acc?.forEach((t) => t.dispose());
+              acc = next;
+            }
+          } finally {
+            state.activeTape = outerTape;
           }
           return acc!;
         },

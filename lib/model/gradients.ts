@@ -77,15 +77,15 @@ const grads: Record<string, { save?: string[]; outputs?: boolean[]; all?: boolea
   Minimum: {
     save: ["a", "b"],
     fn: (dy, [a, b]) => ({
-      a: () => reduceTo(tf.mul(dy as tf.Tensor, f32(tf.lessEqual(a, b))), a.shape),
-      b: () => reduceTo(tf.mul(dy as tf.Tensor, f32(tf.greater(a, b))), b.shape),
+      a: () => reduceTo(tf.mul(dy as tf.Tensor, tf.sub(1, tf.step(tf.sub(a, b)))), a.shape),
+      b: () => reduceTo(tf.mul(dy as tf.Tensor, tf.step(tf.sub(a, b))), b.shape),
     }),
   },
   Maximum: {
     save: ["a", "b"],
     fn: (dy, [a, b]) => ({
-      a: () => reduceTo(tf.mul(dy as tf.Tensor, f32(tf.greaterEqual(a, b))), a.shape),
-      b: () => reduceTo(tf.mul(dy as tf.Tensor, f32(tf.less(a, b))), b.shape),
+      a: () => reduceTo(tf.mul(dy as tf.Tensor, tf.sub(1, tf.step(tf.sub(b, a)))), a.shape),
+      b: () => reduceTo(tf.mul(dy as tf.Tensor, tf.step(tf.sub(b, a))), b.shape),
     }),
   },
   AddN: {
@@ -109,7 +109,7 @@ const grads: Record<string, { save?: string[]; outputs?: boolean[]; all?: boolea
   },
   Relu: {
     save: ["x"],
-    fn: (dy, [x]) => ({ x: () => tf.mul(dy as tf.Tensor, f32(tf.greater(x, 0))) }),
+    fn: (dy, [x]) => ({ x: () => tf.mul(dy as tf.Tensor, tf.step(x)) }),
   },
   Sigmoid: {
     outputs: [true],
@@ -222,7 +222,12 @@ const grads: Record<string, { save?: string[]; outputs?: boolean[]; all?: boolea
     fn: (dy, [x, y], attrs) => {
       const kept = keptShape(x.shape, axesOf(attrs.reductionIndices, x.rank));
       return {
-        x: () => tf.mul(tf.reshape(dy as tf.Tensor, kept), f32(tf.equal(x, tf.reshape(y, kept)))),
+        // mask = [x == max] as 1 − step(max − x): wasm's broadcasting Equal is ~50× slower.
+        x: () =>
+          tf.mul(
+            tf.reshape(dy as tf.Tensor, kept),
+            tf.sub(1, tf.step(tf.sub(tf.reshape(y, kept), x))),
+          ),
       };
     },
   },
@@ -231,20 +236,27 @@ const grads: Record<string, { save?: string[]; outputs?: boolean[]; all?: boolea
     fn: (dy, [a, b], attrs) => {
       const ta = attrs.transposeA === true, tb = attrs.transposeB === true;
       const g = dy as tf.Tensor;
-      const mm = (x: tf.Tensor, y: tf.Tensor, tx: boolean, ty: boolean) => tf.matMul(x, y, tx, ty);
+      // wasm runs only the untransposed product fast (XNNPACK); its transposed variants are
+      // ~20× slower than an explicit transpose followed by a plain matmul.
+      const tr = (x: tf.Tensor) => {
+        const perm = [...Array(x.rank).keys()];
+        [perm[x.rank - 2], perm[x.rank - 1]] = [perm[x.rank - 1], perm[x.rank - 2]];
+        return tf.transpose(x, perm);
+      };
+      const mm = (x: tf.Tensor, y: tf.Tensor) => tf.matMul(x, y);
       let da: () => tf.Tensor, db: () => tf.Tensor;
       if (!ta && !tb) {
-        da = () => mm(g, b, false, true);
-        db = () => mm(a, g, true, false);
+        da = () => mm(g, tr(b));
+        db = () => mm(tr(a), g);
       } else if (!ta && tb) {
-        da = () => mm(g, b, false, false);
-        db = () => mm(g, a, true, false);
+        da = () => mm(g, b);
+        db = () => mm(tr(g), a);
       } else if (ta && !tb) {
-        da = () => mm(b, g, false, true);
-        db = () => mm(a, g, false, false);
+        da = () => mm(b, tr(g));
+        db = () => mm(a, g);
       } else {
-        da = () => mm(b, g, true, true);
-        db = () => mm(g, a, true, true);
+        da = () => tr(mm(g, b));
+        db = () => tr(mm(a, g));
       }
       return { a: () => reduceTo(da(), a.shape), b: () => reduceTo(db(), b.shape) };
     },

@@ -1,0 +1,443 @@
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import { initBackend } from "../lib/model/backend.ts";
+import { conv2dFilterGradNHWC, conv2dInputGradNHWC, convBiasRelu } from "../lib/model/conv.ts";
+import {
+  fastFrontEnd,
+  frontEnd,
+  type FrontEndGeometry,
+  type FrontEndWeights,
+  naiveFrontEnd,
+  samplesFor,
+} from "../lib/model/frontend.ts";
+import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
+import type { ModelConfig, ModelInput } from "../lib/model/types.ts";
+
+await initBackend("wasm");
+
+const TASKS = [
+  { name: "arousal", classes: ["low", "mid", "high"] },
+  { name: "valence", classes: ["neg", "pos"] },
+];
+const PAPER_GEOMETRY: FrontEndGeometry = {
+  windowSamples: 640,
+  hopSamples: 160,
+  kernel: 40,
+  filters: 40,
+  pool: 2,
+  channelPool: 10,
+};
+
+/** Deterministic uniform noise in [−a, a). */
+function noise(n: number, seed: number, a = 1): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s / 2 ** 32 * 2 - 1) * a;
+  });
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
+
+/** A small config: paper CNN (or features), tiny GRU so tests stay fast. */
+function smallConfig(
+  tasks: typeof TASKS,
+  pooling: "last" | "attention",
+  raw: boolean,
+): ModelConfig {
+  return defaultModelConfig(tasks, {
+    pooling,
+    gru: { units: 8, layers: 2 },
+    seed: 3,
+    ...(raw ? {} : { input: { kind: "features", dim: 5 } }),
+  });
+}
+
+function inputFor(
+  config: ModelConfig,
+  lengths: number[],
+  windows: number,
+  seed: number,
+): ModelInput {
+  const b = lengths.length;
+  const base = { batchSize: b, windows, lengths: Int32Array.from(lengths) };
+  if (config.input.kind === "raw") {
+    return { ...base, signal: noise(b * samplesFor(windows, { ...PAPER_GEOMETRY }), seed) };
+  }
+  return { ...base, features: noise(b * windows * config.input.dim, seed) };
+}
+
+/** Copies row `r` of a raw/feature input into a batch of its own with `windows` windows. */
+function rowAlone(config: ModelConfig, input: ModelInput, r: number): ModelInput {
+  const len = input.lengths[r];
+  if (config.input.kind === "raw") {
+    const per = samplesFor(input.windows, PAPER_GEOMETRY);
+    const own = samplesFor(len, PAPER_GEOMETRY);
+    return {
+      batchSize: 1,
+      windows: len,
+      lengths: Int32Array.of(len),
+      signal: input.signal!.slice(r * per, r * per + own),
+    };
+  }
+  const d = config.input.dim;
+  return {
+    batchSize: 1,
+    windows: len,
+    lengths: Int32Array.of(len),
+    features: input.features!.slice(r * input.windows * d, (r * input.windows + len) * d),
+  };
+}
+
+Deno.test("shapes of every variant: STL/MTL × last/attention × raw/features", () => {
+  for (const tasks of [TASKS.slice(0, 1), TASKS]) {
+    for (const pooling of ["last", "attention"] as const) {
+      for (const raw of [true, false]) {
+        const config = smallConfig(tasks, pooling, raw);
+        const model = EmotionModel.create(config);
+        const input = inputFor(config, [5, 3, 4], 5, 1);
+        tf.tidy(() => {
+          const out = model.apply(input, { training: true, dropoutSeed: 1 });
+          assert.deepEqual(Object.keys(out.logits), tasks.map((t) => t.name));
+          for (const t of tasks) assert.deepEqual(out.logits[t.name].shape, [3, t.classes.length]);
+          if (pooling === "attention") {
+            for (const t of tasks) assert.deepEqual(out.attention![t.name].shape, [3, 5]);
+          } else {
+            assert.equal(out.attention, undefined);
+          }
+        });
+        const names = model.getWeights().map((w) => w.name);
+        assert.equal(names.includes("conv1/kernel"), raw);
+        assert.equal(
+          names.filter((n) => n.endsWith("/attention")).length,
+          pooling === "attention" ? tasks.length : 0,
+        );
+        model.dispose();
+      }
+    }
+  }
+});
+
+Deno.test("padding never changes an utterance's outputs; attention sums to 1 over real windows", () => {
+  for (const pooling of ["last", "attention"] as const) {
+    for (const raw of [true, false]) {
+      const config = smallConfig(TASKS, pooling, raw);
+      const model = EmotionModel.create(config);
+      // Padding filled with noise, not zeros: it must be ignored whatever it holds.
+      const input = inputFor(config, [7, 3], 7, 11);
+      tf.tidy(() => {
+        const padded = model.apply(input, { training: false });
+        for (let r = 0; r < 2; r++) {
+          const alone = model.apply(rowAlone(config, input, r), { training: false });
+          for (const t of TASKS) {
+            const k = t.classes.length;
+            const row = padded.logits[t.name].dataSync().slice(r * k, (r + 1) * k);
+            assert.ok(maxAbsDiff(row, alone.logits[t.name].dataSync()) < 1e-5, `${pooling} ${raw}`);
+          }
+        }
+        if (pooling === "attention") {
+          for (const t of TASKS) {
+            const a = padded.attention![t.name].arraySync();
+            for (const [r, len] of [[0, 7], [1, 3]]) {
+              const sum = a[r].slice(0, len).reduce((x, y) => x + y, 0);
+              assert.ok(Math.abs(sum - 1) < 1e-5, `attention sums to ${sum}`);
+              assert.ok(a[r].slice(0, len).every((v) => v > 0));
+              assert.ok(a[r].slice(len).every((v) => v === 0), "attention on padding");
+            }
+          }
+        }
+      });
+      model.dispose();
+    }
+  }
+});
+
+function randomFrontEndWeights(seed: number): FrontEndWeights {
+  const k = 40, f = 40;
+  return {
+    w1: tf.tensor3d(noise(k * f, seed, 0.15), [k, 1, f]),
+    b1: tf.tensor1d(noise(f, seed + 1, 0.1)),
+    w2: tf.tensor3d(noise(k * f * f, seed + 2, 0.03), [k, f, f]),
+    b2: tf.tensor1d(noise(f, seed + 3, 0.1)),
+  };
+}
+
+function frontEndGrads(
+  fn: (w: FrontEndWeights) => tf.Tensor,
+  w: FrontEndWeights,
+  dy: tf.Tensor,
+): { value: Float32Array; grads: Float32Array[] } {
+  return tf.tidy(() => {
+    const value = fn(w).dataSync() as Float32Array;
+    const g = tf.grads((w1, b1, w2, b2) => fn({ w1, b1, w2, b2 } as FrontEndWeights))([
+      w.w1,
+      w.b1,
+      w.w2,
+      w.b2,
+    ], dy);
+    return { value, grads: g.map((t) => t.dataSync() as Float32Array) };
+  });
+}
+
+Deno.test("fast front-end equals the naive per-window computation (values and gradients)", () => {
+  const w = randomFrontEndWeights(5);
+  const b = 2, windows = 9;
+  const signal = tf.tensor2d(noise(b * samplesFor(windows, PAPER_GEOMETRY), 9), [
+    b,
+    samplesFor(windows, PAPER_GEOMETRY),
+  ]);
+  const dy = tf.tensor3d(noise(b * windows * 1280, 13), [b, windows, 1280]);
+  const naive = frontEndGrads((ws) => naiveFrontEnd(signal, windows, PAPER_GEOMETRY, ws), w, dy);
+  const fast = frontEndGrads((ws) => fastFrontEnd(signal, windows, PAPER_GEOMETRY, ws), w, dy);
+  // Checkpointed/chunked computation (chunks of 2 windows per row) must agree as well.
+  const chunked = frontEndGrads(
+    (ws) => frontEnd(signal, windows, PAPER_GEOMETRY, ws, { checkpointAbove: 1, chunkWindows: 4 }),
+    w,
+    dy,
+  );
+  assert.ok(maxAbs(naive.value) > 0.1, "front-end output is not trivially zero");
+  assert.ok(maxAbsDiff(naive.value, fast.value) < 1e-5, "fast values");
+  assert.ok(maxAbsDiff(naive.value, chunked.value) < 1e-5, "chunked values");
+  for (let i = 0; i < 4; i++) {
+    const scale = Math.max(1, maxAbs(naive.grads[i]));
+    assert.ok(maxAbsDiff(naive.grads[i], fast.grads[i]) / scale < 1e-4, `fast grad ${i}`);
+    assert.ok(maxAbsDiff(naive.grads[i], chunked.grads[i]) / scale < 1e-4, `chunked grad ${i}`);
+  }
+  tf.dispose([signal, dy, w.w1, w.b1, w.w2, w.b2]);
+});
+
+Deno.test("naive front-end equals tf.conv1d 'same' per window on the cpu backend", async () => {
+  const w = randomFrontEndWeights(21);
+  const windows = 3;
+  const s = noise(samplesFor(windows, PAPER_GEOMETRY), 17);
+  const ours = tf.tidy(() =>
+    naiveFrontEnd(tf.tensor2d(s, [1, s.length]), windows, PAPER_GEOMETRY, w).dataSync()
+  );
+  const wData = [w.w1, w.b1, w.w2, w.b2].map((t) => t.dataSync());
+  await initBackend("cpu");
+  try {
+    const ref = tf.tidy(() => {
+      const [w1, b1, w2, b2] = [
+        tf.tensor3d(wData[0], [40, 1, 40]),
+        tf.tensor1d(wData[1]),
+        tf.tensor3d(wData[2], [40, 40, 40]),
+        tf.tensor1d(wData[3]),
+      ];
+      const out: number[] = [];
+      for (let i = 0; i < windows; i++) {
+        const x = tf.tensor3d(s.slice(160 * i, 160 * i + 640), [1, 640, 1]);
+        const c1 = tf.relu(tf.add(tf.conv1d(x, w1, 1, "same"), b1));
+        const p1 = tf.max(tf.reshape(c1, [1, 320, 2, 40]), 2) as tf.Tensor3D;
+        const c2 = tf.relu(tf.add(tf.conv1d(p1, w2, 1, "same"), b2));
+        out.push(...tf.max(tf.reshape(c2, [320, 4, 10]), 2).dataSync());
+      }
+      return out;
+    });
+    assert.ok(maxAbsDiff(ours, ref) < 1e-5);
+  } finally {
+    await initBackend("wasm");
+  }
+  tf.dispose([w.w1, w.b1, w.w2, w.b2]);
+});
+
+Deno.test("supplied conv gradients on wasm match the cpu backend's Conv2DBackprop kernels", async () => {
+  const n = 3, len = 50, cin = 4, cout = 5, k = 7, pb = 3, pa = 2;
+  const lout = len + pb + pa - k + 1;
+  const xs = noise(n * len * cin, 1), ws = noise(k * cin * cout, 2, 0.5);
+  const bs = noise(cout, 3, 0.2), dys = noise(n * lout * cout, 4);
+  // wasm: our fused layer's gradients and the registered Conv2D gradient functions.
+  const ours = tf.tidy(() => {
+    const x = tf.tensor3d(xs, [n, len, cin]), w = tf.tensor3d(ws, [k, cin, cout]);
+    const g = tf.grads((a, b, c) =>
+      convBiasRelu(a as tf.Tensor3D, b as tf.Tensor3D, c as tf.Tensor1D, pb, pa)
+    )([x, w, tf.tensor1d(bs)], tf.tensor3d(dys, [n, lout, cout]));
+    const x4 = tf.reshape(x, [n, 1, len, cin]) as tf.Tensor4D;
+    const w4 = tf.reshape(w, [1, k, cin, cout]) as tf.Tensor4D;
+    const dy4 = tf.tensor4d(dys, [n, 1, lout, cout]);
+    const attrs = { strides: 1, dilations: 1, dataFormat: "NHWC", pad: "explicit" };
+    const plain = [
+      conv2dInputGradNHWC(tf.pad(x4, [[0, 0], [0, 0], [pb, pa], [0, 0]]), w4, dy4, attrs),
+      conv2dFilterGradNHWC(tf.pad(x4, [[0, 0], [0, 0], [pb, pa], [0, 0]]), w4, dy4, attrs),
+    ];
+    return [...g, ...plain].map((t) => t.dataSync());
+  });
+  await initBackend("cpu");
+  try {
+    const ref = tf.tidy(() => {
+      const x = tf.tensor4d(xs, [n, 1, len, cin]), w = tf.tensor4d(ws, [1, k, cin, cout]);
+      const conv = { strides: [1, 1], dilations: [1, 1], dataFormat: "NHWC" };
+      const pad = [[0, 0], [0, 0], [pb, pa], [0, 0]];
+      const y = tf.relu(
+        tf.add(
+          tf.conv2d(x, w, 1, pad as [[0, 0], [0, 0], [number, number], [0, 0]]),
+          tf.tensor1d(bs),
+        ),
+      );
+      const dpre = tf.mul(tf.tensor4d(dys, [n, 1, lout, cout]), tf.step(y));
+      const run = (name: string, inputs: Record<string, tf.Tensor>, attrs: object) =>
+        tf.engine().runKernel(
+          name,
+          inputs as tf.NamedTensorMap,
+          attrs as tf.NamedAttrMap,
+        ) as tf.Tensor;
+      const dx = run("Conv2DBackpropInput", { dy: dpre, filter: w }, {
+        ...conv,
+        pad,
+        inputShape: [n, 1, len, cin],
+      });
+      const dw = run("Conv2DBackpropFilter", { x, dy: dpre }, {
+        ...conv,
+        pad,
+        filterShape: [1, k, cin, cout],
+      });
+      const db = tf.sum(dpre, [0, 1, 2]);
+      // Unfused layer (unpadded input positions only) and plain conv on the padded input.
+      const xp = tf.pad(x, pad as [number, number][]);
+      const dyPlain = tf.tensor4d(dys, [n, 1, lout, cout]);
+      const dxPlain = run("Conv2DBackpropInput", { dy: dyPlain, filter: w }, {
+        ...conv,
+        pad: "valid",
+        inputShape: xp.shape,
+      });
+      const dwPlain = run("Conv2DBackpropFilter", { x: xp, dy: dyPlain }, {
+        ...conv,
+        pad: "valid",
+        filterShape: [1, k, cin, cout],
+      });
+      return [dx, dw, db, dxPlain, dwPlain].map((t) => t.dataSync());
+    });
+    for (let i = 0; i < ref.length; i++) {
+      const scale = Math.max(1, maxAbs(ref[i]));
+      assert.ok(maxAbs(ref[i]) > 0.05, `reference ${i} is not trivially zero`);
+      assert.ok(maxAbsDiff(ours[i], ref[i]) / scale < 1e-5, `gradient ${i}`);
+    }
+  } finally {
+    await initBackend("wasm");
+  }
+});
+
+Deno.test("same seed gives identical initial weights on cpu and wasm; another seed differs", async () => {
+  const config = smallConfig(TASKS, "attention", true);
+  const read = (m: EmotionModel) => m.getWeights().map((w) => [w.name, w.tensor.dataSync()]);
+  const onWasm = EmotionModel.create(config);
+  const wasmWeights = read(onWasm);
+  const other = EmotionModel.create({ ...config, seed: 4 });
+  assert.notDeepEqual(read(other)[0][1], wasmWeights[0][1]);
+  await initBackend("cpu");
+  try {
+    const onCpu = EmotionModel.create(config);
+    assert.deepEqual(read(onCpu), wasmWeights);
+    onCpu.dispose();
+  } finally {
+    await initBackend("wasm");
+  }
+  onWasm.dispose();
+  other.dispose();
+});
+
+Deno.test("setWeights round-trips and rejects wrong names or shapes", () => {
+  const config = smallConfig(TASKS, "last", false);
+  const a = EmotionModel.create(config), b = EmotionModel.create({ ...config, seed: 99 });
+  b.setWeights(a.getWeights());
+  for (const [i, w] of b.getWeights().entries()) {
+    assert.deepEqual(w.tensor.dataSync(), a.getWeights()[i].tensor.dataSync());
+  }
+  const bad = a.getWeights().slice(1);
+  assert.throws(() => b.setWeights(bad), /missing 'gru1\/kernel'/);
+  a.dispose();
+  b.dispose();
+});
+
+Deno.test("bad input gets a clear error", () => {
+  const model = EmotionModel.create(smallConfig(TASKS, "last", true));
+  const input = inputFor(model.config, [3], 3, 1);
+  assert.throws(
+    () => model.apply({ ...input, signal: input.signal!.slice(1) }, { training: false }),
+    /signal has 959 samples, expected 960/,
+  );
+  assert.throws(
+    () => model.apply({ ...input, lengths: Int32Array.of(4) }, { training: false }),
+    /length 4 outside \[1, 3\]/,
+  );
+  model.dispose();
+});
+
+Deno.test("a 3,500-window utterance trains on wasm without running out of memory", () => {
+  // Paper CNN (the memory hog) with a tiny GRU to keep the test short.
+  const config = defaultModelConfig(TASKS.slice(0, 1), {
+    gru: { units: 4, layers: 1 },
+    pooling: "attention",
+  });
+  const model = EmotionModel.create(config);
+  const windows = 3500;
+  const input: ModelInput = {
+    batchSize: 1,
+    windows,
+    lengths: Int32Array.of(windows),
+    signal: noise(samplesFor(windows, PAPER_GEOMETRY), 5),
+  };
+  const before = tf.memory().numTensors;
+  const grads = tf.tidy(() => {
+    const { grads } = tf.variableGrads(() =>
+      tf.sum(model.apply(input, { training: true, dropoutSeed: 1 }).logits.arousal) as tf.Scalar
+    );
+    return Object.values(grads).map((g) => g.dataSync());
+  });
+  assert.ok(grads.every((g) => g.every(Number.isFinite)));
+  assert.ok(maxAbs(grads[2]) > 0, "conv2 kernel gets a gradient");
+  assert.equal(tf.memory().numTensors, before, "no tensors leak");
+  const heap = (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length;
+  console.log(`wasm heap after 1 × ${windows} windows: ${(heap / 2 ** 20).toFixed(0)} MiB`);
+  assert.ok(heap < 3 * 2 ** 30, "wasm heap stays well under 4 GiB");
+  model.dispose();
+});
+
+const lavapipe = (() => {
+  try {
+    return Deno.readDirSync("/usr/share/vulkan/icd.d").some((e) => e.name.startsWith("lvp_"));
+  } catch {
+    return false;
+  }
+})();
+if (!lavapipe) {
+  console.log("skipping webgpu test: Debian's mesa-vulkan-drivers (lavapipe) is not installed");
+}
+
+Deno.test({
+  name: "webgpu gives the same forward outputs as cpu on a small model",
+  ignore: !lavapipe,
+  async fn() {
+    const config = smallConfig(TASKS, "attention", true);
+    const input = inputFor(config, [4, 2], 4, 8);
+    const run = async () => {
+      const m = EmotionModel.create(config);
+      const out = m.apply(input, { training: false });
+      const v = await Promise.all([...Object.values(out.logits), ...Object.values(out.attention!)]
+        .map((t) => t.data()));
+      tf.dispose([...Object.values(out.logits), ...Object.values(out.attention!)]);
+      m.dispose();
+      return v;
+    };
+    try {
+      await initBackend("cpu");
+      const ref = await run();
+      const info = await initBackend("webgpu");
+      assert.match(info.device, /^webgpu/);
+      const gpu = await run();
+      for (let i = 0; i < ref.length; i++) assert.ok(maxAbsDiff(ref[i], gpu[i]) < 1e-4);
+    } finally {
+      await initBackend("wasm");
+    }
+  },
+});
