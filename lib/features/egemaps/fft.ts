@@ -81,7 +81,7 @@ export class Fft {
    */
   magnitude(frame: ArrayLike<number>, out: Float64Array, offset = 0): void {
     const { re, im } = this.complex(frame, offset);
-    for (let k = 0; k <= this.n / 2; k++) out[k] = Math.hypot(re[k], im[k]);
+    for (let k = 0; k <= this.n / 2; k++) out[k] = Math.sqrt(re[k] * re[k] + im[k] * im[k]);
   }
 
   /**

@@ -141,7 +141,7 @@ export function rawDescriptors(x: Float64Array): RawDescriptors {
     energy[t] = e / 320;
     // symmetric zero padding as in openSMILE (matters for the phase used by the resampler)
     const { re, im } = fft512.complex(frame, 96);
-    for (let k = 0; k <= 256; k++) mag[k] = Math.fround(Math.hypot(re[k], im[k]));
+    for (let k = 0; k <= 256; k++) mag[k] = Math.fround(Math.sqrt(re[k] * re[k] + im[k] * im[k]));
     const fr = formants.frame(re, im);
     formantFreq.push(fr.freq.slice(0, 3));
     formantBw.push(fr.bw.slice(0, 3));
@@ -168,7 +168,7 @@ export function rawDescriptors(x: Float64Array): RawDescriptors {
     rms[t] = Math.sqrt(e / 960);
     const m = new Float64Array(513);
     const { re, im } = fft1024.complex(frameA, 32);
-    for (let k = 0; k <= 512; k++) m[k] = Math.fround(Math.hypot(re[k], im[k]));
+    for (let k = 0; k <= 512; k++) m[k] = Math.fround(Math.sqrt(re[k] * re[k] + im[k] * im[k]));
     mags.push(m);
     shs.detect(m, cand.f0, cand.voicing, t * nc);
   }

@@ -49,12 +49,16 @@ export class Harmonics {
   }
 
   private freqToBin(freq: number, startBin: number): number {
+    // first bin above freq (searching from startBin), then the nearer of it and its left
+    // neighbour; 0 when freq lies beyond the spectrum
     const df = this.binHz;
-    for (let b = startBin; b < this.nBins; b++) {
-      const fb = b * df;
-      if (fb > freq) return fb - freq > freq - (b - 1) * df ? b - 1 : b;
-    }
-    return 0;
+    let b = Math.floor(freq / df) + 1;
+    while (b > startBin && (b - 1) * df > freq) b--;
+    while (b * df <= freq) b++;
+    if (b < startBin) b = startBin;
+    if (b >= this.nBins) return 0;
+    const fb = b * df;
+    return fb - freq > freq - (b - 1) * df ? b - 1 : b;
   }
 
   /**
@@ -230,9 +234,12 @@ export class Formants {
   private readonly nOut: number;
   private readonly kMax: number;
   private readonly nIn: number;
-  private readonly cosT: Float64Array;
-  private readonly sinT: Float64Array;
+  private readonly cosT: Float32Array;
+  private readonly sinT: Float32Array;
+  private readonly acc: Float32Array;
   private readonly x: Float64Array;
+  private readonly ra: Float64Array;
+  private readonly rb: Float64Array;
   private readonly fsOut: number;
   private readonly order = 11;
 
@@ -255,16 +262,19 @@ export class Formants {
     if (kMax & 1) kMax--;
     this.kMax = kMax;
     const nk = kMax / 2;
-    this.cosT = new Float64Array(this.nOut * nk);
-    this.sinT = new Float64Array(this.nOut * nk);
+    this.cosT = new Float32Array(this.nOut * nk);
+    this.sinT = new Float32Array(this.nOut * nk);
     for (let i = 0; i < this.nOut; i++) {
       for (let k = 1; k < nk; k++) {
         const arg = (2 * Math.PI * k * i) / nd;
-        this.cosT[i * nk + k] = Math.fround(Math.cos(arg));
-        this.sinT[i * nk + k] = Math.fround(Math.sin(arg));
+        this.cosT[k * this.nOut + i] = Math.cos(arg);
+        this.sinT[k * this.nOut + i] = Math.sin(arg);
       }
     }
     this.x = new Float64Array(this.nOut);
+    this.acc = new Float32Array(this.nOut);
+    this.ra = new Float64Array(nk);
+    this.rb = new Float64Array(nk);
   }
 
   /**
@@ -279,17 +289,31 @@ export class Formants {
     const scale = f(this.nIn / 2);
     // openSMILE works in float32 here; the order-11 root finding is sensitive to it, so every
     // accumulation is rounded the same way.
-    const re0 = f(re[0]);
-    for (let i = 0; i < this.nOut; i++) {
-      let acc = re0;
-      const base = i * nk;
-      for (let k = 1; k < nk; k++) {
-        // fft4g's sine part has the opposite sign to the e^{-i} convention used here
-        acc = f(acc + f(f(re[k]) * this.cosT[base + k]));
-        acc = f(acc + f(f(-im[k]) * this.sinT[base + k]));
-      }
-      x[i] = f(acc / scale);
+    const ca = this.ra;
+    const cb = this.rb;
+    for (let k = 1; k < nk; k++) {
+      ca[k] = f(re[k]);
+      // fft4g's sine part has the opposite sign to the e^{-i} convention used here
+      cb[k] = f(-im[k]);
     }
+    // k-major loops over rows of the (k, i) tables: each output still sums its terms in
+    // ascending k, so the float32 rounding sequence is unchanged.
+    const acc = this.acc;
+    acc.fill(f(re[0]));
+    const nOut = this.nOut;
+    const cosT = this.cosT;
+    const sinT = this.sinT;
+    for (let k = 1; k < nk; k++) {
+      const a = ca[k];
+      const b = cb[k];
+      const row = k * nOut;
+      for (let i = 0; i < nOut; i++) {
+        const t = acc[i] + f(a * cosT[row + i]);
+        acc[i] = t;
+        acc[i] = acc[i] + f(b * sinT[row + i]);
+      }
+    }
+    for (let i = 0; i < nOut; i++) x[i] = f(acc[i] / scale);
     const p = this.order;
     const r = new Float64Array(p + 1);
     for (let lag = 0; lag <= p; lag++) {
