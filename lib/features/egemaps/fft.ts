@@ -12,6 +12,9 @@ export class Fft {
   private readonly sin: Float64Array;
   private readonly re: Float64Array;
   private readonly im: Float64Array;
+  private half?: Fft;
+  private zr?: Float64Array;
+  private zi?: Float64Array;
 
   /** @param n transform size; must be a power of two ≥ 2 */
   constructor(n: number) {
@@ -85,18 +88,47 @@ export class Fft {
   }
 
   /**
-   * Complex spectrum of a real frame zero-padded to n; the returned arrays are reused by the
-   * next call.
+   * Complex spectrum X[0..n/2] of a real frame zero-padded to n, computed with one complex FFT
+   * of size n/2 (even samples as real, odd samples as imaginary parts). The returned arrays are
+   * reused by the next call; entries above n/2 are not meaningful.
    * @param frame real samples (length ≤ n), placed at `offset`
    * @param offset where the frame starts in the padded buffer
    */
   complex(frame: ArrayLike<number>, offset = 0): { re: Float64Array; im: Float64Array } {
+    const n = this.n;
+    const h = n >> 1;
+    const half = this.half ?? (this.half = new Fft(h));
+    const zr = this.zr ?? (this.zr = new Float64Array(h));
+    const zi = this.zi ?? (this.zi = new Float64Array(h));
+    zr.fill(0);
+    zi.fill(0);
+    for (let i = 0; i < frame.length; i++) {
+      const j = offset + i;
+      if (j & 1) zi[j >> 1] = frame[i];
+      else zr[j >> 1] = frame[i];
+    }
+    half.transform(zr, zi);
     const re = this.re;
     const im = this.im;
-    re.fill(0);
-    im.fill(0);
-    for (let i = 0; i < frame.length; i++) re[offset + i] = frame[i];
-    this.transform(re, im);
+    re[0] = zr[0] + zi[0];
+    im[0] = 0;
+    re[h] = zr[0] - zi[0];
+    im[h] = 0;
+    for (let k = 1; k < h; k++) {
+      const ar = zr[k];
+      const ai = zi[k];
+      const br = zr[h - k];
+      const bi = -zi[h - k];
+      // even part E = (Z[k] + conj Z[h-k]) / 2, odd part O = (Z[k] - conj Z[h-k]) / (2i)
+      const er = 0.5 * (ar + br);
+      const ei = 0.5 * (ai + bi);
+      const or = 0.5 * (ai - bi);
+      const oi = -0.5 * (ar - br);
+      const wr = this.cos[k];
+      const wi = -this.sin[k];
+      re[k] = er + (or * wr - oi * wi);
+      im[k] = ei + (or * wi + oi * wr);
+    }
     return { re, im };
   }
 }

@@ -90,6 +90,23 @@ const windows = {
   gau960: gauss(960, 0.4),
 };
 
+// Analysis objects hold only tables (and the flux memory, reset per utterance): build them once.
+let analysers:
+  | { spec: SpectralFeatures; formants: Formants; shs: ShsPitch; harm: Harmonics }
+  | null = null;
+function getAnalysers() {
+  if (!analysers) {
+    analysers = {
+      spec: new SpectralFeatures(257, SR / 512),
+      formants: new Formants(512, 320, SR),
+      shs: new ShsPitch(513, SR / 1024, GEMAPS_SHS),
+      harm: new Harmonics(513, SR / 1024),
+    };
+  }
+  analysers.spec.reset();
+  return analysers;
+}
+
 /**
  * Raw (unsmoothed) descriptors before the openSMILE selection and smoothing stages.
  * Exposed for tests and diagnostics.
@@ -122,8 +139,7 @@ export function rawDescriptors(x: Float64Array): RawDescriptors {
   const nA = frameCount(N, 960, HOP);
   // ---- 20 ms Hamming level
   const fft512 = fftOfSize(512);
-  const spec = new SpectralFeatures(257, SR / 512);
-  const formants = new Formants(512, 320, SR);
+  const { spec, formants, shs, harm } = getAnalysers();
   const spectral: Float64Array[] = [];
   const energy = new Float64Array(nB);
   const formantFreq: Float64Array[] = [];
@@ -151,7 +167,6 @@ export function rawDescriptors(x: Float64Array): RawDescriptors {
   }
   // ---- 60 ms Gaussian level
   const fft1024 = fftOfSize(1024);
-  const shs = new ShsPitch(513, SR / 1024, GEMAPS_SHS);
   const nc = GEMAPS_SHS.nCandidates;
   const cand = { f0: new Float64Array(nA * nc), voicing: new Float64Array(nA * nc) };
   const rms = new Float64Array(nA);
@@ -183,7 +198,6 @@ export function rawDescriptors(x: Float64Array): RawDescriptors {
     }
   }
   // ---- voice quality on the 60 ms level
-  const harm = new Harmonics(513, SR / 1024);
   const js = jitterShimmer(x, f0, SR, 960, HOP);
   const voice: Float64Array[] = [];
   for (let t = 0; t < nA; t++) {

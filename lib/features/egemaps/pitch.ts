@@ -67,6 +67,9 @@ export class ShsPitch {
   private readonly ss: Float64Array;
   private readonly shifts: Int32Array;
   private readonly opt: ShsOptions;
+  private readonly cand: Float64Array;
+  private readonly score: Float64Array;
+  private readonly voice: Float64Array;
 
   /**
    * @param nMag number of magnitude bins (FFT size / 2 + 1)
@@ -129,6 +132,9 @@ export class ShsPitch {
     this.u = new Float64Array(nMag);
     this.scaled = new Float64Array(nT);
     this.ss = new Float64Array(nT);
+    this.cand = new Float64Array(opt.nCandidates);
+    this.score = new Float64Array(opt.nCandidates);
+    this.voice = new Float64Array(opt.nCandidates);
     this.shifts = new Int32Array(opt.nHarmonics + 1);
     for (let h = 2; h <= opt.nHarmonics; h++) {
       this.shifts[h] = Math.floor(this.pointsPerOctave * Math.log2(h));
@@ -197,9 +203,9 @@ export class ShsPitch {
     }
     const ssMean = sum / n;
     const nc = opt.nCandidates;
-    const cand = new Float64Array(nc);
-    const score = new Float64Array(nc);
-    const voice = new Float64Array(nc);
+    const cand = this.cand.fill(0);
+    const score = this.score.fill(0);
+    const voice = this.voice.fill(0);
     let nCand = 0;
     // Every local maximum competes for the nc slots, ordered by score.
     for (let i = 1; i < n - 1; i++) {
