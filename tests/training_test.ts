@@ -18,6 +18,7 @@ import {
   taskCrossEntropy,
 } from "../lib/training/loss.ts";
 import { predictUtterance } from "../lib/training/predict.ts";
+import { createProgress } from "../lib/training/progress.ts";
 import { deriveSeed, SeededRandom } from "../lib/training/rng.ts";
 import { sampleTaskWeights, searchTaskWeights } from "../lib/training/search.ts";
 import { snapshotWeights, train, type TrainOptions } from "../lib/training/train.ts";
@@ -463,4 +464,21 @@ Deno.test("cpu and wasm: identical initial weights, close trained weights, wasm 
   } finally {
     await tf.setBackend("cpu");
   }
+});
+
+Deno.test("Jupyter progress: one display, updated in place with the epoch summaries", async () => {
+  const calls: { text: string; id: string; update: boolean }[] = [];
+  const reporter = createProgress("jupyter", (bundle, o) => {
+    calls.push({ text: bundle["text/plain"], id: o.display_id, update: o.update });
+    return Promise.resolve();
+  });
+  const model = EmotionModel.create(tinyConfig());
+  await train(model, baseOptions({ epochs: 2, progress: reporter }));
+  model.dispose();
+  assert.ok(calls.length >= 3, `only ${calls.length} display calls`);
+  assert.equal(calls[0].update, false);
+  assert.ok(calls.slice(1).every((c) => c.update && c.id === calls[0].id));
+  const last = calls[calls.length - 1].text;
+  assert.match(last, /epoch 1\/2 loss [\d.]+ \| dev UAR arousal/);
+  assert.match(last, /epoch 2\/2 loss/);
 });

@@ -58,10 +58,27 @@ export function inJupyter(): boolean {
   }
 }
 
-/** Creates a reporter for `mode`. */
-export function createProgress(mode: ProgressMode = "auto"): ProgressReporter {
+/** The display call of a Jupyter kernel (`Deno.jupyter.display`). */
+export type DisplayFunction = (
+  bundle: Record<string, string>,
+  options: { raw: boolean; display_id: string; update: boolean },
+) => Promise<void>;
+
+/**
+ * Creates a reporter for `mode`.
+ * @param display replaces `Deno.jupyter.display` in jupyter mode (for tests and custom
+ *   frontends)
+ */
+export function createProgress(
+  mode: ProgressMode = "auto",
+  display?: DisplayFunction,
+): ProgressReporter {
   if (mode === "none") return { update() {}, epochDone() {}, stop: () => Promise.resolve() };
-  if (mode === "jupyter" || (mode === "auto" && inJupyter())) return new JupyterProgress();
+  if (mode === "jupyter" || (mode === "auto" && inJupyter())) {
+    return new JupyterProgress(
+      display ?? ((bundle, options) => Deno.jupyter.display(bundle, options)),
+    );
+  }
   return new TerminalProgress();
 }
 
@@ -120,12 +137,17 @@ class TerminalProgress implements ProgressReporter {
 }
 
 class JupyterProgress implements ProgressReporter {
+  readonly #display: DisplayFunction;
   #id = `emo-train-${Date.now()}-${Math.floor(Math.random() * 1e9)}`;
   #shown = false;
   #last = 0;
   #lines: string[] = [];
   #current = "";
   #pending: Promise<void> = Promise.resolve();
+
+  constructor(display: DisplayFunction) {
+    this.#display = display;
+  }
 
   #render(): void {
     const text = [...this.#lines, this.#current].filter((l) => l).join("\n");
@@ -138,7 +160,7 @@ class JupyterProgress implements ProgressReporter {
     this.#shown = true;
     // Serialise the display messages so an update never overtakes the initial display.
     this.#pending = this.#pending.then(() =>
-      Deno.jupyter.display(bundle, { raw: true, display_id: this.#id, update })
+      this.#display(bundle, { raw: true, display_id: this.#id, update })
     ).catch(() => {});
   }
 
