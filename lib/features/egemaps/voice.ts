@@ -26,8 +26,7 @@ const N_HARM = 100;
 export class Harmonics {
   private readonly nBins: number;
   private readonly binHz: number;
-  private readonly acfRe: Float64Array;
-  private readonly acfIm: Float64Array;
+  private readonly acfSeq: Float64Array;
   private readonly acf: Float64Array;
   private readonly hBin = new Int32Array(N_HARM);
   private readonly hFreq = new Float64Array(N_HARM);
@@ -43,8 +42,7 @@ export class Harmonics {
     this.nBins = nBins;
     this.binHz = binHz;
     const n = (nBins - 1) * 2;
-    this.acfRe = new Float64Array(n);
-    this.acfIm = new Float64Array(n);
+    this.acfSeq = new Float64Array(n);
     this.acf = new Float64Array(nBins);
   }
 
@@ -173,18 +171,16 @@ export class Harmonics {
   private acfHnr(mag: Float64Array, f0: number): number {
     const nb = this.nBins;
     const n = (nb - 1) * 2;
-    const re = this.acfRe;
-    const im = this.acfIm;
-    // power spectrum mirrored to a full symmetric sequence; half its DFT is the ACF
-    re[0] = mag[0] * mag[0];
-    re[n / 2] = mag[nb - 1] * mag[nb - 1];
+    const seq = this.acfSeq;
+    // power spectrum mirrored to a full symmetric sequence; half its (real) DFT is the ACF
+    seq[0] = mag[0] * mag[0];
+    seq[n / 2] = mag[nb - 1] * mag[nb - 1];
     for (let k = 1; k < n / 2; k++) {
       const p = mag[k] * mag[k];
-      re[k] = p;
-      re[n - k] = p;
+      seq[k] = p;
+      seq[n - k] = p;
     }
-    im.fill(0);
-    fftOfSize(n).transform(re, im);
+    const { re } = fftOfSize(n).complex(seq, 0);
     const a = this.acf;
     for (let i = 0; i < nb; i++) a[i] = Math.abs(0.5 * re[i]) / nb;
     const fs = (nb - 1) * this.binHz * 2;
@@ -308,9 +304,8 @@ export class Formants {
       const b = cb[k];
       const row = k * nOut;
       for (let i = 0; i < nOut; i++) {
-        const t = acc[i] + f(a * cosT[row + i]);
-        acc[i] = t;
-        acc[i] = acc[i] + f(b * sinT[row + i]);
+        const v = f(acc[i] + f(a * cosT[row + i]));
+        acc[i] = v + f(b * sinT[row + i]);
       }
     }
     for (let i = 0; i < nOut; i++) x[i] = f(acc[i] / scale);
