@@ -1,7 +1,7 @@
 /**
  * Parity of the native eGeMAPSv02 extractor with openSMILE 3.0.2 reference output.
  *
- *   deno task egemaps:parity [--ref DIR] [--wav DIR] [--limit N] [--json FILE]
+ *   deno task egemaps:parity [--ref DIR] [--wav DIR] [--limit N] [--quiet]
  *
  * Prints, per functional, Pearson's r across files and the median relative error; per LLD, r
  * and median relative error over all frames; frame-count agreement; and how many functionals
@@ -18,7 +18,6 @@ const { values } = parseArgs({
     ref: { type: "string", default: "../shared/reference/egemaps-v02" },
     wav: { type: "string", default: "../shared/data/emodb/wav" },
     limit: { type: "string" },
-    json: { type: "string" },
     quiet: { type: "boolean", default: false },
   },
 });
@@ -49,4 +48,3 @@ for (const th of [0.99, 0.95, 0.9]) {
 const minR = Math.min(...report.functionals.map((f) => f.r));
 console.log(`lowest functional r: ${fmt(minR)}`);
 console.log(`extraction: ${ms.toFixed(0)} ms for ${report.files} files`);
-if (values.json) await Deno.writeTextFile(values.json, JSON.stringify(report, null, 1));
