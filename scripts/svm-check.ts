@@ -13,7 +13,14 @@
  *
  * Usage: deno task svm:check [--features reference|native|both] [--c 0.01]
  *        [--data ../shared/data/emodb] [--reference ../shared/reference/egemaps-v02/functionals.csv]
- *        [--cache runs/svm-check] [--refresh] [--grid]
+ *        [--cache runs/svm-check] [--refresh] [--grid [--inner-folds K]]
+ *
+ * Measured (native extractor at commit 7ac7779, C = 0.01, other agents using the 2 cores):
+ * per-speaker standardisation 78.0 / 94.4 / 62.4 % (emotion / arousal2 / valence2; openSMILE
+ * features: 78.8 / 94.2 / 62.0), global 66.1 / 89.2 / 56.5 (66.3 / 88.8 / 56.9); scikit-learn's
+ * SVC(kernel="linear") gives the same predictions on the same features. Extraction of the 535
+ * files took 88 s; each LOSO run about 1.5 s; `--grid` with inner LOSO 150–180 s per
+ * standardisation.
  *
  * @module
  */
@@ -21,6 +28,7 @@
 import { parseArgs } from "node:util";
 import { readWav } from "../lib/audio/mod.ts";
 import { loadCorpus, type TaskSpec, type Utterance } from "../lib/corpus/mod.ts";
+import { extractEgemaps } from "../lib/features/egemaps/mod.ts";
 import { readFeatureCsv, writeFeatureCsv } from "../lib/baselines/features_csv.ts";
 import type { FeatureTable } from "../lib/baselines/features_csv.ts";
 import type { FeatureNorm } from "../lib/baselines/standardise.ts";
@@ -95,12 +103,8 @@ async function nativeFeatures(
   utts: Utterance[],
   cacheDir: string,
   refresh: boolean,
-): Promise<FeatureTable | undefined> {
+): Promise<FeatureTable> {
   const egemapsDir = new URL("../lib/features/egemaps/", import.meta.url);
-  if (!(await exists(new URL("mod.ts", egemapsDir)))) {
-    console.log("native: lib/features/egemaps/mod.ts is not there yet; skipped");
-    return undefined;
-  }
   const cache = `${cacheDir}/egemaps-native-${await extractorHash(egemapsDir)}.csv`;
   if (!refresh && await exists(cache)) {
     const table = await readFeatureCsv(cache);
@@ -109,20 +113,21 @@ async function nativeFeatures(
       return table;
     }
   }
-  // Imported by URL until the extractor lands, so this script type-checks without it.
-  const { extractEgemaps } = await import(new URL("mod.ts", egemapsDir).href);
-  if (typeof extractEgemaps !== "function") {
-    console.log("native: extractEgemaps is not exported yet; skipped");
-    return undefined;
-  }
   const features = new Map<string, Float64Array>();
   let names: string[] = [];
   const t0 = performance.now();
   for (const [n, u] of utts.entries()) {
     const audio = await readWav(u.path);
-    const out = extractEgemaps(audio.samples, audio.sampleRate);
+    let out;
+    try {
+      out = extractEgemaps(audio.samples, audio.sampleRate);
+    } catch (e) {
+      throw new Error(
+        `${u.path}: eGeMAPS extraction failed: ${e instanceof Error ? e.message : e}`,
+      );
+    }
     names = out.functionals.names;
-    features.set(u.id, Float64Array.from(out.functionals.values));
+    features.set(u.id, out.functionals.values);
     if ((n + 1) % 50 === 0) console.error(`native: extracted ${n + 1}/${utts.length}`);
   }
   const s = (performance.now() - t0) / 1000;
@@ -152,7 +157,7 @@ async function evaluate(
   label: string,
   table: FeatureTable,
   db: EmoDb,
-  opts: { c?: number; grid: boolean; withReference: boolean },
+  opts: { c?: number; grid: boolean; innerFolds?: number; withReference: boolean },
 ) {
   const utterances = db.utterances.filter((u) => table.features.has(u.id));
   const speakers = new Set(utterances.map((u) => u.speaker)).size;
@@ -171,7 +176,7 @@ async function evaluate(
       tasks: db.tasks,
       protocol: "loso",
       featureNorm: norm,
-      ...(grid ? {} : { c: opts.c }),
+      ...(grid ? { innerFolds: opts.innerFolds } : { c: opts.c }),
     });
     const s = ((performance.now() - t0) / 1000).toFixed(1);
     printResult(`  ${norm} standardisation (${s} s)`, r, opts.withReference);
@@ -198,6 +203,7 @@ async function main() {
       cache: { type: "string", default: "runs/svm-check" },
       refresh: { type: "boolean", default: false },
       grid: { type: "boolean", default: false },
+      "inner-folds": { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
@@ -205,12 +211,19 @@ async function main() {
     console.log(
       "deno task svm:check [--features reference|native|both] [--c 0.01] [--grid]\n" +
         "  [--data DIR] [--reference functionals.csv] [--cache DIR] [--refresh]\n" +
-        "--grid chooses C per fold by inner leave-one-speaker-out instead of a fixed C.",
+        "--grid chooses C per outer fold from 1e-4 … 10 by an inner speaker cross-validation\n" +
+        "  (leave-one-speaker-out, or --inner-folds K speaker groups) instead of a fixed C.",
     );
     return;
   }
   if (!["reference", "native", "both"].includes(values.features)) {
     throw new Error(`--features must be reference, native or both, not "${values.features}"`);
+  }
+  const innerFolds = values["inner-folds"] === undefined
+    ? undefined
+    : Number(values["inner-folds"]);
+  if (innerFolds !== undefined && !(Number.isInteger(innerFolds) && innerFolds >= 2)) {
+    throw new Error(`--inner-folds must be an integer >= 2, not "${values["inner-folds"]}"`);
   }
   const c = Number(values.c);
   if (!(c > 0)) throw new Error(`--c must be a positive number, not "${values.c}"`);
@@ -222,18 +235,18 @@ async function main() {
     await evaluate("openSMILE reference features (smoke check)", ref, db, {
       c,
       grid: values.grid,
+      innerFolds,
       withReference: false,
     });
   }
   if (values.features !== "reference") {
     const native = await nativeFeatures(db.utterances, values.cache, values.refresh);
-    if (native) {
-      await evaluate("native eGeMAPS features", native, db, {
-        c,
-        grid: values.grid,
-        withReference: !values.grid && c === 0.01,
-      });
-    }
+    await evaluate("native eGeMAPS features", native, db, {
+      c,
+      grid: values.grid,
+      innerFolds,
+      withReference: !values.grid && c === 0.01,
+    });
   }
 }
 
