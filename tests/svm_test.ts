@@ -92,6 +92,13 @@ Deno.test("linear SVM separates a separable 3-class problem, deterministically",
     again.free();
   }
   assert.throws(() => model.predict(rows(test)), /freed/);
+  // The asm.js build (fallback for runtimes without WebAssembly) loads and agrees.
+  const asm = await trainLinearSvm(rows(train), ys(train), { c: 1, build: "asm" });
+  try {
+    assert.deepEqual(Array.from(asm.predict(rows(test))), ys(test));
+  } finally {
+    asm.free();
+  }
 });
 
 Deno.test("linear SVM: single-class training and bad input", async () => {
