@@ -11,6 +11,7 @@ import {
   samplesFor,
 } from "../lib/model/frontend.ts";
 import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
+import { gru, gruReference } from "../lib/model/gru.ts";
 import type { ModelConfig, ModelInput } from "../lib/model/types.ts";
 
 await initBackend("wasm");
@@ -215,6 +216,31 @@ Deno.test("fast front-end equals the naive per-window computation (values and gr
     assert.ok(maxAbsDiff(naive.grads[i], chunked.grads[i]) / scale < 1e-4, `chunked grad ${i}`);
   }
   tf.dispose([signal, dy, w.w1, w.b1, w.w2, w.b2]);
+});
+
+Deno.test("hand-written GRU backward equals autodiff of the reference GRU", () => {
+  const b = 3, nw = 6, d = 5, u = 4;
+  const args = [
+    tf.tensor3d(noise(b * nw * d, 1), [b, nw, d]),
+    tf.tensor2d(noise(d * 3 * u, 2, 0.5), [d, 3 * u]),
+    tf.tensor2d(noise(u * 3 * u, 3, 0.5), [u, 3 * u]),
+    tf.tensor1d(noise(3 * u, 4, 0.3)),
+  ] as const;
+  const dy = tf.tensor3d(noise(b * nw * u, 5), [b, nw, u]);
+  const run = (fn: typeof gru) =>
+    tf.tidy(() => {
+      const value = fn(...args).dataSync();
+      const g = tf.grads((x, k, r, bb) =>
+        fn(x as tf.Tensor3D, k as tf.Tensor2D, r as tf.Tensor2D, bb as tf.Tensor1D)
+      )([...args], dy);
+      return [value, ...g.map((t) => t.dataSync())];
+    });
+  const ref = run(gruReference), ours = run(gru);
+  for (let i = 0; i < ref.length; i++) {
+    assert.ok(maxAbs(ref[i]) > 0.01, `reference ${i} is not trivially zero`);
+    assert.ok(maxAbsDiff(ref[i], ours[i]) < 1e-5, `output/gradient ${i}`);
+  }
+  tf.dispose([...args, dy]);
 });
 
 Deno.test("naive front-end equals tf.conv1d 'same' per window on the cpu backend", async () => {

@@ -43,7 +43,8 @@ function keptShape(shape: number[], axes: number[]): number[] {
   return shape.map((d, i) => (axes.includes(i) ? 1 : d));
 }
 
-const f32 = (t: tf.Tensor) => tf.cast(t, "float32");
+// A same-dtype cast still runs an Identity kernel; skip it (thousands per GRU step).
+const f32 = (t: tf.Tensor) => (t.dtype === "float32" ? t : tf.cast(t, "float32"));
 
 const grads: Record<string, { save?: string[]; outputs?: boolean[]; all?: boolean; fn: Grad }> = {
   Add: {

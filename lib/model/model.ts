@@ -23,6 +23,7 @@ import {
 } from "./frontend.ts";
 import { glorotUniform, mulberry32, orthogonal, streamSeed } from "./init.ts";
 import { registerGradients } from "./gradients.ts";
+import { gru } from "./gru.ts";
 
 // tfjs-core ships no gradients under Deno (see gradients.ts); training needs them.
 registerGradients();
@@ -372,36 +373,4 @@ function attentionWeights(seq: tf.Tensor3D, w: tf.Tensor, mask: tf.Tensor2D): tf
   const shifted = tf.sub(scores, tf.max(masked, 1, true));
   const e = tf.mul(tf.exp(tf.minimum(shifted, 0)), mask);
   return tf.div(e, tf.sum(e, 1, true)) as tf.Tensor2D;
-}
-
-/**
- * One GRU layer over `[B, W, D]` → `[B, W, U]` (gates z, r, candidate h, sigmoid/tanh;
- * h' = z·h + (1 − z)·ĥ, reset applied before the recurrent matmul). The input projection is
- * one matmul over all windows; only the recurrent part loops.
- */
-export function gru(
-  x: tf.Tensor3D,
-  kernel: tf.Tensor2D,
-  recurrent: tf.Tensor2D,
-  bias: tf.Tensor1D,
-): tf.Tensor3D {
-  const [b, nw, d] = x.shape;
-  const u = recurrent.shape[0];
-  const proj = tf.add(tf.matMul(tf.reshape(x, [b * nw, d]), kernel), bias);
-  const timeMajor = tf.transpose(tf.reshape(proj, [b, nw, 3 * u]), [1, 0, 2]);
-  const xzr = tf.unstack(tf.slice(timeMajor, [0, 0, 0], [nw, b, 2 * u]));
-  const xh = tf.unstack(tf.slice(timeMajor, [0, 0, 2 * u], [nw, b, u]));
-  const uzr = tf.slice(recurrent, [0, 0], [u, 2 * u]);
-  const uh = tf.slice(recurrent, [0, 2 * u], [u, u]);
-  let h: tf.Tensor2D = tf.zeros([b, u]);
-  const outs: tf.Tensor2D[] = [];
-  for (let t = 0; t < nw; t++) {
-    const zr = tf.sigmoid(tf.add(xzr[t], tf.matMul(h, uzr)));
-    const z = tf.slice(zr, [0, 0], [b, u]);
-    const r = tf.slice(zr, [0, u], [b, u]);
-    const cand = tf.tanh(tf.add(xh[t], tf.matMul(tf.mul(r, h), uh)));
-    h = tf.add(cand, tf.mul(z, tf.sub(h, cand)));
-    outs.push(h);
-  }
-  return tf.transpose(tf.stack(outs), [1, 0, 2]) as tf.Tensor3D;
 }
