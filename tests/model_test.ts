@@ -218,6 +218,37 @@ Deno.test("fast front-end equals the naive per-window computation (values and gr
   tf.dispose([signal, dy, w.w1, w.b1, w.w2, w.b2]);
 });
 
+Deno.test("wasm Slice/Unpack/SplitV replacements agree with the cpu backend", async () => {
+  const shape = [3, 4, 5, 6];
+  const data = noise(3 * 4 * 5 * 6, 31);
+  const cases: [number[], number[]][] = [
+    [[0, 0, 0, 0], [3, 4, 5, 6]],
+    [[1, 0, 0, 0], [2, 4, 5, 6]],
+    [[0, 1, 2, 3], [3, 2, 3, 2]],
+    [[2, 3, 0, 0], [1, 1, 5, 6]],
+    [[0, 0, 4, 0], [3, 4, 1, 6]],
+  ];
+  const run = () =>
+    tf.tidy(() => {
+      const x = tf.tensor4d(data, shape as [number, number, number, number]);
+      const xi = tf.cast(tf.mul(x, 100), "int32");
+      const out: number[][] = [];
+      for (const [b, s] of cases) {
+        out.push([...tf.slice(x, b, s).dataSync()], [...tf.slice(xi, b, s).dataSync()]);
+      }
+      for (const t of tf.unstack(x, 2)) out.push([...t.dataSync()]);
+      for (const t of tf.split(x, [1, 3, 2], 3)) out.push([...t.dataSync()]);
+      return out;
+    });
+  const ours = run();
+  await initBackend("cpu");
+  try {
+    assert.deepEqual(ours, run());
+  } finally {
+    await initBackend("wasm");
+  }
+});
+
 Deno.test("hand-written GRU backward equals autodiff of the reference GRU", () => {
   const b = 3, nw = 6, d = 5, u = 4;
   const args = [

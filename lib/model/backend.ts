@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendName } from "./types.ts";
+import { registerWasmKernelFixes } from "./wasm_kernels.ts";
 
 /** The backend names accepted by {@link initBackend}, for CLI validation and help texts. */
 export const BACKEND_NAMES: readonly BackendName[] = [
@@ -79,6 +80,7 @@ async function initWasm(): Promise<BackendInfo> {
     throw new Error("tfjs wasm backend failed to initialise (see the message logged above)");
   }
   await tf.ready();
+  registerWasmKernelFixes();
   const simd = await tf.env().getAsync("WASM_HAS_SIMD_SUPPORT");
   const threads = wasm.getThreadsCount();
   return {
