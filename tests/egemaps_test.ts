@@ -17,7 +17,7 @@ import {
   frameCount,
 } from "../lib/features/egemaps/mod.ts";
 import { compareToReference, readReference } from "../lib/features/egemaps/parity.ts";
-import { levinson, polyRoots } from "../lib/features/egemaps/voice.ts";
+import { Formants, levinson, polyRoots } from "../lib/features/egemaps/voice.ts";
 
 const REF = new URL("../../shared/reference/egemaps-v02", import.meta.url).pathname;
 const WAV = new URL("../../shared/data/emodb/wav", import.meta.url).pathname;
@@ -98,6 +98,22 @@ Deno.test("polynomial roots and Levinson recursion recover known values", () => 
   const r = Float64Array.from({ length: 4 }, (_, k) => 0.6 ** k);
   const a = levinson(r, 3)!;
   assert.ok(Math.abs(a[0] + 0.6) < 1e-6 && Math.abs(a[1]) < 1e-6 && Math.abs(a[2]) < 1e-6);
+});
+
+Deno.test("formants: SIMD resampling kernel gives bit-identical results to the scalar path", () => {
+  const simd = new Formants(512, 320, 16000, 11000, true);
+  const scalar = new Formants(512, 320, 16000, 11000, false);
+  const fft = new Fft(512);
+  for (let seed = 1; seed <= 5; seed++) {
+    const x = noise(320, seed);
+    for (let i = 1; i < 320; i++) x[i] += 0.9 * x[i - 1]; // some spectral tilt
+    const { re, im } = fft.complex(x, 96);
+    const a = simd.frame(re, im);
+    const b = scalar.frame(re, im);
+    assert.deepEqual(Array.from(a.freq), Array.from(b.freq));
+    assert.deepEqual(Array.from(a.bw), Array.from(b.bw));
+    assert.ok(a.freq[0] > 0, "at least one formant found");
+  }
 });
 
 Deno.test("functional helpers: smoothing, percentiles, segments, slopes", () => {

@@ -7,6 +7,7 @@
 
 import { fftOfSize } from "./fft.ts";
 import { parabolaPeak } from "./pitch.ts";
+import { createResampleKernel, type ResampleKernel } from "./simd.ts";
 
 /** Harmonic-based descriptors of one voiced frame. */
 export interface HarmonicFeatures {
@@ -230,12 +231,15 @@ export class Formants {
   private readonly nOut: number;
   private readonly kMax: number;
   private readonly nIn: number;
-  private readonly cosT: Float32Array;
-  private readonly sinT: Float32Array;
-  private readonly acc: Float32Array;
+  // float32 layout shared with the SIMD kernel: cos rows, sin rows, a[k], b[k], accumulators
+  private readonly mem: Float32Array;
+  private readonly cosOff: number;
+  private readonly sinOff: number;
+  private readonly aOff: number;
+  private readonly bOff: number;
+  private readonly accOff: number;
+  private readonly kernel: ResampleKernel | null;
   private readonly x: Float64Array;
-  private readonly ra: Float64Array;
-  private readonly rb: Float64Array;
   private readonly fsOut: number;
   private readonly order = 11;
 
@@ -244,8 +248,15 @@ export class Formants {
    * @param frameLen frame length in samples before zero padding
    * @param sampleRate input rate (Hz)
    * @param targetRate resampling target (Hz)
+   * @param useSimd use the WebAssembly SIMD kernel when available (same results, faster)
    */
-  constructor(fftSize: number, frameLen: number, sampleRate: number, targetRate = 11000) {
+  constructor(
+    fftSize: number,
+    frameLen: number,
+    sampleRate: number,
+    targetRate = 11000,
+    useSimd = true,
+  ) {
     const ratio = targetRate / sampleRate;
     const lastOverCur = frameLen / fftSize;
     this.nOut = Math.round(fftSize * ratio * lastOverCur);
@@ -258,19 +269,23 @@ export class Formants {
     if (kMax & 1) kMax--;
     this.kMax = kMax;
     const nk = kMax / 2;
-    this.cosT = new Float32Array(this.nOut * nk);
-    this.sinT = new Float32Array(this.nOut * nk);
-    for (let i = 0; i < this.nOut; i++) {
+    const nOut = this.nOut;
+    const floats = 2 * nk * nOut + 2 * nk + nOut;
+    this.kernel = useSimd && nOut % 4 === 0 ? createResampleKernel(floats) : null;
+    this.mem = this.kernel ? this.kernel.f32 : new Float32Array(floats);
+    this.cosOff = 0;
+    this.sinOff = nk * nOut;
+    this.aOff = 2 * nk * nOut;
+    this.bOff = this.aOff + nk;
+    this.accOff = this.bOff + nk;
+    for (let i = 0; i < nOut; i++) {
       for (let k = 1; k < nk; k++) {
         const arg = (2 * Math.PI * k * i) / nd;
-        this.cosT[k * this.nOut + i] = Math.cos(arg);
-        this.sinT[k * this.nOut + i] = Math.sin(arg);
+        this.mem[this.cosOff + k * nOut + i] = Math.cos(arg);
+        this.mem[this.sinOff + k * nOut + i] = Math.sin(arg);
       }
     }
-    this.x = new Float64Array(this.nOut);
-    this.acc = new Float32Array(this.nOut);
-    this.ra = new Float64Array(nk);
-    this.rb = new Float64Array(nk);
+    this.x = new Float64Array(nOut);
   }
 
   /**
@@ -285,29 +300,31 @@ export class Formants {
     const scale = f(this.nIn / 2);
     // openSMILE works in float32 here; the order-11 root finding is sensitive to it, so every
     // accumulation is rounded the same way.
-    const ca = this.ra;
-    const cb = this.rb;
+    const m = this.mem;
+    const { aOff, bOff, accOff, cosOff, sinOff } = this;
     for (let k = 1; k < nk; k++) {
-      ca[k] = f(re[k]);
+      m[aOff + k] = re[k];
       // fft4g's sine part has the opposite sign to the e^{-i} convention used here
-      cb[k] = f(-im[k]);
+      m[bOff + k] = -im[k];
     }
-    // k-major loops over rows of the (k, i) tables: each output still sums its terms in
-    // ascending k, so the float32 rounding sequence is unchanged.
-    const acc = this.acc;
-    acc.fill(f(re[0]));
     const nOut = this.nOut;
-    const cosT = this.cosT;
-    const sinT = this.sinT;
-    for (let k = 1; k < nk; k++) {
-      const a = ca[k];
-      const b = cb[k];
-      const row = k * nOut;
-      for (let i = 0; i < nOut; i++) {
-        const v = f(acc[i] + f(a * cosT[row + i]));
-        acc[i] = v + f(b * sinT[row + i]);
+    m.fill(f(re[0]), accOff, accOff + nOut);
+    if (this.kernel) this.kernel.run(aOff, bOff, cosOff, sinOff, accOff, nk, nOut);
+    else {
+      // k-major loops over rows of the (k, i) tables: each output still sums its terms in
+      // ascending k, so the float32 rounding sequence is unchanged.
+      for (let k = 1; k < nk; k++) {
+        const a = m[aOff + k];
+        const b = m[bOff + k];
+        const cr = cosOff + k * nOut;
+        const sr = sinOff + k * nOut;
+        for (let i = 0; i < nOut; i++) {
+          const v = f(m[accOff + i] + f(a * m[cr + i]));
+          m[accOff + i] = v + f(b * m[sr + i]);
+        }
       }
     }
+    const acc = m.subarray(accOff, accOff + nOut);
     for (let i = 0; i < nOut; i++) x[i] = f(acc[i] / scale);
     const p = this.order;
     const r = new Float64Array(p + 1);
