@@ -170,7 +170,8 @@ export function rawDescriptors(x: Float64Array): RawDescriptors {
   const nc = GEMAPS_SHS.nCandidates;
   const cand = { f0: new Float64Array(nA * nc), voicing: new Float64Array(nA * nc) };
   const rms = new Float64Array(nA);
-  const mags: Float64Array[] = [];
+  // float32 like openSMILE's data memory (and half the garbage)
+  const mags: Float32Array[] = [];
   const frameA = new Float64Array(960);
   for (let t = 0; t < nA; t++) {
     const s = t * HOP;
@@ -181,9 +182,9 @@ export function rawDescriptors(x: Float64Array): RawDescriptors {
       e += v * v;
     }
     rms[t] = Math.sqrt(e / 960);
-    const m = new Float64Array(513);
+    const m = new Float32Array(513);
     const { re, im } = fft1024.complex(frameA, 32);
-    for (let k = 0; k <= 512; k++) m[k] = Math.fround(Math.sqrt(re[k] * re[k] + im[k] * im[k]));
+    for (let k = 0; k <= 512; k++) m[k] = Math.sqrt(re[k] * re[k] + im[k] * im[k]);
     mags.push(m);
     shs.detect(m, cand.f0, cand.voicing, t * nc);
   }

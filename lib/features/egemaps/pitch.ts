@@ -145,7 +145,7 @@ export class ShsPitch {
    * Candidates of one frame, written into `f0` / `voicing` at `offset` (nCandidates each).
    * @param mag linear magnitude spectrum (nMag bins)
    */
-  detect(mag: Float64Array, f0: Float64Array, voicing: Float64Array, offset: number): void {
+  detect(mag: ArrayLike<number>, f0: Float64Array, voicing: Float64Array, offset: number): void {
     const n = this.nMag;
     const y = this.y;
     for (let i = 0; i < n; i++) y[i] = mag[i];

@@ -66,7 +66,7 @@ export class Harmonics {
    * @param f0 smoothed F0 in Hz (0 = unvoiced)
    * @param formants formant centre frequencies F1..F3 (Hz)
    */
-  frame(mag: Float64Array, f0: number, formants: ArrayLike<number>): HarmonicFeatures {
+  frame(mag: ArrayLike<number>, f0: number, formants: ArrayLike<number>): HarmonicFeatures {
     if (!(f0 > 0)) return { hnr: 0, h1h2: 0, h1a3: 0, amp: [-201, -201, -201] };
     const hnr = this.acfHnr(mag, f0);
     const nb = this.nBins;
@@ -169,7 +169,7 @@ export class Harmonics {
     return { hnr, h1h2, h1a3, amp };
   }
 
-  private acfHnr(mag: Float64Array, f0: number): number {
+  private acfHnr(mag: ArrayLike<number>, f0: number): number {
     const nb = this.nBins;
     const n = (nb - 1) * 2;
     const seq = this.acfSeq;
