@@ -131,12 +131,28 @@ export function convBiasRelu(
             [n, len, cin],
           )
           : tf.zerosLike(sx);
-        // Examples become channels so that the reduction over (n, t) is one conv2d.
-        const xin = tf.reshape(tf.transpose(sx, [2, 1, 0]), [cin, 1, len, n]) as tf.Tensor4D;
-        const filt = tf.reshape(tf.transpose(dpre, [1, 0, 2]), [1, lout, n, cout]) as tf.Tensor4D;
-        const dwRaw = tf.conv2d(xin, filt, 1, [[0, 0], [0, 0], [padBefore, padAfter], [0, 0]]);
-        const dw = tf.transpose(tf.reshape(dwRaw, [cin, k, cout]), [1, 0, 2]);
-        const db = tf.sum(dpre, [0, 1]);
+        const dpre2 = tf.reshape(dpre, [n * lout, cout]);
+        let dw: tf.Tensor;
+        if (cin === 1) {
+          // One input channel: the K shifted copies of the (padded) input form a [K, n·Lout]
+          // matrix, and dW = that matrix · dY is one plain matmul (XNNPACK's fast path),
+          // where the conv2d route packs all of dY as a filter (≈6× slower here).
+          const xp = tf.pad(tf.reshape(sx, [n, len]), [[0, 0], [padBefore, padAfter]]);
+          const shifted = Array.from({ length: k }, (_, j) => tf.slice(xp, [0, j], [n, lout]));
+          dw = tf.reshape(tf.matMul(tf.reshape(tf.stack(shifted), [k, n * lout]), dpre2), [
+            k,
+            1,
+            cout,
+          ]);
+        } else {
+          // Examples become channels so that the reduction over (n, t) is one conv2d.
+          const xin = tf.reshape(tf.transpose(sx, [2, 1, 0]), [cin, 1, len, n]) as tf.Tensor4D;
+          const filt = tf.reshape(tf.transpose(dpre, [1, 0, 2]), [1, lout, n, cout]) as tf.Tensor4D;
+          const dwRaw = tf.conv2d(xin, filt, 1, [[0, 0], [0, 0], [padBefore, padAfter], [0, 0]]);
+          dw = tf.transpose(tf.reshape(dwRaw, [cin, k, cout]), [1, 0, 2]);
+        }
+        // Σ over rows as ones · dY: wasm's Sum over leading axes transposes first (slow).
+        const db = tf.reshape(tf.matMul(tf.ones([1, n * lout]), dpre2), [cout]);
         return [dx, dw, db];
       },
     };
