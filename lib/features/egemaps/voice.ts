@@ -601,7 +601,9 @@ export function jitterShimmer(
   let lastT0 = 0;
   let lastJitter = 0;
   let lastShimmer = 0;
-  const get = (i: number) => (i >= 0 && i < x.length ? x[i] : 0);
+  // reads past the end of the signal see zeros (openSMILE pads the last frames)
+  const xp = new Float64Array(x.length + 2 * frameLen + 4 * hop);
+  xp.set(x);
   for (let t = 0; t < nF; t++) {
     const F0 = Math.fround(f0[t]);
     const startV = t * hop;
@@ -632,7 +634,7 @@ export function jitterShimmer(
       const cc = new Float64Array(nc);
       let start = 0;
       while (start < nT - 2 * T0maxF - 1) {
-        for (let tf = T0minF; tf <= T0maxF; tf++) cc[tf - T0minF] = xcorr(get, base + start, tf);
+        for (let tf = T0minF; tf <= T0maxF; tf++) cc[tf - T0minF] = xcorr(xp, base + start, tf);
         let maxI = -1;
         let mx = 0;
         for (let i = 1; i < T0maxF - T0minF - 1; i++) {
@@ -647,8 +649,8 @@ export function jitterShimmer(
         if (maxI >= 0) {
           const pp = T0minF + maxI;
           start += pp;
-          const a0 = peakToPeak(get, base + os, pp);
-          const a1 = peakToPeak(get, base + start, pp);
+          const a0 = peakToPeak(xp, base + os, pp);
+          const a1 = peakToPeak(xp, base + start, pp);
           const ad = Math.abs(a0 - a1);
           const q = parabolaPeak(maxI - 1, cc[maxI - 1], maxI, cc[maxI], maxI + 1, cc[maxI + 1]);
           if (q.y > 0.5) {
@@ -694,12 +696,12 @@ export function jitterShimmer(
   return { jitter, shimmer };
 }
 
-function xcorr(get: (i: number) => number, s: number, n: number): number {
+function xcorr(x: Float64Array, s: number, n: number): number {
   let mx = 0;
   let my = 0;
   for (let i = 0; i < n; i++) {
-    mx += get(s + i);
-    my += get(s + n + i);
+    mx += x[s + i];
+    my += x[s + n + i];
   }
   mx /= n;
   my /= n;
@@ -707,8 +709,8 @@ function xcorr(get: (i: number) => number, s: number, n: number): number {
   let nx = 0;
   let ny = 0;
   for (let i = 0; i < n; i++) {
-    const a = get(s + i) - mx;
-    const b = get(s + n + i) - my;
+    const a = x[s + i] - mx;
+    const b = x[s + n + i] - my;
     c += a * b;
     nx += a * a;
     ny += b * b;
@@ -716,11 +718,11 @@ function xcorr(get: (i: number) => number, s: number, n: number): number {
   return c / (Math.sqrt(nx) * Math.sqrt(ny));
 }
 
-function peakToPeak(get: (i: number) => number, s: number, n: number): number {
-  let mx = get(s + 1);
+function peakToPeak(x: Float64Array, s: number, n: number): number {
+  let mx = x[s + 1];
   let mn = mx;
   for (let i = 1; i < n - 1; i++) {
-    const v = get(s + i);
+    const v = x[s + i];
     if (v > mx) mx = v;
     if (v < mn) mn = v;
   }
