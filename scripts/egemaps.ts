@@ -99,7 +99,7 @@ for (const path of files) {
     if (lldDir) {
       const lines = [["file", "frameTime", ...EGEMAPS_LLD_NAMES].join(",")];
       res.lld.values.forEach((row, i) => {
-        lines.push([name, res.lld.frameTimes[i].toFixed(2), ...Array.from(row, num)].join(","));
+        lines.push([name, res.lld.frameTimes[i].toFixed(6), ...Array.from(row, num)].join(","));
       });
       await Deno.writeTextFile(
         `${lldDir}/${name.replace(/\.wav$/i, "")}.csv`,
