@@ -44,6 +44,12 @@ export interface NotebookRun {
   message?: string;
   /** The executed copy (in the temp dir; the notebook itself under `inplace`). */
   output?: string;
+  /**
+   * 0-based indices of code cells that produced no output. Not an error (a cell may only define
+   * things), but the Deno kernel has been seen to drop a cell's last display message now and
+   * then, so `--inplace` lists them for a look before committing.
+   */
+  silentCells: number[];
 }
 
 /** Options of {@link runNotebooks}. */
@@ -85,6 +91,11 @@ const joinSource = (s: unknown): string => (Array.isArray(s) ? s.join("") : Stri
  * Lists the cells of an executed notebook (parsed .ipynb JSON) that produced an error output.
  * @throws when `nb` is not a notebook (no `cells` array)
  */
+/** 0-based indices of the code cells of an executed notebook that have no output. */
+export function silentCells(nb: { cells: { cell_type: string; outputs?: unknown[] }[] }): number[] {
+  return nb.cells.flatMap((c, i) => (c.cell_type === "code" && !c.outputs?.length ? [i] : []));
+}
+
 export function cellErrors(nb: unknown, source = "notebook"): CellError[] {
   const cells = (nb as { cells?: unknown })?.cells;
   if (!Array.isArray(cells)) throw new Error(`${source}: not a Jupyter notebook (no cells array)`);
@@ -134,7 +145,11 @@ export async function jupyterAvailable(kernel = "deno"): Promise<{ ok: boolean; 
   try {
     specs = await output("jupyter", ["kernelspec", "list", "--json"]);
   } catch (e) {
-    return { ok: false, reason: `cannot run jupyter (${(e as Error).message})` };
+    if (e instanceof Deno.errors.NotFound) {
+      return { ok: false, reason: "jupyter is not installed (Debian: jupyter-nbconvert …)" };
+    }
+    // Without --allow-run=jupyter Deno refuses before looking for the program.
+    return { ok: false, reason: `cannot run jupyter: ${(e as Error).message}` };
   }
   if (!specs.success) return { ok: false, reason: "`jupyter kernelspec list` failed" };
   try {
@@ -190,7 +205,14 @@ export async function runNotebook(
     .output();
   const seconds = (performance.now() - t0) / 1000;
   const out = join(outDir, name);
-  const run: NotebookRun = { notebook: path, ok: false, seconds, errors: [], output: out };
+  const run: NotebookRun = {
+    notebook: path,
+    ok: false,
+    seconds,
+    errors: [],
+    output: out,
+    silentCells: [],
+  };
   let executed: unknown;
   try {
     executed = JSON.parse(await Deno.readTextFile(out));
@@ -201,6 +223,7 @@ export async function runNotebook(
     return run;
   }
   run.errors = cellErrors(executed, out);
+  run.silentCells = silentCells(executed as Parameters<typeof silentCells>[0]);
   if (!res.success && run.errors.length === 0) {
     const tail = stripAnsi(new TextDecoder().decode(res.stderr)).trim().split("\n").slice(-15);
     run.message = `nbconvert exited with ${res.code}:\n${tail.join("\n")}`;
@@ -240,6 +263,12 @@ export async function runNotebooks(options: RunNotebooksOptions = {}): Promise<N
   if (!outDir) {
     await Deno.mkdir(join(REPO, "runs"), { recursive: true });
     outDir = await Deno.makeTempDir({ dir: join(REPO, "runs"), prefix: "notebooks-" });
+  } else {
+    try {
+      await Deno.mkdir(outDir, { recursive: true });
+    } catch (e) {
+      throw new Error(`${outDir}: cannot create the output folder (${(e as Error).message})`);
+    }
   }
   log(`executed copies go to ${outDir}`);
   const runs: NotebookRun[] = [];
@@ -251,7 +280,10 @@ export async function runNotebooks(options: RunNotebooksOptions = {}): Promise<N
     }
     log(
       run.ok
-        ? `${basename(nb)}: ok (${run.seconds.toFixed(1)} s)`
+        ? `${basename(nb)}: ok (${run.seconds.toFixed(1)} s)` +
+          (options.inplace && run.silentCells.length
+            ? `; code cells without output: ${run.silentCells.join(", ")}`
+            : "")
         : describeFailure({ ...run, notebook: basename(nb) }),
     );
     runs.push(run);
@@ -313,4 +345,11 @@ the Deno kernel; exits 1 naming the notebook and cell if any cell raises.
   return failed.length ? 1 : 0;
 }
 
-if (import.meta.main) Deno.exit(await main());
+if (import.meta.main) {
+  try {
+    Deno.exit(await main());
+  } catch (e) {
+    console.error(`error: ${(e as Error).message}`);
+    Deno.exit(2);
+  }
+}

@@ -13,6 +13,7 @@ import {
   NOTEBOOK_DIR,
   runNotebook,
   runNotebooks,
+  silentCells,
   stripAnsi,
 } from "../scripts/run-notebooks.ts";
 
@@ -56,7 +57,18 @@ Deno.test("cellErrors finds error outputs and numbers code cells as Jupyter does
     ename: "TypeError",
     evalue: "bad\nmore",
   });
-  const text = describeFailure({ notebook: "x.ipynb", ok: false, seconds: 1, errors });
+  assert.deepEqual(silentCells(nb), []);
+  assert.deepEqual(
+    silentCells(notebook([{ type: "markdown", source: "" }, { type: "code", source: "1" }])),
+    [1],
+  );
+  const text = describeFailure({
+    notebook: "x.ipynb",
+    ok: false,
+    seconds: 1,
+    errors,
+    silentCells: [],
+  });
   assert.match(text, /x\.ipynb: FAILED/);
   assert.match(text, /cell 3 \(code cell 2, "\/\/ load"\): TypeError: bad$/m);
   assert.equal(cellErrors(notebook([{ type: "code", source: "1" }])).length, 0);
