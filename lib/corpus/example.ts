@@ -131,6 +131,11 @@ const VOWELS: readonly (readonly [number, number, number])[] = [
   [490, 1350, 1690],
 ];
 
+/** Front vowels (i, ɪ, ɛ, æ) with probability `frontProb`, otherwise a back/central one. */
+function pickVowel(frontProb: number, rng: Rng): readonly number[] {
+  return rng.next() < frontProb ? VOWELS[rng.int(4)] : VOWELS[4 + rng.int(VOWELS.length - 4)];
+}
+
 type Onset = "none" | "s" | "sh" | "f" | "stop" | "nasal";
 
 /** Sample-level parameter tracks the renderer turns into a waveform. */
@@ -189,21 +194,25 @@ function glottalFlow(phase: number, tp: number, tn: number): number {
  */
 export const EXAMPLE_PROSODY = {
   /** Speech level in dBFS (RMS over active samples). */
-  levelDb: { base: -27, arousal: 8, dominance: 4.5 },
+  levelDb: { base: -27, arousal: 8, dominance: 6 },
   /** F0 level in semitones relative to the speaker's mean F0. */
   f0LevelSt: { arousal: 3.5, dominance: -3.5 },
   /** Height of pitch accents in semitones (per unit of `value + 1`). */
   accentSt: { base: 1, arousal: 1.5, dominance: 1.2 },
   /** F0 rise (positive) or fall across the utterance in semitones, plus a 35 % terminal part. */
   slopeSt: { valence: 7.5 },
+  /** Intensity rise (positive) or fall across the utterance in dB, following the F0 contour. */
+  intensitySlopeDb: { valence: 8 },
   /** Relative per-period F0 perturbation. */
   jitter: { base: 0.01, valence: -0.007 },
   /** Relative per-period amplitude perturbation. */
   shimmer: { base: 0.06, valence: -0.04 },
   /** Aspiration noise relative to the glottal pulse. */
-  breath: { base: 0.2, valence: -0.18 },
+  breath: { base: 0.25, valence: -0.25 },
   /** Relative F2/F3 shift (F1 moves 30 % of it). */
-  formantShift: { valence: 0.08 },
+  formantShift: { valence: 0.12 },
+  /** Probability of a front (high-F2) vowel in each syllable. */
+  frontVowels: { base: 0.5, valence: 0.4 },
   /** Glottal closing phase as a fraction of the period (shorter = more high-frequency energy). */
   closeQ: { base: 0.15, arousal: -0.09 },
   /** Glottal opening phase as a fraction of the period (shorter = pressed voice). */
@@ -277,6 +286,7 @@ export function synthesizeUtterance(params: UtteranceParams, rng: Rng): Float32A
       0.5 * rng.gauss(),
   );
   const slopeSt = P.slopeSt.valence * v + 1.0 * rng.gauss();
+  const intensitySlopeDb = P.intensitySlopeDb.valence * v + 1.0 * rng.gauss();
   const jitter = Math.max(0.002, P.jitter.base + P.jitter.valence * v + 0.0015 * rng.gauss());
   const shimmer = Math.max(0.01, P.shimmer.base + P.shimmer.valence * v + 0.01 * rng.gauss());
   const breath = Math.max(0.01, P.breath.base + P.breath.valence * v + 0.03 * rng.gauss());
@@ -307,7 +317,10 @@ export function synthesizeUtterance(params: UtteranceParams, rng: Rng): Float32A
   const lead = Math.round(rng.uniform(0.04, 0.09) * fs);
   const tail = Math.round(rng.uniform(0.04, 0.08) * fs);
   let cursor = lead;
-  let prevVowel: readonly number[] = VOWELS[rng.int(VOWELS.length)];
+  // Vowel colour: positive speech favours spread front vowels (high F2), negative speech
+  // rounded back ones (low F2), a large spectral-envelope cue on top of the formant shift.
+  const frontProb = clamp(P.frontVowels.base + P.frontVowels.valence * v, 0.05, 0.95);
+  let prevVowel: readonly number[] = pickVowel(frontProb, rng);
   let words = 0;
   while (true) {
     const nSyl = 1 + rng.int(3);
@@ -331,7 +344,7 @@ export function synthesizeUtterance(params: UtteranceParams, rng: Rng): Float32A
       const vowelLen = Math.round(
         rng.uniform(0.08, 0.13) * rate * (s === 0 ? 1.25 : 1) * fs,
       );
-      sylls.push({ onset, onsetLen, vowelLen, vowel: VOWELS[rng.int(VOWELS.length)] });
+      sylls.push({ onset, onsetLen, vowelLen, vowel: pickVowel(frontProb, rng) });
       wordLen += onsetLen + vowelLen;
     }
     const room = n - tail - cursor;
@@ -488,7 +501,8 @@ export function synthesizeUtterance(params: UtteranceParams, rng: Rng): Float32A
       fric.step(0);
       fricHp.step(noise);
     }
-    speech[i] = s;
+    // The intensity contour follows the F0 contour: rising when positive, falling when negative.
+    speech[i] = s * Math.pow(10, (intensitySlopeDb * (i / n - 0.5)) / 20);
   }
 
   // Scale speech to the target level measured over its active part.
@@ -924,10 +938,20 @@ function prosodyTable(): string {
       "F0 contour shape",
       `slope ${sign(P.slopeSt.valence)}·v st over the utterance, steeper in the last 30 %`,
     ],
+    [
+      "valence",
+      "intensity contour (dB)",
+      `slope ${sign(P.intensitySlopeDb.valence)}·v dB over the utterance`,
+    ],
     ["valence", "aspiration (breathiness)", `${P.breath.base} ${sign(P.breath.valence)}·v`],
     ["valence", "jitter", `${P.jitter.base} ${sign(P.jitter.valence)}·v`],
     ["valence", "shimmer", `${P.shimmer.base} ${sign(P.shimmer.valence)}·v`],
     ["valence", "F2/F3 shift (factor)", `1 ${sign(P.formantShift.valence)}·v`],
+    [
+      "valence",
+      "share of front (high-F2) vowels",
+      `${P.frontVowels.base} ${sign(P.frontVowels.valence)}·v`,
+    ],
     ["dominance", "speech level (dB)", `${sign(P.levelDb.dominance)}·d`],
     ["dominance", "F0 level (semitones)", `${sign(P.f0LevelSt.dominance)}·d`],
     ["dominance", "pitch-accent height (st)", `${sign(P.accentSt.dominance)}·(d+1)`],
