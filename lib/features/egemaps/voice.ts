@@ -240,6 +240,13 @@ export class Formants {
   private readonly accOff: number;
   private readonly kernel: ResampleKernel | null;
   private readonly x: Float64Array;
+  private readonly rBuf = new Float64Array(12);
+  private readonly aBuf = new Float64Array(11);
+  private readonly coefBuf = new Float64Array(12);
+  private readonly hBuf = new Float64Array(121);
+  private readonly zBuf = new Float64Array(22);
+  private readonly freqBuf = new Float64Array(5);
+  private readonly bwBuf = new Float64Array(5);
   private readonly fsOut: number;
   private readonly order = 11;
 
@@ -289,7 +296,8 @@ export class Formants {
   }
 
   /**
-   * Formant frequencies and bandwidths (5 each, ascending, 0 = none).
+   * Formant frequencies and bandwidths (5 each, ascending, 0 = none); the returned arrays are
+   * reused by the next call.
    * @param re real part of the frame's FFT
    * @param im imaginary part of the frame's FFT (e^{-i} convention)
    */
@@ -327,21 +335,21 @@ export class Formants {
     const acc = m.subarray(accOff, accOff + nOut);
     for (let i = 0; i < nOut; i++) x[i] = f(acc[i] / scale);
     const p = this.order;
-    const r = new Float64Array(p + 1);
+    const r = this.rBuf;
     for (let lag = 0; lag <= p; lag++) {
       let s = 0;
       for (let i = lag; i < x.length; i++) s = f(s + f(x[i] * x[i - lag]));
       r[lag] = s;
     }
-    const a = levinson(r, p);
-    const freq = new Float64Array(5);
-    const bw = new Float64Array(5);
+    const a = levinson(r, p, this.aBuf);
+    const freq = this.freqBuf.fill(0);
+    const bw = this.bwBuf.fill(0);
     if (!a) return { freq, bw };
     // polynomial with openSMILE's coefficient order: x^p - Σ a_k x^(p-k)
-    const coef = new Float64Array(p + 1);
+    const coef = this.coefBuf;
     for (let i = 0; i < p; i++) coef[i] = -a[p - 1 - i];
     coef[p] = 1;
-    const roots = polyRoots(coef);
+    const roots = polyRoots(coef, this.hBuf, this.zBuf);
     if (!roots) return { freq, bw };
     const T = 1 / this.fsOut;
     const fLow = 50;
@@ -378,11 +386,15 @@ export class Formants {
 }
 
 /** Levinson–Durbin recursion; returns a with A(z) = 1 + Σ a_k z^-k, or null for silence. */
-export function levinson(r: Float64Array, p: number): Float64Array | null {
+export function levinson(
+  r: Float64Array,
+  p: number,
+  out?: Float64Array,
+): Float64Array | null {
   // float32 arithmetic throughout, as openSMILE's FLOAT_DMEM implementation
   const f = Math.fround;
   if (r[0] === 0) return null;
-  const a = new Float64Array(p);
+  const a = out ? out.fill(0) : new Float64Array(p);
   let e = f(r[0]);
   for (let m = 1; m <= p; m++) {
     let sum = f(r[m]);
@@ -405,14 +417,18 @@ export function levinson(r: Float64Array, p: number): Float64Array | null {
  * Complex roots of Σ c_i x^i (c[n] ≠ 0) as eigenvalues of the balanced companion matrix (Francis
  * double-shift QR, as in GSL / openSMILE). Returns [re0, im0, re1, im1, …] or null.
  */
-export function polyRoots(c: Float64Array): Float64Array | null {
+export function polyRoots(
+  c: Float64Array,
+  hWork?: Float64Array,
+  zOut?: Float64Array,
+): Float64Array | null {
   const n = c.length - 1;
-  const h = new Float64Array(n * n);
+  const h = hWork ? hWork.fill(0) : new Float64Array(n * n);
   const at = (i: number, j: number) => (i - 1) * n + (j - 1); // 1-based
   for (let i = 1; i < n; i++) h[i * n + (i - 1)] = 1;
   for (let i = 0; i < n; i++) h[i * n + (n - 1)] = -c[i] / c[n];
   balance(h, n);
-  const z = new Float64Array(2 * n);
+  const z = zOut ? zOut.fill(0) : new Float64Array(2 * n);
   let N = n;
   let t = 0;
   let iter = 0;
