@@ -71,6 +71,26 @@ export function trainableConv1d(
   return f(x, w) as tf.Tensor3D;
 }
 
+/** Rows per chunk of {@link tallProduct}: keeps XNNPACK's packed right operand ≲ 10 MB. */
+const TALL_CHUNK = 65536;
+
+/**
+ * `a · d` for a wide `a [p, M]` (ones when undefined) and a tall `d [M, c]`, in chunks of
+ * rows of `d`: wasm's matmul packs its right operand, and packing a very tall one at once
+ * fails (XNNPACK out of memory, which tfjs only logs).
+ */
+function tallProduct(a: tf.Tensor2D | undefined, d: tf.Tensor2D): tf.Tensor2D {
+  const [m, c] = d.shape;
+  let acc: tf.Tensor2D | undefined;
+  for (let r = 0; r < m; r += TALL_CHUNK) {
+    const rows = Math.min(TALL_CHUNK, m - r);
+    const left = a ? tf.slice(a, [0, r], [a.shape[0], rows]) : tf.ones([1, rows]);
+    const part = tf.matMul(left as tf.Tensor2D, tf.slice(d, [r, 0], [rows, c]));
+    acc = acc ? (tf.add(acc, part) as tf.Tensor2D) : (part as tf.Tensor2D);
+  }
+  return acc!;
+}
+
 /**
  * `relu(conv1d(x, w) + b)` with implicit zero padding (`padBefore`, `padAfter` samples) and no
  * stride: `x [N, L, Cin]`, `w [K, Cin, Cout]`, `b [Cout]` → `[N, L + pads − K + 1, Cout]`.
@@ -131,7 +151,7 @@ export function convBiasRelu(
             [n, len, cin],
           )
           : tf.zerosLike(sx);
-        const dpre2 = tf.reshape(dpre, [n * lout, cout]);
+        const dpre2 = tf.reshape(dpre, [n * lout, cout]) as tf.Tensor2D;
         let dw: tf.Tensor;
         if (cin === 1) {
           // One input channel: the K shifted copies of the (padded) input form a [K, n·Lout]
@@ -139,11 +159,14 @@ export function convBiasRelu(
           // where the conv2d route packs all of dY as a filter (≈6× slower here).
           const xp = tf.pad(tf.reshape(sx, [n, len]), [[0, 0], [padBefore, padAfter]]);
           const shifted = Array.from({ length: k }, (_, j) => tf.slice(xp, [0, j], [n, lout]));
-          dw = tf.reshape(tf.matMul(tf.reshape(tf.stack(shifted), [k, n * lout]), dpre2), [
-            k,
-            1,
-            cout,
-          ]);
+          dw = tf.reshape(
+            tallProduct(tf.reshape(tf.stack(shifted), [k, n * lout]) as tf.Tensor2D, dpre2),
+            [
+              k,
+              1,
+              cout,
+            ],
+          );
         } else {
           // Examples become channels so that the reduction over (n, t) is one conv2d.
           const xin = tf.reshape(tf.transpose(sx, [2, 1, 0]), [cin, 1, len, n]) as tf.Tensor4D;
@@ -152,7 +175,7 @@ export function convBiasRelu(
           dw = tf.transpose(tf.reshape(dwRaw, [cin, k, cout]), [1, 0, 2]);
         }
         // Σ over rows as ones · dY: wasm's Sum over leading axes transposes first (slow).
-        const db = tf.reshape(tf.matMul(tf.ones([1, n * lout]), dpre2), [cout]);
+        const db = tf.reshape(tallProduct(undefined, dpre2), [cout]);
         return [dx, dw, db];
       },
     };

@@ -261,7 +261,7 @@ export interface FrontEndOptions {
   naive?: boolean;
   /**
    * Above this many windows in a batch (rows × windows), compute in chunks and recompute each
-   * chunk in the backward pass instead of keeping its activations. Default 3072.
+   * chunk in the backward pass instead of keeping its activations. Default 3072 (1024 naive).
    */
   checkpointAbove?: number;
   /** Windows (rows × windows) per chunk when checkpointing. Default 1024. */
@@ -282,7 +282,10 @@ export function frontEnd(
   const run = opts.naive ? naiveFrontEnd : fastFrontEnd;
   const b = signal.shape[0];
   const total = b * windows;
-  if (total <= (opts.checkpointAbove ?? 3072)) return run(signal, windows, g, w);
+  // The naive path keeps ~4× more activations per window than the fast one.
+  if (total <= (opts.checkpointAbove ?? (opts.naive ? 1024 : 3072))) {
+    return run(signal, windows, g, w);
+  }
   const per = Math.max(1, Math.floor((opts.chunkWindows ?? 1024) / b));
   const chunks: [number, number][] = [];
   for (let a = 0; a < windows; a += per) chunks.push([a, Math.min(per, windows - a)]);
