@@ -12,6 +12,7 @@ export class Fft {
   private readonly sin: Float64Array;
   private readonly re: Float64Array;
   private readonly im: Float64Array;
+  private readonly tw: Float64Array;
   private half?: Fft;
   private zr?: Float64Array;
   private zi?: Float64Array;
@@ -35,6 +36,15 @@ export class Fft {
     }
     this.re = new Float64Array(n);
     this.im = new Float64Array(n);
+    // per-stage twiddles e^{-2πik/size} for size = 4, 8, …, n, laid out stage after stage
+    this.tw = new Float64Array(2 * n);
+    for (let size = 4, base = 0; size <= n; base += size >> 1, size <<= 1) {
+      const step = n / size;
+      for (let k = 0; k < size >> 1; k++) {
+        this.tw[2 * (base + k)] = this.cos[k * step];
+        this.tw[2 * (base + k) + 1] = -this.sin[k * step];
+      }
+    }
   }
 
   /**
@@ -56,13 +66,23 @@ export class Fft {
         im[j] = t;
       }
     }
-    for (let size = 2; size <= n; size <<= 1) {
+    // first stage: twiddle 1
+    for (let a = 0; a < n; a += 2) {
+      const xr = re[a + 1];
+      const xi = im[a + 1];
+      re[a + 1] = re[a] - xr;
+      im[a + 1] = im[a] - xi;
+      re[a] += xr;
+      im[a] += xi;
+    }
+    const tw = this.tw;
+    for (let size = 4, base = 0; size <= n; base += size >> 1, size <<= 1) {
       const half = size >> 1;
-      const step = n / size;
+      // twiddles of this stage are stored contiguously at tw[2·(base + k)]
       for (let start = 0; start < n; start += size) {
-        for (let k = 0, t = 0; k < half; k++, t += step) {
-          const wr = this.cos[t];
-          const wi = -this.sin[t];
+        for (let k = 0; k < half; k++) {
+          const wr = tw[2 * (base + k)];
+          const wi = tw[2 * (base + k) + 1];
           const a = start + k;
           const b = a + half;
           const xr = re[b] * wr - im[b] * wi;
