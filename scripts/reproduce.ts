@@ -17,7 +17,7 @@ const USAGE = `usage: deno task reproduce [--corpus example|iemocap|emodb|manife
   [--protocol split|loso] [--seeds N] [--epochs N] [--backend auto|tensorflow|webgpu|wasm|cpu]
   [--out DIR] [--smoke] [--force] [--strict]
   [--batch-size N] [--lr X] [--l2 X] [--patience N] [--trials N] [--class-weighting none|balanced]
-  [--feature-norm global|speaker]
+  [--feature-norm global|speaker] [--svm-c C]
 
 Runs the selected systems (default: all six) and writes results.json, table.md, table.csv,
 attention.svg/png, figures/, systems/<name>/ (models, logs) and run.json into --out
@@ -44,6 +44,7 @@ const { values } = parseArgs({
     trials: { type: "string" },
     "class-weighting": { type: "string" },
     "feature-norm": { type: "string" },
+    "svm-c": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -123,6 +124,11 @@ async function main() {
   config.featureNorm =
     oneOf("feature-norm", values["feature-norm"], ["global", "speaker"] as const) ??
       config.featureNorm;
+  if (values["svm-c"] !== undefined) {
+    const c = Number(values["svm-c"]);
+    if (!(c > 0)) throw new Error(`--svm-c must be a positive number (got ${values["svm-c"]})`);
+    config.svmCGrid = [c];
+  }
   config.force = values.force;
   config.strict = values.strict;
 

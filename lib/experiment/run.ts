@@ -369,53 +369,41 @@ async function runNeural(
 }
 
 async function runSvm(ctx: Context, seed: number): Promise<SeedRun> {
-  const perTask: Record<string, { dev: Predictions[]; test: Predictions[] }> = {};
-  for (const t of ctx.tasks) perTask[t.name] = { dev: [], test: [] };
   const features = ctx.features!.functionals;
-  for (const fold of ctx.folds) {
-    // Each fold runs as a fixed split, so every system selects on the same dev speakers.
-    const utterances = [
-      ...fold.train.map((u) => ({ ...u, partition: "train" })),
-      ...fold.dev.map((u) => ({ ...u, partition: "dev" })),
-      ...fold.test.map((u) => ({ ...u, partition: "test" })),
-    ].filter((u) => features.has(u.id));
-    const r = await runSvmBaseline({
-      features,
-      utterances,
-      tasks: ctx.tasks,
-      protocol: "split",
-      featureNorm: ctx.config.featureNorm,
-      cGrid: ctx.config.svmCGrid,
-    });
-    for (const t of ctx.tasks) {
-      const tr = r.tasks[t.name];
-      const label = new Map(utterances.map((u) => [u.id, u.labels[t.name] ?? -1]));
-      const toPred = (m: Map<string, number>): Predictions => {
-        const ids = [...m.keys()];
-        return {
-          ids,
-          truth: ids.map((id) => label.get(id)!),
-          predictions: ids.map((id) => m.get(id)!),
-        };
+  const utterances = ctx.corpus.utterances.filter((u) => features.has(u.id));
+  const loso = ctx.config.protocol === "loso";
+  const grid = ctx.config.svmCGrid;
+  // Under LOSO the SVM trains on all other speakers and picks C by an inner speaker
+  // cross-validation (3 folds) instead of spending a speaker on a dev set: the usual protocol
+  // for static classifiers, and the one of the published openSMILE reference.
+  const r = await runSvmBaseline({
+    features,
+    utterances,
+    tasks: ctx.tasks,
+    protocol: loso ? "loso" : "split",
+    featureNorm: ctx.config.featureNorm,
+    ...(grid.length === 1 ? { c: grid[0] } : { cGrid: grid, innerFolds: loso ? 3 : undefined }),
+  });
+  const tasks: SeedRun["tasks"] = {};
+  for (const t of ctx.tasks) {
+    const tr = r.tasks[t.name];
+    const label = new Map(utterances.map((u) => [u.id, u.labels[t.name] ?? -1]));
+    const toPred = (m: Map<string, number>): Predictions => {
+      const ids = [...m.keys()];
+      return {
+        ids,
+        truth: ids.map((id) => label.get(id)!),
+        predictions: ids.map((id) => m.get(id)!),
       };
-      perTask[t.name].dev.push(toPred(tr.devPredictions));
-      perTask[t.name].test.push(toPred(tr.predictions));
-      ctx.log(
-        `  ${t.name}${ctx.folds.length > 1 ? ` (${fold.name})` : ""}: C = ${tr.c}, dev ${
-          (100 * tr.devUar).toFixed(1)
-        } / test ${(100 * tr.uar).toFixed(1)}`,
-      );
-    }
+    };
+    tasks[t.name] = { dev: toPred(tr.devPredictions), test: toPred(tr.predictions) };
+    ctx.log(
+      `  ${t.name}: C = ${tr.c}${loso ? " (most folds)" : ""}, dev ${(100 * tr.devUar).toFixed(1)}${
+        loso ? " (inner CV)" : ""
+      } / test ${(100 * tr.uar).toFixed(1)}`,
+    );
   }
-  return {
-    seed,
-    histories: {},
-    tasks: Object.fromEntries(
-      Object.entries(perTask).map((
-        [k, v],
-      ) => [k, { dev: concatPredictions(v.dev), test: concatPredictions(v.test) }]),
-    ),
-  };
+  return { seed, histories: {}, tasks };
 }
 
 function scoreOf(runs: Predictions[], classes: string[]): PartitionScore {
