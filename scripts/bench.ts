@@ -175,7 +175,10 @@ const result = {
   train_gflops: (3 * fwd * perStep * steps) / trainS / 1e9,
   infer_gflops: (fwd * perStep * steps) / inferS / 1e9,
   mflop_per_window_forward: fwd / 1e6,
-  peak_bytes: tf.memory().numBytes,
+  // The wasm heap never shrinks, so its size is this engine's memory high-water mark.
+  wasm_heap_mib: info.backend === "wasm"
+    ? (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length / 2 ** 20
+    : undefined,
 };
 if (args.json) {
   console.log(JSON.stringify(result));

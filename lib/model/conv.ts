@@ -1,75 +1,22 @@
 /**
- * Trainable 1-D convolution whose gradients are computed with forward convolutions.
+ * Trainable convolutions whose gradients are computed with forward convolutions.
  *
  * tfjs's wasm backend ships no `Conv2DBackpropFilter` kernel, so `tf.conv1d` cannot be trained
  * there; the cpu backend has it but reads element by element (seconds per call). Both gradients
  * of a valid, stride-1 convolution are themselves convolutions, which every backend runs fast
  * (XNNPACK on wasm):
  *
- * - dX = conv(dY zero-padded by K−1 on both sides, kernel reversed in time, in/out swapped);
+ * - dX = conv(dY zero-padded by K−1 on both sides, kernel reversed in time, in/out swapped),
+ *   padded less where only the real (unpadded) input positions need a gradient;
  * - dW[k, i, o] = Σ_n Σ_t X[n, t+k, i] · dY[n, t, o]: a convolution whose *batch* is the input
  *   channel i, whose *channels* are the examples n, and whose *filter* is dY.
  *
- * The model uses {@link trainableConv1d}; the NHWC functions serve as the registered `Conv2D`
+ * The model uses {@link convBiasRelu}; the NHWC functions serve as the registered `Conv2D`
  * gradient (see gradients.ts) so plain `tf.conv1d`/`tf.conv2d` also train on wasm.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-
-/** dX of a valid stride-1 conv1d, via a forward conv1d. */
-export function conv1dInputGrad(dy: tf.Tensor3D, w: tf.Tensor3D): tf.Tensor3D {
-  return tf.tidy(() => {
-    const k = w.shape[0];
-    const padded = tf.pad(dy, [[0, 0], [k - 1, k - 1], [0, 0]]);
-    const flipped = tf.transpose(tf.reverse(w, 0), [0, 2, 1]) as tf.Tensor3D;
-    return tf.conv1d(padded as tf.Tensor3D, flipped, 1, "valid");
-  });
-}
-
-/** dW of a valid stride-1 conv1d `[K, Cin, Cout]`, via a forward conv2d. */
-export function conv1dFilterGrad(x: tf.Tensor3D, dy: tf.Tensor3D, k: number): tf.Tensor3D {
-  return tf.tidy(() => {
-    const [n, len, cin] = x.shape;
-    const [, lout, cout] = dy.shape;
-    // Examples become channels so that the whole reduction over (n, t) is one conv2d.
-    const xin = tf.reshape(tf.transpose(x, [2, 1, 0]), [cin, 1, len, n]) as tf.Tensor4D;
-    const filt = tf.reshape(tf.transpose(dy, [1, 0, 2]), [1, lout, n, cout]) as tf.Tensor4D;
-    const out = tf.conv2d(xin, filt, 1, "valid"); // [cin, 1, k, cout]
-    return tf.transpose(tf.reshape(out, [cin, k, cout]), [1, 0, 2]) as tf.Tensor3D;
-  });
-}
-
-/**
- * Valid, stride-1 `conv1d(x [N, L, Cin], w [K, Cin, Cout]) → [N, L−K+1, Cout]` with gradients
- * from forward convolutions, so it trains on every backend (wasm included).
- *
- * With `inputGrad: false` the gradient for `x` is reported as zeros without being computed,
- * for inputs that are data (the raw signal).
- */
-export function trainableConv1d(
-  x: tf.Tensor3D,
-  w: tf.Tensor3D,
-  inputGrad = true,
-): tf.Tensor3D {
-  const k = w.shape[0];
-  if (x.shape[1] < k) {
-    throw new Error(`trainableConv1d: input length ${x.shape[1]} is shorter than kernel ${k}`);
-  }
-  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [xx, ww] = args as tf.Tensor[];
-    (args[2] as tf.GradSaveFunc)([xx, ww]);
-    return {
-      value: tf.conv1d(xx as tf.Tensor3D, ww as tf.Tensor3D, 1, "valid"),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, sw] = saved as tf.Tensor3D[];
-        const dx = inputGrad ? conv1dInputGrad(dy as tf.Tensor3D, sw) : tf.zerosLike(sx);
-        return [dx, conv1dFilterGrad(sx, dy as tf.Tensor3D, k)];
-      },
-    };
-  });
-  return f(x, w) as tf.Tensor3D;
-}
 
 /** Rows per chunk of {@link tallProduct}: keeps XNNPACK's packed right operand ≲ 10 MB. */
 const TALL_CHUNK = 65536;
@@ -96,7 +43,7 @@ function tallProduct(a: tf.Tensor2D | undefined, d: tf.Tensor2D): tf.Tensor2D {
  * stride: `x [N, L, Cin]`, `w [K, Cin, Cout]`, `b [Cout]` → `[N, L + pads − K + 1, Cout]`.
  *
  * The forward pass is one fused conv2d (bias and ReLU in the same pass, padding without a
- * copy). The gradients come from forward convolutions as in {@link trainableConv1d}; dX is
+ * copy). The gradients come from forward convolutions (see the module description); dX is
  * computed only for the real (unpadded) input positions, and with `inputGrad: false` (data
  * inputs) it is not computed at all.
  */
