@@ -12,6 +12,7 @@ import {
 } from "../lib/model/frontend.ts";
 import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
 import { gru, gruReference } from "../lib/model/gru.ts";
+import { GradientWorkers } from "../lib/model/parallel.ts";
 import type { ModelConfig, ModelInput } from "../lib/model/types.ts";
 
 await initBackend("wasm");
@@ -463,6 +464,44 @@ Deno.test("a 3,500-window utterance trains on wasm without running out of memory
   console.log(`wasm heap after 1 × ${windows} windows: ${(heap / 2 ** 20).toFixed(0)} MiB`);
   assert.ok(heap < 3 * 2 ** 30, "wasm heap stays well under 4 GiB");
   model.dispose();
+});
+
+Deno.test("data-parallel gradient workers sum to the single-engine gradient", async () => {
+  const config = { ...smallConfig(TASKS, "attention", true), dropoutKeep: 1 };
+  const input = inputFor(config, [4, 2, 3], 4, 21);
+  const labels = { arousal: Int32Array.of(0, 2, 1), valence: Int32Array.of(1, -1, 0) };
+  const rowWeights = {
+    arousal: new Float32Array(3).fill(1 / 3),
+    valence: Float32Array.of(0.5, 0, 0.5),
+  };
+  const model = EmotionModel.create(config);
+  const { value, grads } = tf.variableGrads(() => {
+    const out = model.apply(input, { training: true });
+    const terms = TASKS.map((t) => {
+      const y = tf.oneHot(
+        tf.tensor1d(Int32Array.from(labels[t.name as "arousal"], (v) => Math.max(v, 0)), "int32"),
+        t.classes.length,
+      );
+      const nll = tf.neg(tf.sum(tf.mul(y, tf.logSoftmax(out.logits[t.name])), 1));
+      return tf.sum(tf.mul(nll, tf.tensor1d(rowWeights[t.name as "arousal"])));
+    });
+    return tf.addN(terms) as tf.Scalar;
+  }, model.trainableVariables());
+  const ref = model.trainableVariables().map((v) => grads[v.name].dataSync());
+  const refLoss = value.dataSync()[0];
+  const pool = await GradientWorkers.create(config, 2, "wasm");
+  try {
+    const weights = model.trainableVariables().map((v) => v.dataSync() as Float32Array);
+    const res = await pool.gradients(config, weights, input, labels, rowWeights, 1);
+    assert.ok(Math.abs(res.loss - refLoss) < 1e-5);
+    for (let i = 0; i < ref.length; i++) {
+      assert.ok(maxAbsDiff(res.grads[i], ref[i]) / Math.max(1, maxAbs(ref[i])) < 1e-4, `${i}`);
+    }
+  } finally {
+    pool.dispose();
+    tf.dispose([value, ...Object.values(grads)]);
+    model.dispose();
+  }
 });
 
 const lavapipe = (() => {
