@@ -112,8 +112,9 @@ async function initWebgpu(requireHardware: boolean): Promise<BackendInfo> {
 async function initTensorflow(): Promise<BackendInfo> {
   const errors: string[] = [];
   for (const pkg of ["@tensorflow/tfjs-node-gpu", "@tensorflow/tfjs-node"]) {
-    // A computed specifier keeps Deno from resolving (and failing on) the package at startup.
-    const specifier = ["npm:", pkg, "@4.22.0"].join("");
+    // A computed bare specifier: Deno does not resolve it at startup, and at run time it
+    // resolves only through the import map (`deno add`), so nothing is downloaded or locked.
+    const specifier = [pkg].join("");
     try {
       await import(specifier);
       if (await tf.setBackend("tensorflow")) {
