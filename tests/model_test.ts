@@ -165,8 +165,7 @@ Deno.test("padding never changes an utterance's outputs; attention sums to 1 ove
   }
 });
 
-function randomFrontEndWeights(seed: number): FrontEndWeights {
-  const k = 40, f = 40;
+function randomFrontEndWeights(seed: number, k = 40, f = 40): FrontEndWeights {
   return {
     w1: tf.tensor3d(noise(k * f, seed, 0.15), [k, 1, f]),
     b1: tf.tensor1d(noise(f, seed + 1, 0.1)),
@@ -217,6 +216,32 @@ Deno.test("fast front-end equals the naive per-window computation (values and gr
     assert.ok(maxAbsDiff(naive.grads[i], chunked.grads[i]) / scale < 1e-4, `chunked grad ${i}`);
   }
   tf.dispose([signal, dy, w.w1, w.b1, w.w2, w.b2]);
+});
+
+Deno.test("fast front-end equals naive for 1–2 windows and for other geometries", () => {
+  const geometries: FrontEndGeometry[] = [
+    PAPER_GEOMETRY,
+    { windowSamples: 64, hopSamples: 16, kernel: 9, filters: 8, pool: 2, channelPool: 4 },
+    { windowSamples: 96, hopSamples: 24, kernel: 6, filters: 6, pool: 3, channelPool: 3 },
+  ];
+  for (const g of geometries) {
+    for (const windows of [1, 2, 6]) {
+      const w = randomFrontEndWeights(7, g.kernel, g.filters);
+      const s = samplesFor(windows, g);
+      const signal = tf.tensor2d(noise(s, windows), [1, s]);
+      const dim = (g.windowSamples / g.pool) * (g.filters / g.channelPool);
+      const dy = tf.tensor3d(noise(windows * dim, 3), [1, windows, dim]);
+      const naive = frontEndGrads((ws) => naiveFrontEnd(signal, windows, g, ws), w, dy);
+      const fast = frontEndGrads((ws) => fastFrontEnd(signal, windows, g, ws), w, dy);
+      const label = `kernel ${g.kernel}, ${windows} windows`;
+      assert.ok(maxAbsDiff(naive.value, fast.value) < 1e-5, label);
+      for (let i = 0; i < 4; i++) {
+        const scale = Math.max(1, maxAbs(naive.grads[i]));
+        assert.ok(maxAbsDiff(naive.grads[i], fast.grads[i]) / scale < 1e-4, `${label} grad ${i}`);
+      }
+      tf.dispose([signal, dy, w.w1, w.b1, w.w2, w.b2]);
+    }
+  }
 });
 
 Deno.test("wasm Slice/Unpack/SplitV replacements agree with the cpu backend", async () => {
