@@ -222,7 +222,9 @@ export const EXAMPLE_PROSODY = {
   /** log2 of the syllable-duration factor. */
   log2Duration: { arousal: -0.45, dominance: 0.5 },
   /** log2 of the pause-duration factor. */
-  log2Pause: { arousal: -0.6 },
+  log2Pause: { arousal: -0.3, valence: -0.7 },
+  /** Probability of an audible breath (low-level noise) in a pause between words. */
+  pauseBreath: { base: 0.4, valence: -0.5 },
   /** Standard deviation of syllable-to-syllable gain in dB (per unit of `value + 1`). */
   syllableGainSdDb: { base: 0.5, dominance: 4.5 },
 } as const;
@@ -296,7 +298,11 @@ export function synthesizeUtterance(params: UtteranceParams, rng: Rng): Float32A
   const tiltPole = clamp(P.tiltPole.base + P.tiltPole.arousal * a + 0.05 * rng.gauss(), 0, 0.85);
   const rate = speaker.rate *
     Math.pow(2, P.log2Duration.arousal * a + P.log2Duration.dominance * d + 0.08 * rng.gauss());
-  const pauseScale = Math.pow(2, P.log2Pause.arousal * a + 0.1 * rng.gauss());
+  const pauseScale = Math.pow(
+    2,
+    P.log2Pause.arousal * a + P.log2Pause.valence * v + 0.1 * rng.gauss(),
+  );
+  const pauseBreath = clamp(P.pauseBreath.base + P.pauseBreath.valence * v, 0, 1);
   const sylGainSd = Math.max(
     0.3,
     P.syllableGainSdDb.base + P.syllableGainSdDb.dominance * (d + 1) + 0.5 * rng.gauss(),
@@ -420,7 +426,18 @@ export function synthesizeUtterance(params: UtteranceParams, rng: Rng): Float32A
       cursor = v1;
     }
     words++;
-    cursor += Math.round(rng.uniform(0.03, 0.1) * pauseScale * fs);
+    const pause = Math.round(rng.uniform(0.04, 0.12) * pauseScale * fs);
+    // Hesitant, negative speech breathes audibly between words: the low-level parts carry
+    // valence information (as the paper's attention plots suggest for real speech).
+    if (rng.next() < pauseBreath && cursor + pause < n) {
+      const hz = rng.uniform(1400, 2200);
+      for (let i = cursor; i < cursor + pause; i++) {
+        const env = Math.sin((Math.PI * (i - cursor)) / pause);
+        tracks.fric[i] = 0.1 * env * env;
+        tracks.fricHz[i] = hz;
+      }
+    }
+    cursor += pause;
     if (cursor >= n - tail) break;
   }
   // Formants outside speech hold the nearest value (keeps resonators stable).
@@ -942,6 +959,12 @@ function prosodyTable(): string {
       "valence",
       "intensity contour (dB)",
       `slope ${sign(P.intensitySlopeDb.valence)}·v dB over the utterance`,
+    ],
+    ["valence", "pause duration (factor)", `2^(${P.log2Pause.valence}·v)`],
+    [
+      "valence",
+      "audible breath in a pause (probability)",
+      `${P.pauseBreath.base} ${sign(P.pauseBreath.valence)}·v`,
     ],
     ["valence", "aspiration (breathiness)", `${P.breath.base} ${sign(P.breath.valence)}·v`],
     ["valence", "jitter", `${P.jitter.base} ${sign(P.jitter.valence)}·v`],
