@@ -32,8 +32,13 @@ function tallProduct(a: tf.Tensor2D | undefined, d: tf.Tensor2D): tf.Tensor2D {
   for (let r = 0; r < m; r += TALL_CHUNK) {
     const rows = Math.min(TALL_CHUNK, m - r);
     const left = a ? tf.slice(a, [0, r], [a.shape[0], rows]) : tf.ones([1, rows]);
-    const part = tf.matMul(left as tf.Tensor2D, tf.slice(d, [r, 0], [rows, c]));
-    acc = acc ? (tf.add(acc, part) as tf.Tensor2D) : (part as tf.Tensor2D);
+    const part = tf.tidy(() =>
+      tf.matMul(left as tf.Tensor2D, tf.slice(d, [r, 0], [rows, c]))
+    ) as tf.Tensor2D;
+    left.dispose();
+    const next = acc ? (tf.add(acc, part) as tf.Tensor2D) : part;
+    if (acc) tf.dispose([acc, part]);
+    acc = next;
   }
   return acc!;
 }
@@ -81,48 +86,51 @@ export function convBiasRelu(
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw, sy] = saved;
+        // Each gradient in its own tidy: their temporaries (transposed copies, XNNPACK
+        // operators keyed by the temporary filter) are freed before the next one starts,
+        // which keeps the wasm heap's high-water mark down.
         // ReLU'(pre) = step(y): y > 0 exactly where the pre-activation is positive.
-        const dpre = tf.mul(dy, tf.step(sy));
-        const dpre4 = tf.reshape(dpre, [n, 1, lout, cout]) as tf.Tensor4D;
+        const dpre = tf.tidy(() => tf.mul(dy, tf.step(sy)));
         const dx = inputGrad
-          ? tf.reshape(
-            tf.conv2d(
-              dpre4,
-              tf.reshape(
-                tf.transpose(tf.reverse(sw, 0), [0, 2, 1]),
-                [1, k, cout, cin],
-              ) as tf.Tensor4D,
-              1,
-              [[0, 0], [0, 0], [k - 1 - padBefore, k - 1 - padAfter], [0, 0]],
-            ),
-            [n, len, cin],
+          ? tf.tidy(() =>
+            tf.reshape(
+              tf.conv2d(
+                tf.reshape(dpre, [n, 1, lout, cout]) as tf.Tensor4D,
+                tf.reshape(
+                  tf.transpose(tf.reverse(sw, 0), [0, 2, 1]),
+                  [1, k, cout, cin],
+                ) as tf.Tensor4D,
+                1,
+                [[0, 0], [0, 0], [k - 1 - padBefore, k - 1 - padAfter], [0, 0]],
+              ),
+              [n, len, cin],
+            )
           )
           : tf.zerosLike(sx);
         const dpre2 = tf.reshape(dpre, [n * lout, cout]) as tf.Tensor2D;
-        let dw: tf.Tensor;
-        if (cin === 1) {
-          // One input channel: the K shifted copies of the (padded) input form a [K, n·Lout]
-          // matrix, and dW = that matrix · dY is one plain matmul (XNNPACK's fast path),
-          // where the conv2d route packs all of dY as a filter (≈6× slower here).
-          const xp = tf.pad(tf.reshape(sx, [n, len]), [[0, 0], [padBefore, padAfter]]);
-          const shifted = Array.from({ length: k }, (_, j) => tf.slice(xp, [0, j], [n, lout]));
-          dw = tf.reshape(
-            tallProduct(tf.reshape(tf.stack(shifted), [k, n * lout]) as tf.Tensor2D, dpre2),
-            [
-              k,
-              1,
-              cout,
-            ],
-          );
-        } else {
+        const dw = tf.tidy(() => {
+          if (cin === 1) {
+            // One input channel: the K shifted copies of the (padded) input form a [K, n·Lout]
+            // matrix, and dW = that matrix · dY is one plain matmul (XNNPACK's fast path),
+            // where the conv2d route packs all of dY as a filter (≈6× slower here).
+            const xp = tf.pad(tf.reshape(sx, [n, len]), [[0, 0], [padBefore, padAfter]]);
+            const shifted = tf.stack(
+              Array.from({ length: k }, (_, j) => tf.slice(xp, [0, j], [n, lout])),
+            );
+            return tf.reshape(
+              tallProduct(tf.reshape(shifted, [k, n * lout]) as tf.Tensor2D, dpre2),
+              [k, 1, cout],
+            );
+          }
           // Examples become channels so that the reduction over (n, t) is one conv2d.
           const xin = tf.reshape(tf.transpose(sx, [2, 1, 0]), [cin, 1, len, n]) as tf.Tensor4D;
           const filt = tf.reshape(tf.transpose(dpre, [1, 0, 2]), [1, lout, n, cout]) as tf.Tensor4D;
           const dwRaw = tf.conv2d(xin, filt, 1, [[0, 0], [0, 0], [padBefore, padAfter], [0, 0]]);
-          dw = tf.transpose(tf.reshape(dwRaw, [cin, k, cout]), [1, 0, 2]);
-        }
+          return tf.transpose(tf.reshape(dwRaw, [cin, k, cout]), [1, 0, 2]);
+        });
         // Σ over rows as ones · dY: wasm's Sum over leading axes transposes first (slow).
-        const db = tf.reshape(tallProduct(undefined, dpre2), [cout]);
+        const db = tf.tidy(() => tf.reshape(tallProduct(undefined, dpre2), [cout]));
+        tf.dispose([dpre, dpre2]);
         return [dx, dw, db];
       },
     };
