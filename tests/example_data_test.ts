@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { readWav } from "../lib/audio/mod.ts";
+import { parseEmoEvaluation } from "../lib/corpus/iemocap.ts";
 import {
   EXAMPLE_SAMPLE_RATE,
   generateExampleSession,
@@ -92,6 +93,14 @@ async function readCorpus(): Promise<Row[]> {
         i++; // the blank line closing the block
       }
       assert.ok(lines.slice(i).every((l) => l === ""), `${file}: text after the last block`);
+      // The toolkit's own IEMOCAP parser must read the same utterances, with no complaints.
+      const parsed = parseEmoEvaluation(lines.join("\n"));
+      assert.deepEqual(parsed.problems, [], file);
+      assert.deepEqual(
+        parsed.entries.map((e) => e.id),
+        rows.filter((r) => r.path.includes(`/${dialog}/`)).map((r) => r.id),
+        `${file}: parser disagrees`,
+      );
     }
   }
   return rows;

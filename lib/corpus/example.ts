@@ -240,13 +240,15 @@ function scaleRating(rating: number): number {
  * syllable to syllable, noise-excited fricatives and stop bursts, pauses between words, and
  * a little background noise.
  *
- * How the ratings shape the signal (a, v, d are the ratings mapped to [-1, 1]):
- * - arousal: loudness (+/-9 dB), F0 level (+/-4 semitones), F0 accent range, speaking rate,
- *   spectral tilt (abrupt glottal closure and less low-pass tilt when high), shorter pauses;
- * - valence: F0 contour shape (rising when positive, falling when negative), voice quality
- *   (breathiness and jitter grow as valence falls), formant shift (F2/F3 up when positive);
- * - dominance: F0 level (lower when dominant), F0 range, syllable-to-syllable intensity
- *   variation, longer syllables, pressed phonation (shorter open phase).
+ * How the ratings shape the signal (a, v, d are the ratings mapped to about [-1, 1]; the
+ * coefficients are in {@link EXAMPLE_PROSODY}):
+ * - arousal: loudness, F0 level, pitch-accent height, speaking rate, spectral tilt (abrupt
+ *   glottal closure and less low-pass when high), pause length;
+ * - valence: F0 and intensity contour shape (rising when positive, falling when negative),
+ *   voice quality (breathiness, jitter, shimmer grow as valence falls), F2/F3 shift and vowel
+ *   colour (front vowels when positive), longer pauses with audible breaths when negative;
+ * - dominance: loudness, F0 level (lower when dominant), pitch-accent height,
+ *   syllable-to-syllable intensity variation, longer syllables, pressed phonation.
  * Each effect also gets per-utterance random variation.
  *
  * @param params ratings, voice, duration and noise level
