@@ -434,6 +434,40 @@ Deno.test("same seed gives identical initial weights on cpu and wasm; another se
   other.dispose();
 });
 
+Deno.test("row-group recomputation for large batches gives the same outputs and gradients", () => {
+  for (const pooling of ["last", "attention"] as const) {
+    const config = { ...smallConfig(TASKS, pooling, true), dropoutKeep: 1 };
+    const model = EmotionModel.create(config);
+    const input = inputFor(config, [5, 2, 4, 5], 5, 41);
+    const run = (maxWindows: number) =>
+      tf.tidy(() => {
+        model.maxWindowsPerPass = maxWindows;
+        const out = model.apply(input, { training: true });
+        const outs = [...Object.values(out.logits), ...Object.values(out.attention ?? {})];
+        const { value, grads } = tf.variableGrads(() => {
+          const o = model.apply(input, { training: true });
+          return tf.addN(
+            Object.values(o.logits).map((l, i) => tf.sum(tf.mul(l, i + 1))),
+          ) as tf.Scalar;
+        }, model.trainableVariables());
+        return [
+          value.dataSync(),
+          ...outs.map((t) => t.dataSync()),
+          ...model.trainableVariables().map((v) => grads[v.name].dataSync()),
+        ];
+      });
+    const before = tf.memory().numTensors;
+    const whole = run(1e9), grouped = run(8); // 8 windows: groups [0,1) [1,3) [3,4)…
+    assert.equal(tf.memory().numTensors, before, "no tensors leak");
+    assert.equal(whole.length, grouped.length);
+    for (let i = 0; i < whole.length; i++) {
+      const scale = Math.max(1, maxAbs(whole[i]));
+      assert.ok(maxAbsDiff(whole[i], grouped[i]) / scale < 1e-4, `${pooling} tensor ${i}`);
+    }
+    model.dispose();
+  }
+});
+
 Deno.test("setWeights round-trips and rejects wrong names or shapes", () => {
   const config = smallConfig(TASKS, "last", false);
   const a = EmotionModel.create(config), b = EmotionModel.create({ ...config, seed: 99 });

@@ -118,6 +118,12 @@ export class EmotionModel {
   readonly config: ModelConfig;
   /** Memory control of the CNN front-end (chunking/recomputation thresholds). */
   frontEndOptions: FrontEndOptions = {};
+  /**
+   * Batches with more windows than this (rows × windows) are processed in row groups with
+   * recomputation in the backward pass, so that batches of 35-second utterances fit in wasm's
+   * 4 GiB (see `apply`). Default 16,384.
+   */
+  maxWindowsPerPass = 16384;
   #params: Param[];
   #byName: Map<string, tf.Variable>;
 
@@ -184,8 +190,88 @@ export class EmotionModel {
    * Padding windows never change a row's outputs.
    */
   apply(input: ModelInput, opts: ApplyOptions): ApplyResult {
+    validateInput(input, this.config);
+    const groups = rowGroups(input, this.maxWindowsPerPass);
+    if (groups.length === 1) return this.#applyAll(input, opts);
+    return this.#applyGroups(input, opts, groups);
+  }
+
+  /**
+   * Large batches (more than {@link maxWindowsPerPass} windows): rows are processed in groups,
+   * each trimmed to its own longest row, and each group's activations are recomputed during
+   * the backward pass instead of being kept (gradient checkpointing over whole rows: rows are
+   * independent until the loss). Costs one extra forward pass, only for such batches.
+   */
+  #applyGroups(input: ModelInput, opts: ApplyOptions, groups: [number, number][]): ApplyResult {
     const c = this.config;
-    validateInput(input, c);
+    const seed = opts.dropoutSeed ?? Math.floor(Math.random() * 2 ** 31);
+    const vars = this.trainableVariables();
+    const widths = c.tasks.map((t) => t.classes.length);
+    return tf.tidy(() => {
+      const values: tf.Tensor[] = [];
+      const attentions: Record<string, tf.Tensor2D>[] = [];
+      groups.forEach(([r0, r1], gi) => {
+        const sub = sliceRows(input, r0, r1, c);
+        const subOpts = { ...opts, dropoutSeed: seed + 7919 * gi };
+        const run = () => {
+          const out = this.#applyAll(sub, subOpts);
+          return { out, value: tf.concat(c.tasks.map((t) => out.logits[t.name]), 1) };
+        };
+        const f = tf.customGrad((..._weights: (tf.Tensor | tf.GradSaveFunc)[]) => {
+          const { out, value } = run();
+          if (out.attention) {
+            // Attention carries no gradient; pad it back to the batch's window count. tfjs
+            // runs this forward function in a tidy of its own, so keep the copies (they are
+            // disposed below once concatenated).
+            attentions.push(Object.fromEntries(
+              Object.entries(out.attention).map(([k, a]) => [
+                k,
+                tf.keep(tf.pad(a, [[0, 0], [0, input.windows - sub.windows]]) as tf.Tensor2D),
+              ]),
+            ));
+          }
+          return {
+            value,
+            gradFunc: (dy: tf.Tensor) => {
+              // Nested gradients end by clearing the engine's active tape, which the outer
+              // backprop still needs: restore it afterwards.
+              const state = (tf.engine() as unknown as { state: { activeTape: unknown } }).state;
+              const outerTape = state.activeTape;
+              try {
+                return tf.tidy(() => {
+                  const { grads } = tf.variableGrads(
+                    () => tf.sum(tf.mul(run().value, dy)) as tf.Scalar,
+                    vars,
+                  );
+                  return vars.map((v) => grads[v.name] ?? tf.zerosLike(v));
+                });
+              } finally {
+                state.activeTape = outerTape;
+              }
+            },
+          };
+        });
+        values.push(f(...vars));
+      });
+      const all = tf.concat(values, 0);
+      const logits: Record<string, tf.Tensor2D> = {};
+      let col = 0;
+      c.tasks.forEach((t, i) => {
+        logits[t.name] = tf.slice(all, [0, col], [input.batchSize, widths[i]]) as tf.Tensor2D;
+        col += widths[i];
+      });
+      if (c.pooling !== "attention") return { logits };
+      const attention: Record<string, tf.Tensor2D> = {};
+      for (const t of c.tasks) {
+        attention[t.name] = tf.concat(attentions.map((a) => a[t.name]), 0) as tf.Tensor2D;
+      }
+      attentions.forEach((a) => tf.dispose(Object.values(a)));
+      return { logits, attention };
+    });
+  }
+
+  #applyAll(input: ModelInput, opts: ApplyOptions): ApplyResult {
+    const c = this.config;
     const { batchSize: b, windows: nw } = input;
     return tf.tidy(() => {
       let seq: tf.Tensor3D;
@@ -239,6 +325,59 @@ export class EmotionModel {
       return c.pooling === "attention" ? { logits, attention } : { logits };
     });
   }
+}
+
+/**
+ * Contiguous row groups of at most `maxWindows` windows, each row group padded only to its own
+ * longest row. One group when the whole batch fits.
+ */
+export function rowGroups(input: ModelInput, maxWindows: number): [number, number][] {
+  if (input.batchSize * input.windows <= maxWindows) return [[0, input.batchSize]];
+  const groups: [number, number][] = [];
+  let r0 = 0, longest = 0;
+  for (let r = 0; r < input.batchSize; r++) {
+    const len = input.lengths[r];
+    if (r > r0 && (r - r0 + 1) * Math.max(longest, len) > maxWindows) {
+      groups.push([r0, r]);
+      r0 = r;
+      longest = 0;
+    }
+    longest = Math.max(longest, len);
+  }
+  groups.push([r0, input.batchSize]);
+  return groups;
+}
+
+/** Rows `[r0, r1)` of a batch as a batch of their own, trimmed to their longest row. */
+export function sliceRows(
+  input: ModelInput,
+  r0: number,
+  r1: number,
+  config: ModelConfig,
+): ModelInput {
+  const lengths = input.lengths.slice(r0, r1);
+  const windows = Math.max(...lengths);
+  const sub: ModelInput = { batchSize: r1 - r0, windows, lengths };
+  if (config.input.kind === "raw") {
+    const g = geometryOf(config);
+    const per = samplesFor(input.windows, g), own = samplesFor(windows, g);
+    const sig = new Float32Array((r1 - r0) * own);
+    for (let r = r0; r < r1; r++) {
+      sig.set(input.signal!.subarray(r * per, r * per + own), (r - r0) * own);
+    }
+    sub.signal = sig;
+  } else {
+    const d = config.input.dim;
+    const feats = new Float32Array((r1 - r0) * windows * d);
+    for (let r = r0; r < r1; r++) {
+      feats.set(
+        input.features!.subarray(r * input.windows * d, (r * input.windows + windows) * d),
+        (r - r0) * windows * d,
+      );
+    }
+    sub.features = feats;
+  }
+  return sub;
 }
 
 interface ParamSpec {

@@ -12,7 +12,7 @@
  */
 import type { BackendName, ModelConfig, ModelInput } from "./types.ts";
 import type { WorkerReply, WorkerRequest } from "./grad_worker.ts";
-import { samplesFor } from "./frontend.ts";
+import { sliceRows } from "./model.ts";
 
 /** Loss and summed gradients (in `getWeights()` order) of one batch. */
 export interface ParallelResult {
@@ -81,29 +81,7 @@ export class GradientWorkers {
     const jobs: Promise<WorkerReply>[] = [];
     for (let p = 0; p < parts; p++) {
       const r0 = Math.floor((p * b) / parts), r1 = Math.floor(((p + 1) * b) / parts);
-      const lengths = input.lengths.slice(r0, r1);
-      // Each slice keeps only as many windows as its longest row needs.
-      const windows = Math.max(...lengths);
-      const sub: ModelInput = { batchSize: r1 - r0, windows, lengths };
-      if (config.input.kind === "raw") {
-        const g = { ...config.input, ...config.conv };
-        const per = samplesFor(input.windows, g), own = samplesFor(windows, g);
-        const sig = new Float32Array((r1 - r0) * own);
-        for (let r = r0; r < r1; r++) {
-          sig.set(input.signal!.subarray(r * per, r * per + own), (r - r0) * own);
-        }
-        sub.signal = sig;
-      } else {
-        const d = config.input.dim;
-        const feats = new Float32Array((r1 - r0) * windows * d);
-        for (let r = r0; r < r1; r++) {
-          feats.set(
-            input.features!.subarray(r * input.windows * d, (r * input.windows + windows) * d),
-            (r - r0) * windows * d,
-          );
-        }
-        sub.features = feats;
-      }
+      const sub = sliceRows(input, r0, r1, config);
       const pick = <T extends Int32Array | Float32Array>(rec: Record<string, T>) =>
         Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, v.slice(r0, r1) as T]));
       jobs.push(call(this.#workers[p], {
