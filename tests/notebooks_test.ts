@@ -94,6 +94,10 @@ Deno.test("the repository has the five notebooks, each on the Deno kernel, impor
     const size = (await Deno.stat(p)).size;
     assert.ok(size < 1_000_000, `${p}: ${size} bytes with outputs (keep it under 1 MB)`);
     assert.deepEqual(cellErrors(nb, p), [], `${p}: committed with a cell error`);
+    assert.ok(
+      nb.cells.some((c: { outputs?: unknown[] }) => c.outputs?.length),
+      `${p}: committed without outputs (run deno task notebooks --inplace)`,
+    );
   }
 });
 
