@@ -79,16 +79,30 @@ export {
   windowSpec,
 } from "./lib/frames/mod.ts";
 
+// example corpus
+export {
+  EXAMPLE_PROSODY,
+  generateExampleSession,
+  synthesizeUtterance,
+  writeExampleCorpus,
+} from "./lib/corpus/example.ts";
+
 // features
 export {
   EGEMAPS_FUNCTIONAL_NAMES,
   EGEMAPS_LLD_NAMES,
+  type EgemapsOptions,
   type EgemapsResult,
   extractEgemaps,
 } from "./lib/features/egemaps/mod.ts";
 
 // model
-export { BACKEND_NAMES, type BackendInfo, initBackend } from "./lib/model/backend.ts";
+export {
+  BACKEND_NAMES,
+  type BackendInfo,
+  initBackend,
+  parseBackendName,
+} from "./lib/model/backend.ts";
 export { defaultModelConfig, EmotionModel } from "./lib/model/model.ts";
 export { loadModel, type ModelJson, saveModel } from "./lib/model/persist.ts";
 export type { BackendName, ModelConfig, ModelInput, Pooling } from "./lib/model/types.ts";
@@ -116,7 +130,7 @@ export {
 export { meanStd, pairedBootstrap, zTestOneTailed } from "./lib/evaluation/stats.ts";
 
 // baselines
-export { runSvmBaseline, type SvmBaselineResult } from "./lib/baselines/mod.ts";
+export * from "./lib/baselines/mod.ts";
 
 // experiment (Table 1)
 export {

@@ -47,7 +47,9 @@ export {
 export type CorpusKind = "iemocap" | "emodb" | "manifest" | "example";
 
 /** The bundled synthetic corpus (IEMOCAP layout). */
-export const EXAMPLE_DATA_DIR: string = fileURLToPath(new URL("../../data.example", import.meta.url));
+export const EXAMPLE_DATA_DIR: string = fileURLToPath(
+  new URL("../../data.example", import.meta.url),
+);
 
 /** Options of {@link loadCorpus}. */
 export interface LoadCorpusOptions {

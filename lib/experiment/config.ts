@@ -156,8 +156,8 @@ export function presetFor(corpus: CorpusKind): Omit<ExperimentConfig, "out" | "c
       return {
         ...common,
         tasks: ["arousal", "valence", "dominance"],
-        epochs: 6,
-        patience: 3,
+        epochs: 4,
+        patience: 2,
         batchSize: 8,
         learningRate: 1e-3,
         l2: 0,

@@ -296,7 +296,7 @@ async function trainOne(
   try {
     dev ??= await evaluate(model, batches(devSet, job.tasks, batchOptions), job.tasks);
     const test = await evaluate(model, batches(testSet, job.tasks, batchOptions), job.tasks);
-    const best = history.find((h) => h.best) ?? history.at(-1);
+    const best = history.findLast((h) => h.best) ?? history.at(-1);
     ctx.log(
       `  ${job.name}: ${history.length} epochs in ${
         ((performance.now() - t0) / 1000).toFixed(0)
