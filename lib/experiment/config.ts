@@ -156,7 +156,7 @@ export function presetFor(corpus: CorpusKind): Omit<ExperimentConfig, "out" | "c
       return {
         ...common,
         tasks: ["arousal", "valence", "dominance"],
-        epochs: 4,
+        epochs: 3,
         patience: 2,
         batchSize: 8,
         learningRate: 1e-3,
