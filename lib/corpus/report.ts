@@ -30,6 +30,8 @@ export interface CorpusReport {
   seconds: number;
   /** Skipped files and lines with reasons. */
   skipped: { file: string; reason: string }[];
+  /** Files and lines that were accepted with a change or repair, with what was done. */
+  notes: { file: string; reason: string }[];
 }
 
 const SAMPLE_RATE = 16000;
@@ -68,6 +70,7 @@ export function corpusReport(corpus: Corpus): CorpusReport {
     padded,
     seconds: Math.round(seconds * 1000) / 1000,
     skipped: corpus.skipped,
+    notes: corpus.notes ?? [],
   };
 }
 
@@ -107,5 +110,12 @@ export function formatCorpusReport(report: CorpusReport, maxSkipped = 20): strin
       out.push(`  … and ${report.skipped.length - maxSkipped} more (see --json)`);
     }
   } else out.push("skipped: none");
+  if (report.notes.length) {
+    out.push(`notes ${report.notes.length}:`);
+    for (const s of report.notes.slice(0, maxSkipped)) out.push(`  ${s.file}: ${s.reason}`);
+    if (report.notes.length > maxSkipped) {
+      out.push(`  … and ${report.notes.length - maxSkipped} more (see the JSON load report)`);
+    }
+  }
   return out.join("\n");
 }

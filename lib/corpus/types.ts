@@ -56,4 +56,10 @@ export interface Corpus {
   utterances: Utterance[];
   /** Items that were reported and skipped while loading. */
   skipped: SkippedItem[];
+  /**
+   * Things the loader accepted but changed or repaired, each named by file (and line): e.g. a
+   * WAV whose data size was a streaming placeholder, or a partition value mapped to another.
+   * Shown in the load report so that nothing is changed silently.
+   */
+  notes?: SkippedItem[];
 }
