@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../lib/util/cli.ts";
 import process from "node:process";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend, parseBackendName } from "../lib/model/backend.ts";
@@ -20,8 +20,11 @@ import { paperFlopsPerWindow } from "../lib/model/flops.ts";
 import { GradientWorkers } from "../lib/model/parallel.ts";
 import type { ModelInput } from "../lib/model/types.ts";
 
-const { values: args } = parseArgs({
-  args: Deno.args,
+const BENCH_USAGE =
+  "Usage: deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] " +
+  "[--windows 300] [--steps 3] [--warmup 1] [--workers 0] [--naive] [--json]";
+
+const { values: args } = parseCommandLine({
   options: {
     backend: { type: "string", default: "auto" },
     batch: { type: "string", default: "8" },
@@ -33,12 +36,9 @@ const { values: args } = parseArgs({
     json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
-});
+}, BENCH_USAGE);
 if (args.help) {
-  console.log(
-    "Usage: deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] " +
-      "[--windows 300] [--steps 3] [--warmup 1] [--workers 0] [--naive] [--json]",
-  );
+  console.log(BENCH_USAGE);
   Deno.exit(0);
 }
 const int = (name: string, v: string | undefined, min: number) => {

@@ -3,7 +3,7 @@
  * Loads a corpus, checks every audio file and prints the load report.
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../lib/util/cli.ts";
 import {
   type CorpusKind,
   corpusReport,
@@ -18,7 +18,7 @@ const USAGE = `usage: deno task corpus [--corpus iemocap|emodb|manifest|example]
 Loads a corpus, decodes every audio file once and prints utterances per partition and class,
 total duration and every skipped file with its reason. --json prints one JSON object.`;
 
-const { values } = parseArgs({
+const { values } = parseCommandLine({
   options: {
     corpus: { type: "string", default: "example" },
     data: { type: "string" },
@@ -28,7 +28,7 @@ const { values } = parseArgs({
     json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
-});
+}, USAGE);
 if (values.help) {
   console.log(USAGE);
   Deno.exit(0);

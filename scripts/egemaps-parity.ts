@@ -8,19 +8,18 @@
  * reach r ≥ 0.99 / 0.95 / 0.9.
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../lib/util/cli.ts";
 import { readWav } from "../lib/audio/mod.ts";
 import { compareToReference, readReference } from "../lib/features/egemaps/parity.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
+const { values } = parseCommandLine({
   options: {
     ref: { type: "string", default: "../shared/reference/egemaps-v02" },
     wav: { type: "string", default: "../shared/data/emodb/wav" },
     limit: { type: "string" },
     quiet: { type: "boolean", default: false },
   },
-});
+}, "usage: deno task egemaps:parity [--ref DIR] [--wav DIR] [--limit N] [--quiet]");
 
 const ref = await readReference(values.ref!, values.limit ? Number(values.limit) : undefined);
 const t0 = performance.now();

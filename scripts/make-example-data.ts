@@ -6,17 +6,16 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../lib/util/cli.ts";
 import { EXAMPLE_DEFAULT_SEED, writeExampleCorpus } from "../lib/corpus/example.ts";
 
-const { values } = parseArgs({
-  args: Deno.args,
+const { values } = parseCommandLine({
   options: {
     out: { type: "string", default: "data.example" },
     seed: { type: "string", default: String(EXAMPLE_DEFAULT_SEED) },
     help: { type: "boolean", short: "h", default: false },
   },
-});
+}, "usage: deno task make-example-data [--out DIR] [--seed N]");
 
 if (values.help) {
   console.log(

@@ -8,7 +8,7 @@
  * stderr and skipped; the exit status is 1 when any file failed.
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../lib/util/cli.ts";
 import { readWav } from "../lib/audio/mod.ts";
 import { initBackend, parseBackendName } from "../lib/model/backend.ts";
 import { loadModel } from "../lib/model/persist.ts";
@@ -39,8 +39,7 @@ function summary(file: string, p: UtterancePrediction): string {
 }
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
+  const { values, positionals } = parseCommandLine({
     allowPositionals: true,
     options: {
       model: { type: "string" },
@@ -48,7 +47,7 @@ async function main(): Promise<number> {
       backend: { type: "string", default: "auto" },
       help: { type: "boolean", short: "h", default: false },
     },
-  });
+  }, HELP);
   if (values.help) {
     console.log(HELP);
     return 0;

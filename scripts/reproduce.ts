@@ -3,7 +3,7 @@
  * tests, Figure 2 (attention), curves, confusion matrices and exported models.
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../lib/util/cli.ts";
 import { join } from "node:path";
 import type { CorpusKind } from "../lib/corpus/mod.ts";
 import { type ExperimentConfig, parseSystems, presetFor, SMOKE } from "../lib/experiment/config.ts";
@@ -23,7 +23,7 @@ Runs the selected systems (default: all six) and writes results.json, table.md, 
 attention.svg/png, figures/, systems/<name>/ (models, logs) and run.json into --out
 (default runs/<corpus>-<date>). Re-running with the same --out keeps finished systems.`;
 
-const { values } = parseArgs({
+const { values } = parseCommandLine({
   options: {
     corpus: { type: "string", default: "example" },
     data: { type: "string" },
@@ -47,7 +47,7 @@ const { values } = parseArgs({
     "svm-c": { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
-});
+}, USAGE);
 
 function positiveInt(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;

@@ -12,7 +12,7 @@
  * Needs `jupyter nbconvert` and the Deno kernelspec (`deno task jupyter:install`).
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../lib/util/cli.ts";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -292,18 +292,20 @@ export async function runNotebooks(options: RunNotebooksOptions = {}): Promise<N
 }
 
 async function main(): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    allowPositionals: true,
-    options: {
-      quick: { type: "boolean", default: false },
-      inplace: { type: "boolean", default: false },
-      "out-dir": { type: "string" },
-      dir: { type: "string" },
-      timeout: { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
+  const { values, positionals } = parseCommandLine(
+    {
+      allowPositionals: true,
+      options: {
+        quick: { type: "boolean", default: false },
+        inplace: { type: "boolean", default: false },
+        "out-dir": { type: "string" },
+        dir: { type: "string" },
+        timeout: { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
+      },
     },
-  });
+    "usage: deno task notebooks [--quick] [--inplace] [--out-dir DIR] [--dir DIR] [--timeout S] [NAME…] (--help for more)",
+  );
   if (values.help) {
     console.log(
       `deno task notebooks [--quick] [--inplace] [--out-dir DIR] [--dir DIR] [--timeout S] [NAME…]

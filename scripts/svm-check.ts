@@ -25,7 +25,7 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../lib/util/cli.ts";
 import { readWav } from "../lib/audio/mod.ts";
 import { loadCorpus, type TaskSpec, type Utterance } from "../lib/corpus/mod.ts";
 import { extractEgemaps } from "../lib/features/egemaps/mod.ts";
@@ -191,22 +191,25 @@ async function evaluate(
 }
 
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      features: { type: "string", default: "both" },
-      c: { type: "string", default: "0.01" },
-      data: { type: "string", default: "../shared/data/emodb" },
-      reference: {
-        type: "string",
-        default: "../shared/reference/egemaps-v02/functionals.csv",
+  const { values } = parseCommandLine(
+    {
+      options: {
+        features: { type: "string", default: "both" },
+        c: { type: "string", default: "0.01" },
+        data: { type: "string", default: "../shared/data/emodb" },
+        reference: {
+          type: "string",
+          default: "../shared/reference/egemaps-v02/functionals.csv",
+        },
+        cache: { type: "string", default: "runs/svm-check" },
+        refresh: { type: "boolean", default: false },
+        grid: { type: "boolean", default: false },
+        "inner-folds": { type: "string" },
+        help: { type: "boolean", short: "h", default: false },
       },
-      cache: { type: "string", default: "runs/svm-check" },
-      refresh: { type: "boolean", default: false },
-      grid: { type: "boolean", default: false },
-      "inner-folds": { type: "string" },
-      help: { type: "boolean", short: "h", default: false },
     },
-  });
+    "usage: deno task svm:check [--features reference|native|both] [--c 0.01] [--grid] [--data DIR] [--reference CSV] [--cache DIR] [--refresh] [--inner-folds K]",
+  );
   if (values.help) {
     console.log(
       "deno task svm:check [--features reference|native|both] [--c 0.01] [--grid]\n" +

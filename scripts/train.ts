@@ -9,7 +9,7 @@
  * (model.json + weights.bin of the selected model) and `results.json` (dev and test evaluation).
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseCommandLine } from "../lib/util/cli.ts";
 import { type CorpusKind, loadCorpus, partition } from "../lib/corpus/mod.ts";
 import type { TaskSpec, Utterance } from "../lib/corpus/types.ts";
 import {
@@ -87,8 +87,7 @@ function summariseEvaluation(e: Evaluation | undefined) {
 }
 
 async function main(): Promise<void> {
-  const { values: a } = parseArgs({
-    args: Deno.args,
+  const { values: a } = parseCommandLine({
     options: {
       corpus: { type: "string" },
       data: { type: "string" },
@@ -117,7 +116,7 @@ async function main(): Promise<void> {
       out: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
-  });
+  }, HELP);
   if (a.help) {
     console.log(HELP);
     return;

@@ -54,8 +54,34 @@ function describeAdapter(adapter: AdapterLike): { text: string; software: boolea
   return { text, software };
 }
 
+/**
+ * Mesa's Vulkan drivers print "XDG_RUNTIME_DIR is invalid or not set in the environment" on
+ * every adapter probe when that variable does not name an existing folder (as under CI, cron or
+ * Slurm). Pointing it at the system temp folder silences the message; nothing is written there.
+ * Done only where the script may set that one variable (`--allow-env=XDG_RUNTIME_DIR`).
+ */
+function quietVulkanProbe(): void {
+  try {
+    const env = Deno.permissions.querySync({ name: "env", variable: "XDG_RUNTIME_DIR" });
+    if (env.state !== "granted") return;
+    const current = Deno.env.get("XDG_RUNTIME_DIR");
+    if (current && isFolder(current)) return;
+    Deno.env.set("XDG_RUNTIME_DIR", "/tmp");
+  } catch { /* without the permission API or /tmp, Mesa's message stays */ }
+}
+
+function isFolder(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    // Unreadable (no --allow-read for it) counts as valid: leave the user's setting alone.
+    return true;
+  }
+}
+
 /** Requests a WebGPU adapter, or returns undefined when Deno offers none. */
 async function requestAdapter(): Promise<AdapterLike | undefined> {
+  quietVulkanProbe();
   const gpu = (globalThis.navigator as unknown as {
     gpu?: { requestAdapter(opts?: unknown): Promise<AdapterLike | null> };
   })?.gpu;
