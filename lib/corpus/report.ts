@@ -80,8 +80,17 @@ function hms(seconds: number): string {
   return h > 0 ? `${h} h ${m} min` : m > 0 ? `${m} min ${s} s` : `${s} s`;
 }
 
-/** Renders the load report as text for the terminal. */
-export function formatCorpusReport(report: CorpusReport, maxSkipped = 20): string {
+/**
+ * Renders the load report as text for the terminal.
+ * @param maxSkipped skipped files and notes listed before the rest are only counted
+ * @param moreHint where the full lists are, named on the "… and N more" lines (by default the
+ *   `--json` option of the corpus task); e.g. the path of a written JSON report
+ */
+export function formatCorpusReport(
+  report: CorpusReport,
+  maxSkipped = 20,
+  moreHint?: string,
+): string {
   const out: string[] = [];
   out.push(
     `corpus ${report.corpus}: ${report.utterances} utterances, ${hms(report.seconds)}` +
@@ -107,14 +116,18 @@ export function formatCorpusReport(report: CorpusReport, maxSkipped = 20): strin
     out.push(`skipped ${report.skipped.length}:`);
     for (const s of report.skipped.slice(0, maxSkipped)) out.push(`  ${s.file}: ${s.reason}`);
     if (report.skipped.length > maxSkipped) {
-      out.push(`  … and ${report.skipped.length - maxSkipped} more (see --json)`);
+      out.push(`  … and ${report.skipped.length - maxSkipped} more (${moreHint ?? "see --json"})`);
     }
   } else out.push("skipped: none");
   if (report.notes.length) {
     out.push(`notes ${report.notes.length}:`);
     for (const s of report.notes.slice(0, maxSkipped)) out.push(`  ${s.file}: ${s.reason}`);
     if (report.notes.length > maxSkipped) {
-      out.push(`  … and ${report.notes.length - maxSkipped} more (see the JSON load report)`);
+      out.push(
+        `  … and ${report.notes.length - maxSkipped} more (${
+          moreHint ?? "see the JSON load report"
+        })`,
+      );
     }
   }
   return out.join("\n");

@@ -520,7 +520,11 @@ export async function runExperiment(
     });
     const utterances = limitPartitions(corpus.utterances, config.limitPerPartition);
     corpus = { ...corpus, utterances };
-    log(formatCorpusReport(corpusReport(corpus), 10));
+    // The full load report goes into the run folder: the log lists only the first skipped files.
+    const report = corpusReport(corpus);
+    const reportPath = join(out, "corpus-report.json");
+    await writeJson(reportPath, report);
+    log(formatCorpusReport(report, 10, `see ${reportPath}`));
     const tasks = corpus.tasks;
     const folds = config.protocol === "loso"
       ? leaveOneSpeakerOut(utterances, 1)
@@ -545,6 +549,7 @@ export async function runExperiment(
     if (config.systems.some((s) => SYSTEM_INFO[s].input !== "raw")) {
       ctx.features = await corpusFeatures(utterances, join(out, "features"), log);
       for (const s of ctx.features.skipped) log(`skipped for OS systems: ${s.file}: ${s.reason}`);
+      await writeJson(reportPath, { ...report, egemapsSkipped: ctx.features.skipped });
     }
     const runs: Partial<Record<SystemName, SystemRun>> = {};
     const durations: Record<string, number> = {};

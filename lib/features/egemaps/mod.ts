@@ -26,6 +26,9 @@ import { Formants, Harmonics, jitterShimmer } from "./voice.ts";
 
 export { EGEMAPS_FUNCTIONAL_NAMES, EGEMAPS_LLD_NAMES };
 
+/** Version of the extractor's output: bump it when a change alters any value (caches recompute). */
+export const EGEMAPS_EXTRACTOR_VERSION = "1";
+
 /** Frame-level descriptors of one utterance. */
 export interface EgemapsLld {
   /** The 25 descriptor names (EGEMAPS_LLD_NAMES). */
