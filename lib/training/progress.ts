@@ -1,8 +1,14 @@
 /**
- * Training progress: a cli-progress bar on stderr in a terminal (plain periodic lines when
- * stderr is not a TTY), or a live display in a Jupyter cell, updated in place through
- * `Deno.jupyter.display(..., { display_id, update })`; in a kernel nothing but console output
- * and display messages reach the cell, so a terminal bar would never be seen there.
+ * Training progress: a cli-progress bar on stderr in a terminal, plain periodic lines when
+ * stderr is not a TTY (a Slurm or nohup log), or a live display in a Jupyter cell, updated in
+ * place through `Deno.jupyter.display(..., { display_id, update })`; in a kernel nothing but
+ * console output and display messages reach the cell, so a terminal bar would never be seen
+ * there.
+ *
+ * The non-TTY lines are written from `update()` itself, by the clock, rather than by a timer:
+ * cli-progress redraws a non-TTY bar only from a setTimeout schedule, and the training loop
+ * rarely lets timers run (its awaits settle as microtasks), so a log showed the epoch's first
+ * line and then nothing until the epoch ended.
  * @module
  */
 import process from "node:process";
@@ -64,22 +70,58 @@ export type DisplayFunction = (
   options: { raw: boolean; display_id: string; update: boolean },
 ) => Promise<void>;
 
+/** Where terminal-mode output is written (default: process.stderr). */
+export interface ProgressStream {
+  /** Writes a chunk of text. */
+  write(text: string): unknown;
+}
+
+/** Options of {@link createProgress}. */
+export interface ProgressOptions {
+  /** Replaces `Deno.jupyter.display` in jupyter mode (for tests and custom frontends). */
+  display?: DisplayFunction;
+  /** Terminal mode: seconds between plain progress lines when not on a TTY (default 30). */
+  intervalSeconds?: number;
+  /** Terminal mode: output stream (default process.stderr). */
+  stream?: ProgressStream;
+  /**
+   * Terminal mode: whether to draw a bar in place (a TTY) or write plain lines (default:
+   * process.stderr.isTTY without `stream`, false with one). A bar needs a terminal stream such
+   * as process.stderr; cli-progress draws nothing on other streams.
+   */
+  tty?: boolean;
+  /** Clock in milliseconds for the non-TTY interval (default performance.now; for tests). */
+  now?: () => number;
+}
+
+/** Default seconds between progress lines in a log file: often enough for `tail -f`. */
+export const DEFAULT_PROGRESS_INTERVAL_SECONDS = 30;
+
 /**
  * Creates a reporter for `mode`.
- * @param display replaces `Deno.jupyter.display` in jupyter mode (for tests and custom
- *   frontends)
+ * @param options a display function (replaces `Deno.jupyter.display` in jupyter mode, for tests
+ *   and custom frontends), or {@link ProgressOptions}
  */
 export function createProgress(
   mode: ProgressMode = "auto",
-  display?: DisplayFunction,
+  options?: DisplayFunction | ProgressOptions,
 ): ProgressReporter {
+  const o: ProgressOptions = typeof options === "function" ? { display: options } : options ?? {};
   if (mode === "none") return { update() {}, epochDone() {}, stop: () => Promise.resolve() };
   if (mode === "jupyter" || (mode === "auto" && inJupyter())) {
     return new JupyterProgress(
-      display ?? ((bundle, options) => Deno.jupyter.display(bundle, options)),
+      o.display ?? ((bundle, options) => Deno.jupyter.display(bundle, options)),
     );
   }
-  return new TerminalProgress();
+  const stream = o.stream ?? process.stderr;
+  // A custom stream is not the terminal, so it is a TTY only when the caller says so.
+  const tty = o.tty ?? (o.stream ? false : Boolean(process.stderr.isTTY));
+  if (tty) return new TerminalProgress(stream);
+  const interval = o.intervalSeconds ?? DEFAULT_PROGRESS_INTERVAL_SECONDS;
+  if (!(interval >= 0)) {
+    throw new Error(`createProgress: intervalSeconds must be ≥ 0, got ${o.intervalSeconds}`);
+  }
+  return new LineProgress(stream, interval * 1000, o.now ?? (() => performance.now()));
 }
 
 function describe(u: ProgressUpdate): string {
@@ -88,11 +130,16 @@ function describe(u: ProgressUpdate): string {
     `${u.windowsPerSecond.toFixed(0)} windows/s | ETA ${formatDuration(u.etaSeconds ?? NaN)}`;
 }
 
+/** A cli-progress bar redrawn in place; only for a TTY. */
 class TerminalProgress implements ProgressReporter {
+  readonly #stream: ProgressStream;
   // deno-lint-ignore no-explicit-any
   #bar: any;
   #epoch = -1;
-  #tty = Boolean(process.stderr.isTTY);
+
+  constructor(stream: ProgressStream) {
+    this.#stream = stream;
+  }
 
   update(u: ProgressUpdate): void {
     const payload = {
@@ -108,11 +155,8 @@ class TerminalProgress implements ProgressReporter {
       this.#bar = new cliProgress.SingleBar({
         format: "epoch {epoch} [{bar}] batch {value}/{total} | loss {loss} | {wps} windows/s" +
           " | ETA {etaAll}",
-        stream: process.stderr,
-        noTTYOutput: !this.#tty,
-        // Without a TTY every redraw is a new line: keep those rare.
-        notTTYSchedule: 10_000,
-        hideCursor: this.#tty,
+        stream: this.#stream,
+        hideCursor: true,
         barsize: 24,
       }, cliProgress.Presets.shades_classic);
       this.#bar.start(total, u.batch, payload);
@@ -126,12 +170,45 @@ class TerminalProgress implements ProgressReporter {
     this.#bar?.stop();
     this.#bar = undefined;
     this.#epoch = -1;
-    process.stderr.write(summary + "\n");
+    this.#stream.write(summary + "\n");
   }
 
   stop(): Promise<void> {
     this.#bar?.stop();
     this.#bar = undefined;
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Plain lines for a log file: no ANSI codes, no carriage returns, at most one progress line per
+ * interval (the first update prints at once, so a log shows early that training has started),
+ * plus the epoch summaries.
+ */
+class LineProgress implements ProgressReporter {
+  readonly #stream: ProgressStream;
+  readonly #intervalMs: number;
+  readonly #now: () => number;
+  #last = -Infinity;
+
+  constructor(stream: ProgressStream, intervalMs: number, now: () => number) {
+    this.#stream = stream;
+    this.#intervalMs = intervalMs;
+    this.#now = now;
+  }
+
+  update(u: ProgressUpdate): void {
+    const now = this.#now();
+    if (now - this.#last < this.#intervalMs) return;
+    this.#last = now;
+    this.#stream.write(describe(u) + "\n");
+  }
+
+  epochDone(summary: string): void {
+    this.#stream.write(summary + "\n");
+  }
+
+  stop(): Promise<void> {
     return Promise.resolve();
   }
 }

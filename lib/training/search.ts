@@ -6,6 +6,12 @@
  * stay on the scale of the default equal weights (all 1) and of the L2 term. Trial 0 is the
  * equal-weights baseline unless disabled, so the search can never select something worse on dev
  * than not searching.
+ *
+ * Like the epoch log of {@link train}, `trials.jsonl` is never appended to: it is emptied when a
+ * search starts and rewritten whole after each trial from the trials of this call, which a
+ * resumed search recomputes from the trial checkpoints (a finished trial's training returns at
+ * once). It therefore lists only trials that the checkpoints back, never twice, and never a
+ * stale trial of an earlier attempt.
  * @module
  */
 import { writeFileAtomic } from "./checkpoint.ts";
@@ -24,7 +30,10 @@ export interface WeightTrial {
   devUarPerTask: Record<string, number>;
   /** Selected epoch of the trial. */
   bestEpoch: number;
-  /** Wall-clock seconds. */
+  /**
+   * Wall-clock seconds of the trial's epochs (training and dev evaluation), summed over the
+   * epoch records, so a resumed trial reports the time it took rather than that of resuming.
+   */
   seconds: number;
 }
 
@@ -51,7 +60,7 @@ export interface SearchOptions {
   seed: number;
   /** Make trial 0 the equal-weights baseline (default true). */
   includeEqual?: boolean;
-  /** JSON-lines file holding one record per finished trial (rewritten after each trial). */
+  /** JSON-lines file of one record per finished trial (emptied at start, rewritten per trial). */
   logPath?: string;
   /** Folder for per-trial checkpoints (`trial-<n>/`), making the search resumable. */
   checkpointDir?: string;
@@ -76,7 +85,9 @@ export interface SearchResult<M extends TrainableModel> {
  * Every trial starts from `createModel()` (the same seed gives the same initial weights), so
  * trials differ only in their task weights.
  * @param createModel returns a fresh model; models of losing trials are disposed
- * @param trainOptions training settings (its `taskWeights`, `checkpointDir`, `dev` are per-trial)
+ * @param trainOptions training settings (its `taskWeights`, `checkpointDir`, `dev` are per-trial;
+ *   its `logPath` becomes `<checkpointDir>/trial-<n>/train-log.jsonl` with a checkpoint folder,
+ *   else `<logPath without .jsonl>.trial-<n>.jsonl`, since each trial's training rewrites its log)
  */
 export async function searchTaskWeights<M extends TrainableModel & { dispose(): void }>(
   createModel: () => M,
@@ -87,13 +98,21 @@ export async function searchTaskWeights<M extends TrainableModel & { dispose(): 
   if (!(opts.trials >= 1)) {
     throw new Error(`searchTaskWeights: trials must be ≥ 1, got ${opts.trials}`);
   }
+  const writeTrials = async (list: WeightTrial[]) => {
+    if (!opts.logPath) return;
+    const text = list.map((x) => JSON.stringify(x) + "\n").join("");
+    await writeFileAtomic(opts.logPath, new TextEncoder().encode(text));
+  };
+  // The trial log often lives in the checkpoint folder, which training would create only later.
+  if (opts.checkpointDir) await Deno.mkdir(opts.checkpointDir, { recursive: true });
+  // Lines of an earlier attempt go now; finished trials come back as they are recomputed.
+  await writeTrials([]);
   const trials: WeightTrial[] = [];
   let best: { trial: WeightTrial; model: M; result: TrainResult } | undefined;
   for (let t = 0; t < opts.trials; t++) {
     const model = createModel();
     const tasks = model.config.tasks.map((x) => x.name);
     const weights = sampleTaskWeights(tasks, opts.seed, t, opts.includeEqual ?? true);
-    const t0 = performance.now();
     const trialDir = opts.checkpointDir ? `${opts.checkpointDir}/trial-${t}` : undefined;
     let result: TrainResult;
     try {
@@ -101,10 +120,7 @@ export async function searchTaskWeights<M extends TrainableModel & { dispose(): 
         ...trainOptions,
         taskWeights: weights,
         checkpointDir: trialDir,
-        // Each trial keeps its own epoch log next to its checkpoint.
-        logPath: trialDir && trainOptions.logPath
-          ? `${trialDir}/train-log.jsonl`
-          : trainOptions.logPath,
+        logPath: trialLogPath(trainOptions.logPath, trialDir, t),
       });
     } catch (e) {
       model.dispose();
@@ -118,14 +134,10 @@ export async function searchTaskWeights<M extends TrainableModel & { dispose(): 
         Object.entries(result.dev?.tasks ?? {}).map(([k, v]) => [k, v.uar]),
       ),
       bestEpoch: result.bestEpoch,
-      seconds: (performance.now() - t0) / 1000,
+      seconds: result.history.reduce((s, r) => s + r.seconds, 0),
     };
     trials.push(record);
-    if (opts.logPath) {
-      // Rewritten whole, so a resumed search does not log its finished trials twice.
-      const text = trials.map((x) => JSON.stringify(x)).join("\n") + "\n";
-      await writeFileAtomic(opts.logPath, new TextEncoder().encode(text));
-    }
+    await writeTrials(trials);
     await opts.onTrial?.(record);
     const better = !best || record.devUar > best.trial.devUar ||
       (Number.isNaN(best.trial.devUar) && !Number.isNaN(record.devUar));
@@ -137,4 +149,21 @@ export async function searchTaskWeights<M extends TrainableModel & { dispose(): 
     }
   }
   return { trials, best: best!.trial, model: best!.model, result: best!.result };
+}
+
+/**
+ * The epoch log of trial `t`. Each trial needs its own file: training rewrites its log from its
+ * own history, so a shared file would keep only the last trial's epochs.
+ */
+function trialLogPath(
+  logPath: string | undefined,
+  trialDir: string | undefined,
+  t: number,
+): string | undefined {
+  if (!logPath) return undefined;
+  // With checkpoints, the log sits next to the trial's checkpoint, which it must agree with.
+  if (trialDir) return `${trialDir}/train-log.jsonl`;
+  return logPath.endsWith(".jsonl")
+    ? `${logPath.slice(0, -".jsonl".length)}.trial-${t}.jsonl`
+    : `${logPath}.trial-${t}`;
 }

@@ -4,6 +4,13 @@
  * let an interrupted run resume to exactly the result of an uninterrupted one, progress display
  * and a JSON-lines epoch log.
  *
+ * The epoch log is never appended to: it is rewritten whole (atomically) from the history held
+ * in the loop state, at the start of a run and after each epoch's checkpoint. So it always lists
+ * exactly the epochs of the checkpoint it sits next to: a kill between the checkpoint and the
+ * log leaves it one epoch short until the resumed run rewrites it, never one epoch long, and a
+ * fresh start (no checkpoint, a deleted one, or `resume: false`) clears the records of an
+ * earlier attempt.
+ *
  * Randomness is positional: epoch e's shuffling seed is deriveSeed(seed, e) and the dropout seed
  * of batch b is deriveSeed(seed, e, b, 1). Resuming at an epoch boundary thus replays exactly
  * the same random choices.
@@ -79,7 +86,10 @@ export interface TrainOptions {
   checkpointDir?: string;
   /** Resume from an existing checkpoint in `checkpointDir` (default true). */
   resume?: boolean;
-  /** JSON-lines file that receives one record per epoch. */
+  /**
+   * JSON-lines file holding one record per epoch of this run's history (the checkpoint's, when
+   * resuming); rewritten whole at the start and after every epoch, so earlier content is lost.
+   */
   logPath?: string;
   /** Progress output (default auto) or a custom reporter. */
   progress?: ProgressMode | ProgressReporter;
@@ -276,6 +286,8 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
         );
       }
     }
+    // Whatever an earlier attempt left in the log, it now says what the checkpoint says.
+    if (opts.logPath) await writeEpochLog(opts.logPath, state.history);
     const resumedFromEpoch = state.nextEpoch;
     const runStart = performance.now();
     let batchesThisRun = 0;
@@ -354,10 +366,9 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
       };
       state.history.push(record);
       state.nextEpoch = epoch + 1;
-      if (opts.logPath) {
-        await Deno.writeTextFile(opts.logPath, JSON.stringify(record) + "\n", { append: true });
-      }
       if (ckptPath) await writeCheckpoint(ckptPath, model, adam, state, best, fp);
+      // After the checkpoint: a kill in between leaves the log short, which resuming repairs.
+      if (opts.logPath) await writeEpochLog(opts.logPath, state.history);
       const devText = dev
         ? ` | dev UAR ${
           selection.map((s) => `${s} ${(dev!.tasks[s].uar * 100).toFixed(1)}%`).join(", ")
@@ -429,6 +440,12 @@ async function step(
     tf.dispose(Object.values(grads));
     if (kept) tf.dispose([kept.l2, ...Object.values(kept.perTask)]);
   }
+}
+
+/** Replaces the epoch log with one JSON line per record (all or nothing). */
+async function writeEpochLog(path: string, history: EpochRecord[]): Promise<void> {
+  const text = history.map((r) => JSON.stringify(r) + "\n").join("");
+  await writeFileAtomic(path, new TextEncoder().encode(text));
 }
 
 async function writeCheckpoint(
