@@ -217,8 +217,10 @@ Deno.test({
       const lines = (await Deno.readTextFile(`${dir}/f.csv`)).trim().split("\n");
       assert.deepEqual(lines[0].split(","), ["file", ...EGEMAPS_FUNCTIONAL_NAMES]);
       assert.equal(lines.length, 3);
-      assert.deepEqual(lines.slice(1).map((l) => l.split(",")[0]), ["tone.wav", "03a01Fa.wav"]);
-      const lld = (await Deno.readTextFile(`${dir}/03a01Fa.csv`)).trim().split("\n");
+      // a file given directly is named by its path as given, and its LLD file mirrors it
+      const names = lines.slice(1).map((l) => l.split(",")[0]);
+      assert.deepEqual(names, ["tone.wav", `${WAV}/03a01Fa.wav`]);
+      const lld = (await Deno.readTextFile(`${dir}${WAV}/03a01Fa.csv`)).trim().split("\n");
       assert.deepEqual(lld[0].split(","), ["file", "frameTime", ...EGEMAPS_LLD_NAMES]);
       assert.equal(lld.length - 1, 185);
       const strict = await run(`${dir}/broken.wav`, "--strict", "--out", `${dir}/g.csv`);
