@@ -2,9 +2,16 @@
  * EMO-DB (Berlin Database of Emotional Speech): labels from file names, the binary arousal and
  * valence tasks of the literature, 3-level A/V/D from a documented category table, and the
  * default speaker-independent split.
+ *
+ * The `wav/` folder may be a farm of symbolic links, as Kaldi/ESPnet data preparation makes:
+ * links to files are followed; a dangling link, a link loop or a `.wav` name that is not a file
+ * is reported in `skipped` by name, and a second name for the same audio file (two links to one
+ * file, or a link to a file that is also listed) is skipped as a duplicate naming the first, so
+ * one recording is never counted twice. `wav/` is not walked into subfolders.
  * @module
  */
 import { join } from "node:path";
+import { checkPath } from "./manifest.ts";
 import type { Corpus, SkippedItem, TaskSpec, Utterance } from "./types.ts";
 
 /** The seven emotions, in the order used for the `emotion` task. */
@@ -105,7 +112,10 @@ export interface EmodbOptions {
   split?: Record<string, string[]>;
 }
 
-/** Loads EMO-DB from `root` (a folder with `wav/`, as ../shared/data/emodb). */
+/**
+ * Loads EMO-DB from `root` (a folder with `wav/`, as ../shared/data/emodb). Symbolic links in
+ * `wav/` are followed; the module documentation says what is skipped and why.
+ */
 export async function loadEmodb(root: string, options: EmodbOptions = {}): Promise<Corpus> {
   const levels = options.levels ?? EMODB_DEFAULT_LEVELS;
   const split = options.split ?? EMODB_DEFAULT_SPLIT;
@@ -116,28 +126,50 @@ export async function loadEmodb(root: string, options: EmodbOptions = {}): Promi
   const wavDir = join(root, "wav");
   const names: string[] = [];
   try {
-    for await (const e of Deno.readDir(wavDir)) if (e.isFile) names.push(e.name);
+    // Every entry, links included: readDir reports a link as neither file nor folder, and
+    // keeping only `isFile` entries would drop a whole symlink farm without a word.
+    for await (const e of Deno.readDir(wavDir)) names.push(e.name);
   } catch (e) {
     throw new Error(`EMO-DB root ${root}: cannot read ${wavDir} (${(e as Error).message})`);
   }
   names.sort();
   const utterances: Utterance[] = [];
   const skipped: SkippedItem[] = [];
+  const firstName = new Map<string, string>();
   for (const name of names) {
     if (!name.toLowerCase().endsWith(".wav")) continue;
+    const file = join(wavDir, name);
+    const check = await checkPath(file);
+    if (!check.ok) {
+      skipped.push({ file, reason: check.reason });
+      continue;
+    }
+    if (!check.isFile) {
+      skipped.push({ file, reason: check.isDirectory ? "is a folder" : "not a regular file" });
+      continue;
+    }
     const parsed = parseEmodbName(name);
     if (!parsed) {
       skipped.push({
-        file: join(wavDir, name),
+        file,
         reason: "file name does not follow EMO-DB's <speaker><text><emotion><version>.wav",
       });
       continue;
     }
+    const first = firstName.get(check.key);
+    if (first !== undefined) {
+      skipped.push({
+        file,
+        reason: `duplicate audio: the same file as ${first} (${check.real})`,
+      });
+      continue;
+    }
+    firstName.set(check.key, name);
     const e = parsed.emotion;
     const level = levels[e];
     utterances.push({
       id: name.slice(0, -4),
-      path: join(wavDir, name),
+      path: file,
       speaker: parsed.speaker,
       partition: partitionOf.get(parsed.speaker),
       labels: {

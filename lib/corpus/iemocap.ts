@@ -1,9 +1,17 @@
 /**
  * IEMOCAP (`IEMOCAP_full_release/`): EmoEvaluation parsing, discretisation of the dimensional
  * ratings into low/mid/high, speakers and the session split.
+ *
+ * The tree may be made of symbolic links (Kaldi/ESPnet data preparation links sessions, files or
+ * whole folders): `SessionN` folders and EmoEvaluation files reached through links are followed.
+ * A dangling link or a link loop is reported in `skipped` by name, never a crash; a session folder
+ * or EmoEvaluation file that is the same real folder or file as an earlier one, and an utterance id
+ * seen before, are skipped naming the first, so no utterance is counted twice. Wav paths are built
+ * from the ids and followed when the audio is read (`validateAudio` reports a broken one).
  * @module
  */
 import { join } from "node:path";
+import { checkPath } from "./manifest.ts";
 import type { Corpus, SkippedItem, TaskSpec, Utterance } from "./types.ts";
 
 /** The three levels every IEMOCAP dimension is discretised into (paper, after Metallinou et al.). */
@@ -194,7 +202,8 @@ async function listDir(path: string): Promise<string[]> {
 
 /**
  * Loads IEMOCAP's utterances and labels from `root` (the `IEMOCAP_full_release` folder).
- * Audio is not read here; see `validateAudio`.
+ * Symbolic links are followed; broken ones are reported in `skipped` (see the module
+ * documentation). Audio is not read here; see `validateAudio`.
  */
 export async function loadIemocap(root: string, options: IemocapOptions = {}): Promise<Corpus> {
   const split = options.split ?? PAPER_SESSION_SPLIT;
@@ -215,20 +224,60 @@ export async function loadIemocap(root: string, options: IemocapOptions = {}): P
       `IEMOCAP root ${root}: no Session1…Session5 folders (is this IEMOCAP_full_release?)`,
     );
   }
+  const seenFolders = new Map<string, string>();
+  const seenFiles = new Map<string, string>();
+  const seenIds = new Map<string, string>();
   for (const session of sessions) {
     const sessionNumber = Number(session.slice("Session".length));
-    const evalDir = join(root, session, "dialog", "EmoEvaluation");
+    const sessionDir = join(root, session);
+    const dir = await checkPath(sessionDir);
+    if (!dir.ok || !dir.isDirectory) {
+      skipped.push({ file: sessionDir, reason: dir.ok ? "not a folder" : dir.reason });
+      continue;
+    }
+    const twin = seenFolders.get(dir.key);
+    if (twin !== undefined) {
+      skipped.push({ file: sessionDir, reason: `the same folder as ${twin} (${dir.real})` });
+      continue;
+    }
+    seenFolders.set(dir.key, sessionDir);
+    const evalDir = join(sessionDir, "dialog", "EmoEvaluation");
     let files: string[];
     try {
       files = (await listDir(evalDir)).filter((n) => n.endsWith(".txt") && !n.startsWith("."));
-    } catch {
-      skipped.push({ file: evalDir, reason: "EmoEvaluation folder missing" });
+    } catch (e) {
+      // Say why: a broken link names its target, a plain absence is the usual message.
+      const check = await checkPath(evalDir);
+      const reason = check.ok
+        ? `cannot read EmoEvaluation folder (${(e as Error).message})`
+        : check.reason === "file not found"
+        ? "EmoEvaluation folder missing"
+        : check.reason;
+      skipped.push({ file: evalDir, reason });
       continue;
     }
     for (const f of files) {
       const file = join(evalDir, f);
       const dialog = f.slice(0, -4);
-      const { entries, problems } = parseEmoEvaluation(await Deno.readTextFile(file));
+      const check = await checkPath(file);
+      if (!check.ok || !check.isFile) {
+        skipped.push({ file, reason: check.ok ? "not a file" : check.reason });
+        continue;
+      }
+      const same = seenFiles.get(check.key);
+      if (same !== undefined) {
+        skipped.push({ file, reason: `the same file as ${same} (${check.real})` });
+        continue;
+      }
+      seenFiles.set(check.key, file);
+      let text: string;
+      try {
+        text = await Deno.readTextFile(file);
+      } catch (e) {
+        skipped.push({ file, reason: `cannot read (${(e as Error).message})` });
+        continue;
+      }
+      const { entries, problems } = parseEmoEvaluation(text);
       for (const p of problems) skipped.push({ file: `${file}:${p.line}`, reason: p.reason });
       for (const e of entries) {
         const labels: Record<string, number> = {};
@@ -251,9 +300,18 @@ export async function loadIemocap(root: string, options: IemocapOptions = {}): P
           skipped.push({ file, reason: (err as Error).message });
           continue;
         }
+        const earlier = seenIds.get(e.id);
+        if (earlier !== undefined) {
+          skipped.push({
+            file: `${file} (${e.id})`,
+            reason: `duplicate utterance id ${e.id}, first in ${earlier}`,
+          });
+          continue;
+        }
+        seenIds.set(e.id, file);
         utterances.push({
           id: e.id,
-          path: join(root, session, "sentences", "wav", dialog, `${e.id}.wav`),
+          path: join(sessionDir, "sentences", "wav", dialog, `${e.id}.wav`),
           speaker,
           partition: partitionOf.get(sessionNumber),
           labels,

@@ -33,7 +33,7 @@ export {
   type LevelTable,
   parseEmodbName,
 } from "./emodb.ts";
-export { parseCsv } from "./manifest.ts";
+export { type CsvRow, parseCsv, parseCsvRows, PARTITION_SPELLINGS } from "./manifest.ts";
 export { validateAudio } from "./validate.ts";
 export { fixedSplit, type Fold, leaveOneSpeakerOut, partition, speakersOf } from "./splits.ts";
 export {
