@@ -11,7 +11,15 @@
 import { AudioFileError, decodeWav, parseWavHeader, type WavEncoding } from "./wav.ts";
 import { resample } from "./resample.ts";
 
-export { AudioFileError, encodeWav16, type WavEncoding, type WavHeader } from "./wav.ts";
+export {
+  AudioFileError,
+  encodeWav16,
+  MAX_FLOAT_SAMPLE,
+  MAX_SAMPLE_RATE,
+  MIN_SAMPLE_RATE,
+  type WavEncoding,
+  type WavHeader,
+} from "./wav.ts";
 export { resample } from "./resample.ts";
 
 /** The sample rate every stage after audio input works at. */
@@ -38,6 +46,12 @@ export interface AudioData {
   originalLength: number;
   /** True when the audio was shorter than `minSamples` and was zero-padded. */
   padded: boolean;
+  /**
+   * Each repair the reader made to the file (streaming placeholder sizes, a data chunk cut
+   * short, an incomplete last frame dropped), in words; empty for a well-formed file. Callers
+   * that load corpora report these (see `validateAudio`) so that no repair goes unseen.
+   */
+  warnings: string[];
 }
 
 /** Options of {@link readWav} and {@link decodeAudio}. */
@@ -86,6 +100,7 @@ export function decodeAudio(
     sourceEncoding: header.encoding,
     originalLength,
     padded,
+    warnings: header.warnings,
   };
 }
 
@@ -95,8 +110,12 @@ export function decodeAudio(
  * Accepts PCM 8/16/24/32-bit integer and 32/64-bit float; stereo (or more channels) is averaged
  * to mono; other sample rates are resampled with a Kaiser-windowed sinc low-pass (see
  * `resample`); audio shorter than one 40 ms window is zero-padded to one window (`padded`).
- * @throws {AudioFileError} naming the file: missing file, not RIFF/WAVE, compressed or unknown
- *   codec, truncated data chunk, zero samples, NaN/Inf samples
+ * Files from streaming writers (data size 0 or 0xFFFFFFFF) and data chunks cut short are read
+ * to the end of the file in whole frames, as libsndfile does; each such repair is listed in
+ * `warnings`.
+ * @throws {AudioFileError} naming the file: missing file, not RIFF/WAVE, no 'fmt ' or 'data'
+ *   chunk, a chunk claiming more bytes than the file has, compressed or unknown codec, a sample
+ *   rate outside 1000–768000 Hz, zero samples, NaN/Inf samples or float samples beyond ±1e6
  */
 export async function readWav(path: string, options: ReadWavOptions = {}): Promise<AudioData> {
   let bytes: Uint8Array;
