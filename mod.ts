@@ -133,17 +133,7 @@ export { meanStd, pairedBootstrap, zTestOneTailed } from "./lib/evaluation/stats
 export * from "./lib/baselines/mod.ts";
 
 // experiment (Table 1)
-export {
-  type ExperimentConfig,
-  presetFor,
-  SMOKE,
-  SYSTEM_INFO,
-  type SystemName,
-  SYSTEMS,
-} from "./lib/experiment/config.ts";
-export { type ExperimentResults, PAPER_TABLE1, tableMarkdown } from "./lib/experiment/results.ts";
-export { type ExperimentOutcome, runExperiment } from "./lib/experiment/run.ts";
-export { pickFigureUtterances, writeOutputs } from "./lib/experiment/outputs.ts";
+export * from "./lib/experiment/mod.ts";
 
 // report
 export {

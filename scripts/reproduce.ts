@@ -1,31 +1,40 @@
 /**
  * `deno task reproduce`: all six systems of the paper's Table 1 on a corpus, with significance
- * tests, Figure 2 (attention), curves, confusion matrices and exported models.
+ * tests, Figure 2 (attention), curves, confusion matrices and exported models. The experiment is
+ * a data file (`experiments/<corpus>.json`, or `--config FILE`); flags and `--set key=value`
+ * override it. This script only parses arguments and prints.
  * @module
  */
-import { parseCommandLine } from "../lib/util/cli.ts";
-import { join } from "node:path";
 import type { CorpusKind } from "../lib/corpus/mod.ts";
-import { type ExperimentConfig, parseSystems, presetFor, SMOKE } from "../lib/experiment/config.ts";
-import { pickFigureUtterances, writeOutputs } from "../lib/experiment/outputs.ts";
+import {
+  EXPERIMENT_KEYS,
+  parseSystems,
+  resolveExperiment,
+  SMOKE_OVERLAY,
+} from "../lib/experiment/config.ts";
 import { tableText } from "../lib/experiment/results.ts";
 import { runExperiment } from "../lib/experiment/run.ts";
-import { parseBackendName } from "../lib/model/backend.ts";
+import { parseCommandLine, runMain } from "../lib/util/cli.ts";
 
-const USAGE = `usage: deno task reproduce [--corpus example|iemocap|emodb|manifest] [--data PATH]
+const USAGE = `usage: deno task reproduce [--corpus example|iemocap|emodb|manifest] [--config FILE]
+  [--smoke] [--set key=value]... [--data PATH] [--out DIR] [--force] [--strict]
   [--systems os-svm,os-rnn,e2e-stl,e2e-stl-att,e2e-mtl,e2e-mtl-att] [--tasks LIST]
   [--protocol split|loso] [--seeds N] [--epochs N] [--backend auto|tensorflow|webgpu|wasm|cpu]
-  [--out DIR] [--smoke] [--force] [--strict]
   [--batch-size N] [--lr X] [--l2 X] [--patience N] [--trials N] [--class-weighting none|balanced]
-  [--feature-norm global|speaker] [--svm-c C]
+  [--feature-norm global|speaker] [--svm-c C] [--workers N]
 
-Runs the selected systems (default: all six) and writes results.json, table.md, table.csv,
-attention.svg/png, figures/, systems/<name>/ (models, logs) and run.json into --out
-(default runs/<corpus>-<date>). Re-running with the same --out keeps finished systems.`;
+The experiment is experiments/<corpus>.json (or --config FILE); --smoke layers
+experiments/smoke.json on it; --set key=value (repeatable) and the shortcut flags override it.
+Keys: ${EXPERIMENT_KEYS.join(", ")}.
+Writes results.json, table.md, table.csv, attention.svg/png, figures/, systems/<name>/ (models,
+logs), corpus-report.json and run.json into the experiment's out folder (default
+runs/<corpus>-<date>). Re-running with the same out keeps finished systems.`;
 
 const { values } = parseCommandLine({
   options: {
-    corpus: { type: "string", default: "example" },
+    corpus: { type: "string" },
+    config: { type: "string" },
+    set: { type: "string", multiple: true },
     data: { type: "string" },
     systems: { type: "string" },
     tasks: { type: "string" },
@@ -45,45 +54,18 @@ const { values } = parseCommandLine({
     "class-weighting": { type: "string" },
     "feature-norm": { type: "string" },
     "svm-c": { type: "string" },
+    workers: { type: "string" },
     help: { type: "boolean", short: "h", default: false },
   },
 }, USAGE);
 
-function positiveInt(name: string, v: string | undefined): number | undefined {
+/** A shortcut flag's value as JSON when it parses (numbers), else the text; checked by the schema. */
+function value(v: string | undefined): unknown {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`--${name} must be a positive integer (got ${v})`);
-  }
-  return n;
-}
-
-function nonNegative(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!(n >= 0)) throw new Error(`--${name} must be a non-negative number (got ${v})`);
-  return n;
-}
-
-function oneOf<T extends string>(
-  name: string,
-  v: string | undefined,
-  allowed: readonly T[],
-): T | undefined {
-  if (v === undefined) return undefined;
-  if (!allowed.includes(v as T)) {
-    throw new Error(`--${name} must be one of ${allowed.join(", ")} (got ${v})`);
-  }
-  return v as T;
-}
-
-async function gitCommit(): Promise<string | null> {
   try {
-    const out = await new Deno.Command("git", { args: ["rev-parse", "HEAD"], stderr: "null" })
-      .output();
-    return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
+    return JSON.parse(v);
   } catch {
-    return null;
+    return v;
   }
 }
 
@@ -92,68 +74,52 @@ async function main() {
     console.log(USAGE);
     return;
   }
-  const corpus = oneOf(
-    "corpus",
-    values.corpus,
-    ["example", "iemocap", "emodb", "manifest"] as const,
-  )!;
-  const preset = presetFor(corpus as CorpusKind);
-  const date = new Date().toISOString().slice(0, 10);
-  const config: ExperimentConfig = {
-    ...preset,
-    ...(values.smoke ? SMOKE : {}),
-    corpus,
-    data: values.data,
-    out: values.out ?? join("runs", `${corpus}${values.smoke ? "-smoke" : ""}-${date}`),
-  };
-  if (values.systems) config.systems = parseSystems(values.systems);
-  if (values.tasks) config.tasks = values.tasks.split(",").map((t) => t.trim()).filter(Boolean);
-  config.protocol = oneOf("protocol", values.protocol, ["split", "loso"] as const) ??
-    config.protocol;
-  config.seeds = positiveInt("seeds", values.seeds) ?? config.seeds;
-  config.epochs = positiveInt("epochs", values.epochs) ?? config.epochs;
-  config.backend = values.backend ? parseBackendName(values.backend) : config.backend;
-  config.batchSize = positiveInt("batch-size", values["batch-size"]) ?? config.batchSize;
-  config.learningRate = nonNegative("lr", values.lr) ?? config.learningRate;
-  config.l2 = nonNegative("l2", values.l2) ?? config.l2;
-  config.patience = positiveInt("patience", values.patience) ?? config.patience;
-  config.taskWeightTrials = positiveInt("trials", values.trials) ?? config.taskWeightTrials;
-  config.classWeighting =
-    oneOf("class-weighting", values["class-weighting"], ["none", "balanced"] as const) ??
-      config.classWeighting;
-  config.featureNorm =
-    oneOf("feature-norm", values["feature-norm"], ["global", "speaker"] as const) ??
-      config.featureNorm;
-  if (values["svm-c"] !== undefined) {
-    const c = Number(values["svm-c"]);
-    if (!(c > 0)) throw new Error(`--svm-c must be a positive number (got ${values["svm-c"]})`);
-    config.svmCGrid = [c];
-  }
-  config.force = values.force;
-  config.strict = values.strict;
-
+  const config = await resolveExperiment({
+    config: values.config,
+    corpus: values.corpus as CorpusKind | undefined,
+    overlays: values.smoke ? [SMOKE_OVERLAY] : [],
+    sets: values.set ?? [],
+    values: {
+      "data.corpus": values.config ? values.corpus : undefined,
+      "data.root": values.data,
+      "data.tasks": values.tasks?.split(",").map((t) => t.trim()).filter(Boolean),
+      "data.protocol": values.protocol,
+      "data.strict": values.strict || undefined,
+      "systems": values.systems ? parseSystems(values.systems) : undefined,
+      "training.seeds": value(values.seeds),
+      "training.epochs": value(values.epochs),
+      "training.batchSize": value(values["batch-size"]),
+      "training.learningRate": value(values.lr),
+      "training.l2": value(values.l2),
+      "training.patience": value(values.patience),
+      "training.taskWeightTrials": value(values.trials),
+      "training.classWeighting": values["class-weighting"],
+      "training.workers": value(values.workers),
+      "baselines.featureNorm": values["feature-norm"],
+      "baselines.svmCGrid": values["svm-c"] === undefined ? undefined : [value(values["svm-c"])],
+      "backend": values.backend,
+      "out": values.out,
+      "force": values.force || undefined,
+    },
+  });
   const t0 = performance.now();
   console.log(
-    `reproduce: ${config.systems.join(", ")} on ${corpus} (${config.protocol}), out ${config.out}`,
+    `reproduce: ${config.systems.join(", ")} on ${config.data.corpus} (${config.data.protocol}), ` +
+      `out ${config.out}`,
   );
   const outcome = await runExperiment(config);
-  outcome.run.commit = await gitCommit();
-  // Figure 2 uses two test utterances of the fixed split.
-  const figure = config.protocol === "split" ? pickFigureUtterances(outcome.folds[0].test) : [];
-  await writeOutputs(config.out, outcome, figure, console.log);
   const elapsed = (performance.now() - t0) / 1000;
   console.log(
     `\nelapsed: ${Math.floor(elapsed / 60)} min ${
       (elapsed % 60).toFixed(0)
     } s; outputs in ${config.out}`,
   );
+  console.log(
+    "per system: " +
+      Object.entries(outcome.run.durations).map(([s, d]) => `${s} ${d.toFixed(0)} s`).join(", "),
+  );
   console.log(`\n${tableText(outcome.results)}`);
   console.log("★ = one-tailed z-test against e2e STL on test, p < .05");
 }
 
-try {
-  await main();
-} catch (e) {
-  console.error(`error: ${(e as Error).message}`);
-  Deno.exit(1);
-}
+await runMain("reproduce", main);

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type ExperimentConfig, presetFor, SMOKE } from "../lib/experiment/config.ts";
-import { pickFigureUtterances, writeOutputs } from "../lib/experiment/outputs.ts";
+import { resolveExperiment, SMOKE_OVERLAY } from "../lib/experiment/config.ts";
 import { type ExperimentResults, tableMarkdown } from "../lib/experiment/results.ts";
-import { runExperiment, summarise, type SystemRun } from "../lib/experiment/run.ts";
+import { runExperiment } from "../lib/experiment/run.ts";
+import { summarise, type SystemRun } from "../lib/experiment/summary.ts";
 
 Deno.test({
   name: "reproduce --smoke: all six systems, results.json, tables, figures; a re-run keeps them",
@@ -13,13 +13,11 @@ Deno.test({
   fn: async () => {
     const out = await Deno.makeTempDir({ prefix: "reproduce-smoke-" });
     try {
-      const config: ExperimentConfig = {
-        ...presetFor("example"),
-        ...SMOKE,
+      const config = await resolveExperiment({
         corpus: "example",
-        backend: "wasm",
-        out,
-      };
+        overlays: [SMOKE_OVERLAY],
+        values: { backend: "wasm", out },
+      });
       const lines: string[] = [];
       const outcome = await runExperiment(config, { log: (l) => lines.push(l), progress: "none" });
       const { results } = outcome;
@@ -41,7 +39,7 @@ Deno.test({
           else assert.ok(s.test.p_vs_e2e_stl! >= 0 && s.test.p_vs_e2e_stl! <= 1);
         }
       }
-      await writeOutputs(out, outcome, pickFigureUtterances(outcome.folds[0].test));
+      // runExperiment writes every output itself.
       for (
         const f of [
           "results.json",

@@ -5,7 +5,7 @@ import type { CorpusReport } from "../lib/corpus/report.ts";
 import { formatCorpusReport } from "../lib/corpus/report.ts";
 import type { Utterance } from "../lib/corpus/types.ts";
 import { EGEMAPS_LLD_NAMES, extractEgemaps } from "../lib/features/egemaps/mod.ts";
-import { type ExperimentConfig, presetFor, SMOKE } from "../lib/experiment/config.ts";
+import { resolveExperiment, SMOKE_OVERLAY } from "../lib/experiment/config.ts";
 import { corpusFeatures } from "../lib/experiment/features.ts";
 import { runExperiment } from "../lib/experiment/run.ts";
 
@@ -221,14 +221,11 @@ Deno.test({
   sanitizeOps: false,
   fn: () =>
     withTemp("feat-report-", async (out) => {
-      const config: ExperimentConfig = {
-        ...presetFor("example"),
-        ...SMOKE,
-        systems: ["os-svm"],
+      const config = await resolveExperiment({
         corpus: "example",
-        backend: "wasm",
-        out,
-      };
+        overlays: [SMOKE_OVERLAY],
+        values: { systems: ["os-svm"], backend: "wasm", out },
+      });
       const lines: string[] = [];
       await runExperiment(config, { log: (l) => lines.push(l), progress: "none" });
       const report = JSON.parse(

@@ -35,7 +35,14 @@ export {
 } from "./emodb.ts";
 export { type CsvRow, parseCsv, parseCsvRows, PARTITION_SPELLINGS } from "./manifest.ts";
 export { validateAudio } from "./validate.ts";
-export { fixedSplit, type Fold, leaveOneSpeakerOut, partition, speakersOf } from "./splits.ts";
+export {
+  fixedSplit,
+  type Fold,
+  leaveOneSpeakerOut,
+  partition,
+  samplePerPartition,
+  speakersOf,
+} from "./splits.ts";
 export {
   type CorpusReport,
   corpusReport,

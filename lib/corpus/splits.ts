@@ -62,3 +62,35 @@ export function fixedSplit(utterances: Utterance[]): Fold {
     test: partition(utterances, "test"),
   };
 }
+
+/**
+ * Keeps at most `n` utterances per partition for smoke runs and quick looks: utterances sorted
+ * by id, taken round-robin over speakers so a small subset still has several speakers. `n ≤ 0`
+ * keeps everything.
+ */
+export function samplePerPartition(utterances: Utterance[], n: number): Utterance[] {
+  if (n <= 0) return utterances;
+  const byPartition = new Map<string, Utterance[]>();
+  for (const u of [...utterances].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    const p = u.partition ?? "none";
+    const list = byPartition.get(p) ?? [];
+    list.push(u);
+    byPartition.set(p, list);
+  }
+  const out: Utterance[] = [];
+  for (const list of byPartition.values()) {
+    const bySpeaker = new Map<string, Utterance[]>();
+    for (const u of list) bySpeaker.set(u.speaker, [...(bySpeaker.get(u.speaker) ?? []), u]);
+    const queues = [...bySpeaker.values()];
+    let taken = 0;
+    for (let i = 0; taken < n && queues.some((q) => i < q.length); i++) {
+      for (const q of queues) {
+        if (taken < n && i < q.length) {
+          out.push(q[i]);
+          taken++;
+        }
+      }
+    }
+  }
+  return out;
+}

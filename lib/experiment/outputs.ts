@@ -20,7 +20,8 @@ import { predictUtterance } from "../training/predict.ts";
 import { SeededRandom } from "../training/rng.ts";
 import { SYSTEM_INFO, type SystemName } from "./config.ts";
 import { tableCsv, tableMarkdown } from "./results.ts";
-import type { ExperimentOutcome, SystemRun } from "./run.ts";
+import type { ExperimentOutcome } from "./run.ts";
+import type { SystemRun } from "./summary.ts";
 
 const enc = new TextEncoder();
 const write = (path: string, s: string) => writeFileAtomic(path, enc.encode(s));

@@ -1,0 +1,146 @@
+/**
+ * From raw predictions to the scores and tests of results.json: UAR per seed (mean ± sd),
+ * per-class recall and confusion, the paper's one-tailed z-test and the paired bootstrap
+ * against the reference system (e2e STL).
+ * @module
+ */
+import type { TaskSpec } from "../corpus/types.ts";
+import { confusionMatrix, perClassRecall, uar } from "../evaluation/metrics.ts";
+import { meanStd, pairedBootstrap, zTestOneTailed } from "../evaluation/stats.ts";
+import type { Evaluation } from "../training/evaluate.ts";
+import type { EpochRecord } from "../training/train.ts";
+import { REFERENCE_SYSTEM, type SystemName } from "./config.ts";
+import type { ExperimentResults, PartitionScore, TaskScores, TestScore } from "./results.ts";
+
+/** Predictions of one task on one set of utterances. */
+export interface Predictions {
+  /** Utterance ids. */
+  ids: string[];
+  /** True class indices (−1 = unlabelled). */
+  truth: number[];
+  /** Predicted class indices. */
+  predictions: number[];
+}
+
+/** What one system produced for one seed. */
+export interface SeedRun {
+  /** The seed. */
+  seed: number;
+  /** Per task: dev and test predictions (pooled over folds under LOSO). */
+  tasks: Record<string, { dev: Predictions; test: Predictions }>;
+  /** Epoch histories of the neural models, by model name. */
+  histories: Record<string, EpochRecord[]>;
+}
+
+/** A finished system, as stored in `systems/<name>/result.json`. */
+export interface SystemRun {
+  /** System name. */
+  system: SystemName;
+  /** Settings fingerprint the result belongs to. */
+  fingerprint: string;
+  /** Wall-clock seconds spent (this and earlier interrupted attempts are not summed). */
+  seconds: number;
+  /** One entry per seed. */
+  seeds: SeedRun[];
+}
+
+/** One task's predictions out of an evaluation. */
+export function predictionsOf(e: Evaluation, task: string): Predictions {
+  const t = e.tasks[task];
+  return { ids: t.ids, truth: t.truth, predictions: t.predictions };
+}
+
+/** Pools predictions of several folds. */
+export function concatPredictions(parts: Predictions[]): Predictions {
+  return {
+    ids: parts.flatMap((p) => p.ids),
+    truth: parts.flatMap((p) => p.truth),
+    predictions: parts.flatMap((p) => p.predictions),
+  };
+}
+
+function scoreOf(runs: Predictions[], classes: string[]): PartitionScore {
+  const uars = runs.map((p) => uar(p.truth, p.predictions, classes.length));
+  const { mean, std } = meanStd(uars);
+  const first = runs[0];
+  const confusion = confusionMatrix(first.truth, first.predictions, classes.length);
+  const recall = perClassRecall(confusion);
+  return {
+    uar: mean,
+    uar_sd: std,
+    uar_per_seed: uars,
+    n: first.truth.filter((t) => t >= 0).length,
+    recall: Object.fromEntries(classes.map((c, i) => [c, recall[i]])),
+    confusion,
+  };
+}
+
+/** Aligns B's predictions to A's utterance order (both cover the same utterances). */
+function aligned(a: Predictions, b: Predictions): number[] | null {
+  const index = new Map(b.ids.map((id, i) => [id, i]));
+  const out: number[] = [];
+  for (const id of a.ids) {
+    const i = index.get(id);
+    if (i === undefined) return null;
+    out.push(b.predictions[i]);
+  }
+  return out;
+}
+
+/** Turns raw system runs into the scores and tests of results.json. */
+export function summarise(
+  runs: Partial<Record<SystemName, SystemRun>>,
+  tasks: TaskSpec[],
+  meta: { corpus: string; protocol: string; backend: string; seeds: number },
+): ExperimentResults {
+  const systems: ExperimentResults["systems"] = {};
+  const reference = runs[REFERENCE_SYSTEM];
+  for (const [system, run] of Object.entries(runs) as [SystemName, SystemRun][]) {
+    const byTask: Record<string, TaskScores> = {};
+    for (const t of tasks) {
+      const dev = scoreOf(run.seeds.map((s) => s.tasks[t.name].dev), t.classes);
+      const testRuns = run.seeds.map((s) => s.tasks[t.name].test);
+      const test: TestScore = {
+        ...scoreOf(testRuns, t.classes),
+        p_vs_e2e_stl: null,
+        bootstrap_vs_e2e_stl: null,
+      };
+      if (reference && system !== REFERENCE_SYSTEM) {
+        const refRuns = reference.seeds.map((s) => s.tasks[t.name].test);
+        const refUar = meanStd(refRuns.map((p) =>
+          uar(p.truth, p.predictions, t.classes.length)
+        )).mean;
+        test.p_vs_e2e_stl = zTestOneTailed(test.uar, refUar, test.n).p;
+        const refPred = aligned(testRuns[0], refRuns[0]);
+        if (refPred) {
+          const b = pairedBootstrap(
+            testRuns[0].truth,
+            testRuns[0].predictions,
+            refPred,
+            t.classes.length,
+            {
+              resamples: 1000,
+              seed: 7,
+            },
+          );
+          test.bootstrap_vs_e2e_stl = {
+            difference: b.difference,
+            low: b.low,
+            high: b.high,
+            p: b.p,
+          };
+        }
+      }
+      byTask[t.name] = { dev, test };
+    }
+    systems[system] = byTask;
+  }
+  return {
+    corpus: meta.corpus,
+    protocol: meta.protocol,
+    backend: meta.backend,
+    seeds: meta.seeds,
+    tasks: Object.fromEntries(tasks.map((t) => [t.name, t.classes])),
+    systems,
+  };
+}

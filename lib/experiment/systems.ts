@@ -1,0 +1,183 @@
+/**
+ * How each system of Table 1 is run on the folds of an experiment: the neural systems train one
+ * model per task (STL) or one for all tasks (MTL) per fold through `trainModel`; OS+SVM fits the
+ * linear SVM on the eGeMAPS functionals.
+ * @module
+ */
+import { join } from "node:path";
+import type { Corpus, TaskSpec, Utterance } from "../corpus/types.ts";
+import type { Fold } from "../corpus/splits.ts";
+import type { AudioCache } from "../frames/mod.ts";
+import type { Standardisation } from "../frames/types.ts";
+import { computeStandardisation } from "../frames/mod.ts";
+import { runSvmBaseline } from "../baselines/svm_baseline.ts";
+import type { ProgressMode } from "../training/progress.ts";
+import { type ModelSpec, trainModel } from "../training/train_model.ts";
+import type { EpochRecord } from "../training/train.ts";
+import { type ExperimentConfig, SYSTEM_INFO, type SystemName } from "./config.ts";
+import type { CorpusFeatures } from "./features.ts";
+import { concatPredictions, type Predictions, predictionsOf, type SeedRun } from "./summary.ts";
+
+/** Shared state of one run. */
+export interface RunContext {
+  /** The resolved experiment. */
+  config: ExperimentConfig;
+  /** The loaded (and, for smoke runs, sampled) corpus. */
+  corpus: Corpus;
+  /** The experiment's tasks. */
+  tasks: TaskSpec[];
+  /** Folds of the protocol. */
+  folds: Fold[];
+  /** Backend and device in use. */
+  backend: { backend: string; device: string };
+  /** Log sink. */
+  log: (line: string) => void;
+  /** Training progress display. */
+  progress: ProgressMode;
+  /** Decoded audio, shared by every model. */
+  audio: AudioCache;
+  /** Raw-audio standardisation per fold (computed once per fold). */
+  standardisation: Map<string, Standardisation>;
+  /** eGeMAPS features, when an OS system runs. */
+  features?: CorpusFeatures;
+}
+
+async function foldStandardisation(ctx: RunContext, fold: Fold): Promise<Standardisation> {
+  let s = ctx.standardisation.get(fold.name);
+  if (!s) {
+    s = await computeStandardisation(fold.train, ctx.audio.reader);
+    ctx.standardisation.set(fold.name, s);
+    ctx.log(
+      `standardisation (${fold.name}): mean ${s.mean.toExponential(3)}, std ${
+        s.std.toExponential(3)
+      }`,
+    );
+  }
+  return s;
+}
+
+/** The model spec of a neural system for a task group and seed, from the experiment. */
+export function modelSpecFor(
+  config: ExperimentConfig,
+  system: SystemName,
+  tasks: TaskSpec[],
+  seed: number,
+): ModelSpec {
+  const info = SYSTEM_INFO[system];
+  if (info.input === "functionals") throw new Error(`${system} is not a neural system`);
+  const t = config.training;
+  return {
+    tasks,
+    pooling: info.pooling!,
+    input: info.input === "lld" ? "features" : "raw",
+    network: structuredClone(config.model),
+    training: {
+      epochs: t.epochs,
+      patience: t.patience,
+      batchSize: t.batchSize,
+      learningRate: t.learningRate,
+      l2: t.l2,
+      classWeighting: t.classWeighting,
+      taskWeightTrials: info.multiTask ? t.taskWeightTrials : 1,
+    },
+    seed,
+  };
+}
+
+/** Runs one neural system for one seed over every fold and task group. */
+export async function runNeural(
+  ctx: RunContext,
+  system: SystemName,
+  seed: number,
+  dir: string,
+): Promise<SeedRun> {
+  const info = SYSTEM_INFO[system];
+  const groups = info.multiTask ? [ctx.tasks] : ctx.tasks.map((t) => [t]);
+  const perTask: Record<string, { dev: Predictions[]; test: Predictions[] }> = {};
+  for (const t of ctx.tasks) perTask[t.name] = { dev: [], test: [] };
+  const histories: Record<string, EpochRecord[]> = {};
+  const lld = info.input === "lld";
+  // OS+RNN sees only utterances whose eGeMAPS extraction succeeded.
+  const keep = (list: Utterance[]) =>
+    lld ? list.filter((u) => ctx.features!.functionals.has(u.id)) : list;
+  for (const fold of ctx.folds) {
+    const used: Fold = {
+      ...fold,
+      train: keep(fold.train),
+      dev: keep(fold.dev),
+      test: keep(fold.test),
+    };
+    for (const tasks of groups) {
+      const name = `${info.multiTask ? "mtl" : tasks[0].name}${
+        ctx.folds.length > 1 ? `-${fold.name}` : ""
+      }`;
+      const modelDir = join(dir, name);
+      const spec = modelSpecFor(ctx.config, system, tasks, seed);
+      const r = await trainModel(spec, used, {
+        dir: modelDir,
+        read: ctx.audio.reader,
+        standardisation: lld ? undefined : await foldStandardisation(ctx, fold),
+        features: lld ? { dim: ctx.features!.lldDim, load: ctx.features!.loadLld } : undefined,
+        backend: ctx.backend,
+        progress: ctx.progress,
+        log: (line) => ctx.log(`  ${name}: ${line}`),
+        describe: { system, corpus: ctx.corpus.name, experiment: ctx.config.name },
+      });
+      if (r.reused) ctx.log(`  ${name}: already trained (${join(modelDir, "outcome.json")})`);
+      r.model.dispose();
+      histories[name] = r.history;
+      for (const t of tasks) {
+        perTask[t.name].dev.push(predictionsOf(r.dev, t.name));
+        perTask[t.name].test.push(predictionsOf(r.test, t.name));
+      }
+    }
+  }
+  return {
+    seed,
+    histories,
+    tasks: Object.fromEntries(
+      Object.entries(perTask).map((
+        [k, v],
+      ) => [k, { dev: concatPredictions(v.dev), test: concatPredictions(v.test) }]),
+    ),
+  };
+}
+
+/** Runs OS+SVM (deterministic: the seed only labels the run). */
+export async function runSvm(ctx: RunContext, seed: number): Promise<SeedRun> {
+  const features = ctx.features!.functionals;
+  const utterances = ctx.corpus.utterances.filter((u) => features.has(u.id));
+  const loso = ctx.config.data.protocol === "loso";
+  const grid = ctx.config.baselines.svmCGrid;
+  // Under LOSO the SVM trains on all other speakers and picks C by an inner speaker
+  // cross-validation (3 folds) instead of spending a speaker on a dev set: the usual protocol
+  // for static classifiers, and the one of the published openSMILE reference.
+  const r = await runSvmBaseline({
+    features,
+    utterances,
+    tasks: ctx.tasks,
+    protocol: loso ? "loso" : "split",
+    featureNorm: ctx.config.baselines.featureNorm,
+    ...(grid.length === 1 ? { c: grid[0] } : { cGrid: grid, innerFolds: loso ? 3 : undefined }),
+  });
+  const tasks: SeedRun["tasks"] = {};
+  for (const t of ctx.tasks) {
+    const tr = r.tasks[t.name];
+    const label = new Map(utterances.map((u) => [u.id, u.labels[t.name] ?? -1]));
+    const toPred = (m: Map<string, number>): Predictions => {
+      const ids = [...m.keys()];
+      return {
+        ids,
+        truth: ids.map((id) => label.get(id)!),
+        predictions: ids.map((id) => m.get(id)!),
+      };
+    };
+    tasks[t.name] = { dev: toPred(tr.devPredictions), test: toPred(tr.predictions) };
+    ctx.log(
+      `  ${t.name}: C = ${tr.c}${loso ? " (most folds)" : ""}, dev ${(100 * tr.devUar).toFixed(1)}${
+        loso ? " (inner CV)" : ""
+      } / test ${(100 * tr.uar).toFixed(1)}`,
+    );
+  }
+  return { seed, histories: {}, tasks };
+}
