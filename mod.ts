@@ -3,9 +3,11 @@
  * "Attention-augmented end-to-end multi-task learning for emotion prediction from speech"
  * (ICASSP 2019), with its baselines, statistics and figures.
  *
- * The pipeline, one stage per folder under `lib/`:
- * audio → corpus → frames → model → training → evaluation → report, plus the eGeMAPS features
- * and baselines, and the `experiment` stage that runs Table 1.
+ * The pipeline, one stage per folder under `lib/`, each importing only from the ones before it:
+ * audio → corpus → frames → features (eGeMAPS) → model → training → evaluation → baselines →
+ * report → experiment (Table 1), with `util` (PRNG, atomic writes, statistics, CLI) below all.
+ * This module re-exports each stage's `mod.ts`; the synthetic example-corpus generator is not
+ * public API (`scripts/make-example-data.ts` uses it).
  *
  * ```ts
  * import { initBackend, loadCorpus, presetFor, runExperiment } from "./mod.ts";
@@ -79,14 +81,6 @@ export {
   windowSpec,
 } from "./lib/frames/mod.ts";
 
-// example corpus
-export {
-  EXAMPLE_PROSODY,
-  generateExampleSession,
-  synthesizeUtterance,
-  writeExampleCorpus,
-} from "./lib/corpus/example.ts";
-
 // features
 export {
   EGEMAPS_FUNCTIONAL_NAMES,
@@ -100,40 +94,50 @@ export {
 export {
   BACKEND_NAMES,
   type BackendInfo,
+  type BackendName,
+  defaultModelConfig,
+  EmotionModel,
   initBackend,
+  loadModel,
+  type ModelConfig,
+  type ModelInput,
+  type ModelJson,
   parseBackendName,
-} from "./lib/model/backend.ts";
-export { defaultModelConfig, EmotionModel } from "./lib/model/model.ts";
-export { loadModel, type ModelJson, saveModel } from "./lib/model/persist.ts";
-export type { BackendName, ModelConfig, ModelInput, Pooling } from "./lib/model/types.ts";
+  type Pooling,
+  saveModel,
+} from "./lib/model/mod.ts";
 
 // training
-export { evaluate, type Evaluation, type TaskEvaluation } from "./lib/training/evaluate.ts";
-export { predictUtterance, type UtterancePrediction } from "./lib/training/predict.ts";
-export { createProgress, type ProgressMode } from "./lib/training/progress.ts";
-export { searchTaskWeights, type WeightTrial } from "./lib/training/search.ts";
 export {
+  createProgress,
   type EpochRecord,
+  evaluate,
+  type Evaluation,
+  predictUtterance,
+  type ProgressMode,
+  searchTaskWeights,
+  type TaskEvaluation,
   train,
   type TrainOptions,
   type TrainResult,
-} from "./lib/training/train.ts";
+  type UtterancePrediction,
+  type WeightTrial,
+} from "./lib/training/mod.ts";
 
 // evaluation
 export {
   accuracy,
   type ConfusionMatrix,
   confusionMatrix,
+  meanStd,
+  pairedBootstrap,
   perClassRecall,
   uar,
-} from "./lib/evaluation/metrics.ts";
-export { meanStd, pairedBootstrap, zTestOneTailed } from "./lib/evaluation/stats.ts";
+  zTestOneTailed,
+} from "./lib/evaluation/mod.ts";
 
 // baselines
 export * from "./lib/baselines/mod.ts";
-
-// experiment (Table 1)
-export * from "./lib/experiment/mod.ts";
 
 // report
 export {
@@ -144,4 +148,7 @@ export {
   svgToPng,
   trainingCurvesSpec,
   type VegaLiteSpec,
-} from "./lib/report/charts.ts";
+} from "./lib/report/mod.ts";
+
+// experiment (Table 1)
+export * from "./lib/experiment/mod.ts";

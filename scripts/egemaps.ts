@@ -17,7 +17,7 @@ import {
   EGEMAPS_LLD_NAMES,
   extractEgemaps,
 } from "../lib/features/egemaps/mod.ts";
-import { writeFileAtomic } from "../lib/training/checkpoint.ts";
+import { writeFileAtomic } from "../lib/util/atomic.ts";
 
 const USAGE =
   "usage: deno task egemaps <wav files or folders…> --out features.csv [--lld-dir DIR] [--strict]";

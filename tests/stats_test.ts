@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { accuracy, confusionMatrix, perClassRecall, uar } from "../lib/evaluation/metrics.ts";
+import { accuracy, confusionMatrix, perClassRecall, uar } from "../lib/training/metrics.ts";
 import { meanStd, pairedBootstrap, zTestOneTailed } from "../lib/evaluation/stats.ts";
 
 Deno.test("UAR is the mean of per-class recalls; missing labels ignored", () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { loadCorpus, type TaskSpec, type Utterance } from "../lib/corpus/mod.ts";
-import { uar } from "../lib/evaluation/metrics.ts";
+import { uar } from "../lib/training/metrics.ts";
 import {
   formatFeatureCsv,
   parseFeatureCsv,
@@ -9,17 +9,15 @@ import {
 import { standardiseGlobal, standardisePerSpeaker } from "../lib/baselines/standardise.ts";
 import { trainLinearSvm } from "../lib/baselines/svm.ts";
 import { runSvmBaseline, type SvmTrainEvent } from "../lib/baselines/svm_baseline.ts";
+import { Random } from "../lib/util/random.ts";
 
-/** Small seeded generator (mulberry32 + Box–Muller) so the synthetic data are reproducible. */
+/**
+ * The toolkit's seeded generator with a one-value Box–Muller (the sine half is dropped, unlike
+ * `Random.gauss`, so the synthetic data stay those the expected results were measured on).
+ */
 function rng(seed: number) {
-  let s = seed >>> 0;
-  const uniform = () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const random = new Random(seed);
+  const uniform = () => random.next();
   const normal = () => {
     const u = Math.max(uniform(), 1e-12);
     return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * uniform());

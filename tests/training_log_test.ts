@@ -9,7 +9,7 @@ import type { TaskSpec } from "../lib/corpus/types.ts";
 import type { Batch } from "../lib/frames/types.ts";
 import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
 import { createProgress, type ProgressUpdate } from "../lib/training/progress.ts";
-import { SeededRandom } from "../lib/training/rng.ts";
+import { Random } from "../lib/util/random.ts";
 import { searchTaskWeights, type WeightTrial } from "../lib/training/search.ts";
 import {
   CHECKPOINT_FILE,
@@ -69,7 +69,7 @@ const DEV = [batch([1, 0, 1], [2, 0, 1], [6, 4, 5])];
 function options(extra: Partial<TrainOptions> = {}): TrainOptions {
   return {
     // The order depends on the epoch seed, so a resume that replayed the wrong epoch would show.
-    train: (_e, seed) => new SeededRandom(seed).next() < 0.5 ? TRAIN : [...TRAIN].reverse(),
+    train: (_e, seed) => new Random(seed).next() < 0.5 ? TRAIN : [...TRAIN].reverse(),
     dev: () => DEV,
     epochs: 3,
     learningRate: 3e-3,

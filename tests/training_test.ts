@@ -19,7 +19,7 @@ import {
 } from "../lib/training/loss.ts";
 import { predictUtterance } from "../lib/training/predict.ts";
 import { createProgress } from "../lib/training/progress.ts";
-import { deriveSeed, SeededRandom } from "../lib/training/rng.ts";
+import { deriveSeed, Random } from "../lib/util/random.ts";
 import { sampleTaskWeights, searchTaskWeights } from "../lib/training/search.ts";
 import { snapshotWeights, train, type TrainOptions } from "../lib/training/train.ts";
 
@@ -85,7 +85,7 @@ const DEV = [makeBatch(["x", "y", "z", "w"], [1, 0, 1, 0], [2, 0, 1, 1], [6, 4, 
 
 /** Epoch batches in a seed-dependent order, like the frames module's shuffling. */
 function epochBatches(_epoch: number, seed: number): Batch[] {
-  return new SeededRandom(seed).next() < 0.5 ? TRAIN_BATCHES : [...TRAIN_BATCHES].reverse();
+  return new Random(seed).next() < 0.5 ? TRAIN_BATCHES : [...TRAIN_BATCHES].reverse();
 }
 
 function baseOptions(extra: Partial<TrainOptions> = {}): TrainOptions {

@@ -10,18 +10,10 @@ import assert from "node:assert/strict";
 import { format } from "node:util";
 import { decodeWav, parseWavHeader } from "../lib/audio/wav.ts";
 import { MIN_SAMPLE_RATE, TARGET_SAMPLE_RATE } from "../lib/audio/mod.ts";
+import { Random } from "../lib/util/random.ts";
 
-/** mulberry32: small, fast and good enough to drive mutations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The toolkit's seeded generator (mulberry32): small, fast and good enough to drive mutations. */
+const prng = (seed: number): () => number => new Random(seed).fn;
 
 type Rng = () => number;
 const int = (rng: Rng, n: number) => Math.floor(rng() * n);

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { writeFileAtomic } from "../util/atomic.ts";
 
 /** A feature table: feature names and one vector per utterance id. */
 export interface FeatureTable {
@@ -100,9 +101,5 @@ export function formatFeatureCsv(table: FeatureTable): string {
 
 /** Writes a feature table as CSV, creating the parent folder; atomically via a temp file. */
 export async function writeFeatureCsv(path: string, table: FeatureTable): Promise<void> {
-  const dir = path.replace(/[\\/][^\\/]*$/, "");
-  if (dir !== path && dir !== "") await Deno.mkdir(dir, { recursive: true });
-  const tmp = `${path}.${Deno.pid}.tmp`;
-  await Deno.writeTextFile(tmp, formatFeatureCsv(table));
-  await Deno.rename(tmp, path);
+  await writeFileAtomic(path, formatFeatureCsv(table));
 }

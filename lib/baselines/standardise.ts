@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { Moments } from "../util/statistics.ts";
 
 /** How features are standardised before the SVM. `none` leaves them as they are. */
 export type FeatureNorm = "global" | "speaker" | "none";
@@ -30,34 +31,30 @@ export interface FeatureStats {
 }
 
 /**
- * Computes per-feature statistics of the given rows (all of the same length).
- * A standard deviation at or below `1e-10 · max(1, |mean|)` counts as zero variance.
+ * Computes per-feature statistics of the given rows (all of the same length) with
+ * {@link Moments}. A standard deviation at or below `1e-10 · max(1, |mean|)` counts as zero
+ * variance.
  */
 export function computeFeatureStats(rows: ArrayLike<number>[]): FeatureStats {
   if (rows.length === 0) throw new Error("computeFeatureStats: no rows");
   const d = rows[0].length;
-  const mean = new Float64Array(d);
+  // One block of all rows: Moments then takes the exact two-pass route (mean, then squared
+  // deviations), which keeps precision on features with large offsets (formants in Hz).
+  const block = new Float64Array(rows.length * d);
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i];
     if (r.length !== d) {
       throw new Error(`computeFeatureStats: row ${i} has ${r.length} features, row 0 has ${d}`);
     }
-    for (let j = 0; j < d; j++) mean[j] += r[j];
+    for (let j = 0; j < d; j++) block[i * d + j] = r[j];
   }
-  for (let j = 0; j < d; j++) mean[j] /= rows.length;
-  // Two passes: the one-pass formula loses precision on features with large offsets
-  // (e.g. formant frequencies in Hz).
-  const variance = new Float64Array(d);
-  for (const r of rows) {
-    for (let j = 0; j < d; j++) {
-      const diff = r[j] - mean[j];
-      variance[j] += diff * diff;
-    }
-  }
+  const moments = new Moments(d).add(block);
+  const mean = Float64Array.from(moments.mean);
+  const sds = moments.std();
   const scale = new Float64Array(d);
   const constant = new Uint8Array(d);
   for (let j = 0; j < d; j++) {
-    const sd = Math.sqrt(variance[j] / rows.length);
+    const sd = sds[j];
     if (!(sd > 1e-10 * Math.max(1, Math.abs(mean[j])))) {
       scale[j] = 1;
       constant[j] = 1;

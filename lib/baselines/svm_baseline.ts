@@ -24,7 +24,7 @@
  */
 
 import type { TaskSpec, Utterance } from "../corpus/types.ts";
-import { type ConfusionMatrix, confusionMatrix, uarFromConfusion } from "../evaluation/metrics.ts";
+import { type ConfusionMatrix, confusionMatrix, uarFromConfusion } from "../training/metrics.ts";
 import { type FeatureNorm, standardiseGlobal, standardisePerSpeaker } from "./standardise.ts";
 import { trainLinearSvm } from "./svm.ts";
 

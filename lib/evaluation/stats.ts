@@ -12,8 +12,8 @@
  * @module
  */
 import * as ss from "simple-statistics";
-import { uar } from "./metrics.ts";
-import { SeededRandom } from "../training/rng.ts";
+import { uar } from "../training/metrics.ts";
+import { Random } from "../util/random.ts";
 
 /** Result of the paper's one-tailed z-test of A > B. */
 export interface ZTestResult {
@@ -68,7 +68,7 @@ export function pairedBootstrap(
   const n = keep.length;
   if (n === 0) throw new Error("pairedBootstrap: no labelled utterances");
   const resamples = options.resamples ?? 2000;
-  const rng = new SeededRandom(options.seed ?? 1);
+  const rng = new Random(options.seed ?? 1);
   const t = new Int32Array(n), a = new Int32Array(n), b = new Int32Array(n);
   const diffs = new Float64Array(resamples);
   for (let r = 0; r < resamples; r++) {

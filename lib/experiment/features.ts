@@ -36,7 +36,7 @@ import {
   EGEMAPS_LLD_NAMES,
   extractEgemaps,
 } from "../features/egemaps/mod.ts";
-import { writeFileAtomic } from "../training/checkpoint.ts";
+import { writeFileAtomic } from "../util/atomic.ts";
 
 /** Cached eGeMAPS features of a set of utterances. */
 export interface CorpusFeatures {

@@ -15,23 +15,20 @@ import {
   svgToPng,
   trainingCurvesSpec,
 } from "../report/charts.ts";
-import { writeFileAtomic } from "../training/checkpoint.ts";
 import { predictUtterance } from "../training/predict.ts";
-import { SeededRandom } from "../training/rng.ts";
+import { writeFileAtomic, writeJsonAtomic } from "../util/atomic.ts";
+import { Random } from "../util/random.ts";
 import { SYSTEM_INFO, type SystemName } from "./config.ts";
 import { tableCsv, tableMarkdown } from "./results.ts";
 import type { ExperimentOutcome } from "./run.ts";
 import type { SystemRun } from "./summary.ts";
-
-const enc = new TextEncoder();
-const write = (path: string, s: string) => writeFileAtomic(path, enc.encode(s));
 
 /** Picks `n` test utterances for the attention figure, reproducibly (1–6 s long when possible). */
 export function pickFigureUtterances(test: Utterance[], n = 2, seed = 1): Utterance[] {
   const sorted = [...test].sort((a, b) => (a.id < b.id ? -1 : 1));
   const mid = sorted.filter((u) => (u.samples ?? 0) >= 16000 && (u.samples ?? 0) <= 96000);
   const pool = mid.length >= n ? mid : sorted;
-  const rng = new SeededRandom(seed);
+  const rng = new Random(seed);
   const chosen: Utterance[] = [];
   while (chosen.length < Math.min(n, pool.length)) {
     const u = pool[Math.floor(rng.next() * pool.length)];
@@ -102,9 +99,9 @@ export async function writeOutputs(
   log: (line: string) => void = () => {},
 ): Promise<void> {
   const { results, runs, run } = outcome;
-  await write(join(out, "results.json"), JSON.stringify(results, null, 1) + "\n");
-  await write(join(out, "table.md"), tableMarkdown(results));
-  await write(join(out, "table.csv"), tableCsv(results));
+  await writeJsonAtomic(join(out, "results.json"), results);
+  await writeFileAtomic(join(out, "table.md"), tableMarkdown(results));
+  await writeFileAtomic(join(out, "table.csv"), tableCsv(results));
   const figures = join(out, "figures");
   await Deno.mkdir(figures, { recursive: true });
   for (
@@ -121,7 +118,7 @@ export async function writeOutputs(
           `${SYSTEM_INFO[system].label}: ${task} (test)`,
         ),
       );
-      await write(join(figures, `confusion-${system}-${task}.svg`), svg);
+      await writeFileAtomic(join(figures, `confusion-${system}-${task}.svg`), svg);
     }
     const histories = runs[system]?.seeds[0]?.histories ?? {};
     for (const [name, history] of Object.entries(histories)) {
@@ -130,7 +127,7 @@ export async function writeOutputs(
       const svg = await renderSvg(
         trainingCurvesSpec(points, `${SYSTEM_INFO[system].label}: ${name}`),
       );
-      await write(join(figures, `curves-${system}-${name}.svg`), svg);
+      await writeFileAtomic(join(figures, `curves-${system}-${name}.svg`), svg);
     }
   }
   const items = figureUtterances.length
@@ -138,7 +135,7 @@ export async function writeOutputs(
     : null;
   if (items && items.length) {
     const svg = await renderSvg(attentionFigureSpec(items));
-    await write(join(out, "attention.svg"), svg);
+    await writeFileAtomic(join(out, "attention.svg"), svg);
     await writeFileAtomic(join(out, "attention.png"), await svgToPng(svg));
     log(`attention figure: ${items.map((i) => i.title).join("; ")}`);
   } else {
@@ -146,5 +143,5 @@ export async function writeOutputs(
       "attention figure: skipped (needs e2e-mtl-att or e2e-stl-att under the fixed split, one seed)",
     );
   }
-  await write(join(out, "run.json"), JSON.stringify(run, null, 1) + "\n");
+  await writeJsonAtomic(join(out, "run.json"), run);
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import type { TaskSpec } from "../corpus/types.ts";
-import { confusionMatrix, perClassRecall, uar } from "../evaluation/metrics.ts";
+import { confusionMatrix, perClassRecall, uar } from "../training/metrics.ts";
 import { meanStd, pairedBootstrap, zTestOneTailed } from "../evaluation/stats.ts";
 import type { Evaluation } from "../training/evaluate.ts";
 import type { EpochRecord } from "../training/train.ts";

@@ -8,43 +8,13 @@
  */
 import { readWav } from "../audio/mod.ts";
 import type { TaskSpec, Utterance } from "../corpus/types.ts";
-import { SeededRandom } from "../training/rng.ts";
+import { Random } from "../util/random.ts";
+import { Moments } from "../util/statistics.ts";
 import type { Batch, Standardisation, WindowSpec } from "./types.ts";
+import { PAPER_WINDOWS, spanSamples, windowCount } from "./windows.ts";
 
 export type { Batch, Standardisation, WindowSpec } from "./types.ts";
-
-/**
- * Window geometry from durations: 40 ms windows every 10 ms at 16 kHz (640 / 160 samples) by
- * default, as in the paper.
- */
-export function windowSpec(
-  options: { sampleRate?: number; windowMs?: number; hopMs?: number } = {},
-): WindowSpec {
-  const sampleRate = options.sampleRate ?? 16000;
-  const windowSamples = Math.round(((options.windowMs ?? 40) * sampleRate) / 1000);
-  const hopSamples = Math.round(((options.hopMs ?? 10) * sampleRate) / 1000);
-  if (windowSamples < 1 || hopSamples < 1) {
-    throw new RangeError(`window ${options.windowMs} ms / hop ${options.hopMs} ms is too short`);
-  }
-  return { sampleRate, windowSamples, hopSamples };
-}
-
-/** The paper's geometry: 640-sample windows every 160 samples. */
-export const PAPER_WINDOWS: WindowSpec = windowSpec();
-
-/**
- * Number of windows covering `samples` samples: windows start every hop until the signal is
- * covered; the last one is zero-padded at the tail. At least one window.
- */
-export function windowCount(samples: number, spec: WindowSpec = PAPER_WINDOWS): number {
-  if (samples <= spec.windowSamples) return 1;
-  return Math.ceil((samples - spec.windowSamples) / spec.hopSamples) + 1;
-}
-
-/** Samples spanned by `windows` windows: (windows − 1) · hop + window. */
-export function spanSamples(windows: number, spec: WindowSpec = PAPER_WINDOWS): number {
-  return (windows - 1) * spec.hopSamples + spec.windowSamples;
-}
+export { PAPER_WINDOWS, spanSamples, windowCount, windowSpec } from "./windows.ts";
 
 /**
  * Cuts a signal into windows, `[windows, windowSamples]` row-major, the tail zero-padded.
@@ -68,29 +38,18 @@ const defaultReader: AudioReader = async (u) => (await readWav(u.path)).samples;
 
 /**
  * Mean and standard deviation of all samples of the given (training) utterances, accumulated
- * in float64 one file at a time. The paper applies these "online" to every partition.
+ * one file at a time with {@link Moments} (two passes per file, Chan's merge across files). The
+ * paper applies these "online" to every partition.
  */
 export async function computeStandardisation(
   utterances: Utterance[],
   read: AudioReader = defaultReader,
 ): Promise<Standardisation> {
-  let n = 0, sum = 0, sumSq = 0;
-  for (const u of utterances) {
-    const x = await read(u);
-    // Per-file sums in float64 keep the error small even for hours of audio.
-    let s = 0, q = 0;
-    for (let i = 0; i < x.length; i++) {
-      s += x[i];
-      q += x[i] * x[i];
-    }
-    n += x.length;
-    sum += s;
-    sumSq += q;
-  }
-  if (n === 0) throw new Error("computeStandardisation: no training samples");
-  const mean = sum / n;
-  const variance = Math.max(0, sumSq / n - mean * mean);
-  const std = Math.sqrt(variance);
+  const moments = new Moments(1);
+  for (const u of utterances) moments.add(await read(u));
+  if (moments.count === 0) throw new Error("computeStandardisation: no training samples");
+  const mean = moments.mean[0];
+  const std = moments.std()[0];
   if (!(std > 0)) throw new Error("computeStandardisation: training audio is constant (std 0)");
   return { mean, std };
 }
@@ -190,7 +149,7 @@ export interface BatchOptions {
   features?: FeatureSource;
 }
 
-function shuffleInPlace<T>(items: T[], rng: SeededRandom): void {
+function shuffleInPlace<T>(items: T[], rng: Random): void {
   for (let i = items.length - 1; i > 0; i--) {
     const j = Math.floor(rng.next() * (i + 1));
     [items[i], items[j]] = [items[j], items[i]];
@@ -215,7 +174,7 @@ export function planBatches(utterances: Utterance[], options: BatchOptions): Utt
     for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
     return out;
   }
-  const rng = new SeededRandom(options.seed ?? 0);
+  const rng = new Random(options.seed ?? 0);
   shuffleInPlace(items, rng);
   const pool = size * Math.max(1, options.bucketBatches ?? 20);
   for (let p = 0; p < items.length; p += pool) {
@@ -324,25 +283,17 @@ export async function* batches(
   }
 }
 
-/** Per-dimension mean and standard deviation of `frames × dim` arrays (training features). */
+/**
+ * Per-dimension mean and (population) standard deviation of `frames × dim` arrays (training
+ * features), with {@link Moments}: LLDs with a large offset against their spread (formants in
+ * Hz, loudness) keep full precision, which the one-pass Σx² − n·mean² formula loses.
+ */
 export function featureStatistics(
   arrays: Float32Array[],
   dim: number,
 ): { mean: Float32Array; std: Float32Array } {
-  const sum = new Float64Array(dim), sumSq = new Float64Array(dim);
-  let n = 0;
-  for (const a of arrays) {
-    for (let i = 0; i < a.length; i++) {
-      sum[i % dim] += a[i];
-      sumSq[i % dim] += a[i] * a[i];
-    }
-    n += a.length / dim;
-  }
-  if (n === 0) throw new Error("featureStatistics: no frames");
-  const mean = new Float32Array(dim), std = new Float32Array(dim);
-  for (let d = 0; d < dim; d++) {
-    mean[d] = sum[d] / n;
-    std[d] = Math.sqrt(Math.max(0, sumSq[d] / n - (sum[d] / n) ** 2));
-  }
-  return { mean, std };
+  const moments = new Moments(dim);
+  for (const a of arrays) moments.add(a);
+  if (moments.count === 0) throw new Error("featureStatistics: no frames");
+  return { mean: Float32Array.from(moments.mean), std: Float32Array.from(moments.std()) };
 }

@@ -21,7 +21,7 @@ export const BACKEND_NAMES: readonly BackendName[] = [
 ];
 
 /** What the native backend needs on the user's machine; repeated in every error about it. */
-export const TENSORFLOW_BACKEND_HELP =
+export const TENSORFLOW_BACKEND_HELP: string =
   "The 'tensorflow' backend needs @tensorflow/tfjs-node-gpu (NVIDIA GPU: libtensorflow 2.9.1, " +
   "CUDA 11.2, cuDNN 8.1) or @tensorflow/tfjs-node (CPU: libtensorflow 2.9.1) installed next " +
   "to this project (e.g. `deno add npm:@tensorflow/tfjs-node-gpu@4.22.0` on a machine whose " +

@@ -20,6 +20,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { spanSamples } from "../frames/windows.ts";
 import { convBiasRelu } from "./conv.ts";
 
 /** Trainable tensors of the front-end. */
@@ -65,9 +66,9 @@ export function checkGeometry(g: FrontEndGeometry): void {
   if (bad.length > 0) throw new Error(`Invalid CNN front-end geometry: ${bad.join("; ")}`);
 }
 
-/** Samples per row for `windows` windows. */
+/** Samples per row for `windows` windows: the frames stage's definition, so both agree. */
 export function samplesFor(windows: number, g: FrontEndGeometry): number {
-  return (windows - 1) * g.hopSamples + g.windowSamples;
+  return spanSamples(windows, g);
 }
 
 /**

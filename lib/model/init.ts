@@ -1,30 +1,10 @@
 /**
  * Deterministic weight initialisation computed in JavaScript, so that the same seed gives
  * bit-identical initial weights on every backend (tfjs random ops differ between backends).
+ * The generators come from `util/random.ts`: each parameter draws from its own stream,
+ * `new Random(nameSeed(seed, name))`, so adding a parameter never shifts the others' values.
  * @module
  */
-
-/** A small seeded PRNG (mulberry32) returning uniform numbers in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Derives an independent stream seed from a model seed and a parameter name (FNV-1a). */
-export function streamSeed(seed: number, name: string): number {
-  let h = (0x811c9dc5 ^ (seed >>> 0)) >>> 0;
-  for (let i = 0; i < name.length; i++) {
-    h ^= name.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
 
 /** Glorot/Xavier uniform values: U(−l, l) with l = √(6 / (fanIn + fanOut)). */
 export function glorotUniform(

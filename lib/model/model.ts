@@ -21,9 +21,10 @@ import {
   type FrontEndWeights,
   samplesFor,
 } from "./frontend.ts";
-import { glorotUniform, mulberry32, orthogonal, streamSeed } from "./init.ts";
+import { glorotUniform, orthogonal } from "./init.ts";
 import { registerGradients } from "./gradients.ts";
 import { gru } from "./gru.ts";
+import { nameSeed, Random } from "../util/random.ts";
 
 // tfjs-core ships no gradients under Deno (see gradients.ts); training needs them.
 registerGradients();
@@ -138,7 +139,7 @@ export class EmotionModel {
     validateModelConfig(config);
     const specs = parameterSpecs(config);
     const params = specs.map((s) => {
-      const rand = mulberry32(streamSeed(config.seed, s.name));
+      const rand = new Random(nameSeed(config.seed, s.name)).fn;
       const values = s.init(rand);
       // No tf variable name: several models may live at once and tfjs names must be unique.
       return { name: s.name, variable: tf.variable(tf.tensor(values, s.shape), true) };

@@ -11,6 +11,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { Standardisation, WindowSpec } from "../frames/types.ts";
 import { EmotionModel } from "./model.ts";
+import { writeFileAtomic } from "../util/atomic.ts";
 import type { ModelConfig } from "./types.ts";
 
 /** Format name written into every model.json. */
@@ -171,12 +172,6 @@ export function decodeModel(
   return { model, meta };
 }
 
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}`;
-  await Deno.writeFile(tmp, bytes);
-  await Deno.rename(tmp, path);
-}
-
 /** Writes `dir/model.json` and `dir/weights.bin` (creating `dir`). */
 export async function saveModel(
   dir: string,
@@ -184,10 +179,9 @@ export async function saveModel(
   extras: ModelExtras,
 ): Promise<ModelJson> {
   const { json, weights } = await encodeModel(model, extras);
-  await Deno.mkdir(dir, { recursive: true });
   // Weights first: a model.json on disk always has its weights.bin next to it.
-  await writeAtomic(`${dir}/weights.bin`, weights);
-  await writeAtomic(`${dir}/model.json`, new TextEncoder().encode(JSON.stringify(json, null, 1)));
+  await writeFileAtomic(`${dir}/weights.bin`, weights);
+  await writeFileAtomic(`${dir}/model.json`, JSON.stringify(json, null, 1));
   return json;
 }
 

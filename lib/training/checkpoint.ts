@@ -3,8 +3,8 @@
  * counters, seeds, history) followed by the raw float32/int32 data of the current weights, the
  * best weights and the Adam moments.
  *
- * Written to a temporary file in the same folder, flushed, then renamed over the old checkpoint,
- * so a crash leaves either the previous or the new checkpoint, never a torn one.
+ * The container format lives here; writing it goes through `util/atomic.ts` (temporary sibling,
+ * flush, rename), so a crash leaves either the previous or the new checkpoint, never a torn one.
  * @module
  */
 
@@ -103,28 +103,6 @@ export function decodeCheckpoint(
     return { group: e.group, name: e.name, shape: e.shape, dtype: e.dtype, values };
   });
   return { header: parsed.header, arrays };
-}
-
-/**
- * Writes `bytes` to `path` atomically: a temporary sibling file is written and flushed, then
- * renamed onto `path`.
- */
-export async function writeFileAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = `${path}.tmp-${Deno.pid}-${Date.now()}`;
-  const f = await Deno.open(tmp, { write: true, create: true, truncate: true });
-  try {
-    let written = 0;
-    while (written < bytes.length) written += await f.write(bytes.subarray(written));
-    await f.syncData();
-  } finally {
-    f.close();
-  }
-  try {
-    await Deno.rename(tmp, path);
-  } catch (e) {
-    await Deno.remove(tmp).catch(() => {});
-    throw new Error(`could not move checkpoint into place at ${path}: ${(e as Error).message}`);
-  }
 }
 
 /** Reads a checkpoint file, or returns undefined when it does not exist. */

@@ -7,12 +7,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { TaskSpec } from "../corpus/types.ts";
 import type { Batch } from "../frames/types.ts";
 import type { ModelInput } from "../model/types.ts";
-import {
-  accuracy,
-  type ConfusionMatrix,
-  confusionMatrix,
-  uarFromConfusion,
-} from "../evaluation/metrics.ts";
+import { accuracy, type ConfusionMatrix, confusionMatrix, uarFromConfusion } from "./metrics.ts";
 
 /** Batches, synchronous or asynchronous. */
 export type BatchIterable = Iterable<Batch> | AsyncIterable<Batch>;

@@ -1,6 +1,8 @@
 /**
  * Training stage: the paper's objective, Adam, training with model selection and early stopping
- * on dev UAR, resumable checkpoints, task-weight random search, evaluation and prediction.
+ * on dev UAR (the metrics are defined here for that reason), resumable checkpoints, task-weight
+ * random search, evaluation and prediction, and `trainModel`, the one path from a model
+ * specification and a fold to a trained, saved model.
  *
  * ```ts
  * const model = EmotionModel.create(defaultModelConfig(tasks));
@@ -62,11 +64,27 @@ export {
   type ProgressUpdate,
 } from "./progress.ts";
 export { predictUtterance, type TaskPrediction, type UtterancePrediction } from "./predict.ts";
-export { deriveSeed, SeededRandom } from "./rng.ts";
+export {
+  accuracy,
+  type ConfusionMatrix,
+  confusionMatrix,
+  perClassRecall,
+  uar,
+  uarFromConfusion,
+} from "./metrics.ts";
+export {
+  type FrameFeatures,
+  modelConfigOf,
+  type ModelSpec,
+  type NetworkSpec,
+  type TrainedModel,
+  type TrainingSpec,
+  trainModel,
+  type TrainModelContext,
+} from "./train_model.ts";
 export {
   decodeCheckpoint,
   encodeCheckpoint,
   readCheckpointFile,
   type StoredArray,
-  writeFileAtomic,
 } from "./checkpoint.ts";

@@ -14,8 +14,8 @@
  * stale trial of an earlier attempt.
  * @module
  */
-import { writeFileAtomic } from "./checkpoint.ts";
-import { deriveSeed, SeededRandom } from "./rng.ts";
+import { writeFileAtomic } from "../util/atomic.ts";
+import { deriveSeed, Random } from "../util/random.ts";
 import { train, type TrainableModel, type TrainOptions, type TrainResult } from "./train.ts";
 
 /** One trial of the search, as logged. */
@@ -45,7 +45,7 @@ export function sampleTaskWeights(
   includeEqual = true,
 ): Record<string, number> {
   if (includeEqual && trial === 0) return Object.fromEntries(tasks.map((t) => [t, 1]));
-  const rng = new SeededRandom(deriveSeed(seed, trial, 7));
+  const rng = new Random(deriveSeed(seed, trial, 7));
   // A floor keeps every task in the objective: a weight of ~0 would silently turn MTL into STL.
   const u = tasks.map(() => 0.05 + 0.95 * rng.next());
   const mean = u.reduce((a, b) => a + b, 0) / u.length;
@@ -101,7 +101,7 @@ export async function searchTaskWeights<M extends TrainableModel & { dispose(): 
   const writeTrials = async (list: WeightTrial[]) => {
     if (!opts.logPath) return;
     const text = list.map((x) => JSON.stringify(x) + "\n").join("");
-    await writeFileAtomic(opts.logPath, new TextEncoder().encode(text));
+    await writeFileAtomic(opts.logPath, text);
   };
   // The trial log often lives in the checkpoint folder, which training would create only later.
   if (opts.checkpointDir) await Deno.mkdir(opts.checkpointDir, { recursive: true });

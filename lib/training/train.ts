@@ -22,12 +22,7 @@ import type { Batch } from "../frames/types.ts";
 import { registerGradients } from "../model/gradients.ts";
 import type { ModelConfig } from "../model/types.ts";
 import { Adam, type AdamState } from "./adam.ts";
-import {
-  encodeCheckpoint,
-  readCheckpointFile,
-  type StoredArray,
-  writeFileAtomic,
-} from "./checkpoint.ts";
+import { encodeCheckpoint, readCheckpointFile, type StoredArray } from "./checkpoint.ts";
 import {
   type ApplicableModel,
   type BatchIterable,
@@ -38,7 +33,8 @@ import {
 } from "./evaluate.ts";
 import { type ClassWeighting, classWeightsFor, objective } from "./loss.ts";
 import { createProgress, type ProgressMode, type ProgressReporter } from "./progress.ts";
-import { deriveSeed } from "./rng.ts";
+import { writeFileAtomic } from "../util/atomic.ts";
+import { deriveSeed } from "../util/random.ts";
 
 // tfjs-core's Node build ships no gradients; the model stage registers its own (idempotent).
 registerGradients();
@@ -445,7 +441,7 @@ async function step(
 /** Replaces the epoch log with one JSON line per record (all or nothing). */
 async function writeEpochLog(path: string, history: EpochRecord[]): Promise<void> {
   const text = history.map((r) => JSON.stringify(r) + "\n").join("");
-  await writeFileAtomic(path, new TextEncoder().encode(text));
+  await writeFileAtomic(path, text);
 }
 
 async function writeCheckpoint(

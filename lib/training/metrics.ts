@@ -1,6 +1,10 @@
 /**
  * Classification metrics used throughout the toolkit: confusion matrix, per-class recall and
  * UAR (unweighted average recall: the mean of the per-class recalls).
+ *
+ * They live in the training stage because training already needs them (epochs and task weights
+ * are selected by dev UAR); the later stages (evaluation, baselines, experiment) use these same
+ * definitions, and `evaluation/mod.ts` names them in its public surface.
  * @module
  */
 
