@@ -7,45 +7,136 @@
 /// <reference lib="deno.worker" />
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "./backend.ts";
+import type { FrontEndOptions } from "./frontend.ts";
 import { EmotionModel } from "./model.ts";
 import type { BackendName, ModelConfig, ModelInput } from "./types.ts";
 
+/** One sub-batch to differentiate: the rows of one row group or one worker's share. */
+export interface GradJob {
+  /** The rows, trimmed to their longest row (`sliceRows`). */
+  input: ModelInput;
+  /** Labels per task (−1 = missing). */
+  labels: Record<string, Int32Array>;
+  /** Per task, the weight of each row's cross-entropy (normalised over the whole batch). */
+  rowWeights: Record<string, Float32Array>;
+  /** Dropout seed passed to `apply` for these rows. */
+  dropoutSeed: number;
+}
+
 /** Messages the worker understands. */
 export type WorkerRequest =
-  | { type: "init"; config: ModelConfig; backend: BackendName }
+  | {
+    type: "init";
+    config: ModelConfig;
+    backend: BackendName;
+    frontEndOptions: FrontEndOptions;
+    maxWindowsPerPass: number;
+  }
   | {
     type: "step";
+    /** Current weights in `getWeights()` order, set before any job runs. */
     weights: Float32Array[];
-    input: ModelInput;
-    labels: Record<string, Int32Array>;
-    rowWeights: Record<string, Float32Array>;
-    dropoutSeed: number;
+    jobs: GradJob[];
+    taskWeights: Record<string, number>;
   };
 
 /** Messages the worker sends back. */
 export type WorkerReply =
-  | { type: "ready"; device: string }
-  | { type: "grads"; loss: number; grads: Float32Array[] }
+  | { type: "ready"; device: string; layout: { name: string; shape: number[] }[] }
+  | {
+    type: "grads";
+    loss: number;
+    perTask: Record<string, number>;
+    grads: Float32Array[];
+    connected: boolean[];
+  }
   | { type: "error"; message: string };
 
 let model: EmotionModel | undefined;
 
-/** Σ_task Σ_rows rowWeight · cross-entropy(logits, label); rows labelled −1 carry weight 0. */
-function weightedLoss(
+/**
+ * Checks what the main thread does not (it never runs the loss itself): a label outside a
+ * task's classes would otherwise silently become a zero one-hot row.
+ */
+function checkJob(job: GradJob, config: ModelConfig): void {
+  const rows = job.input.batchSize;
+  for (const t of config.tasks) {
+    const y = job.labels[t.name], w = job.rowWeights[t.name];
+    if (!y || !w) throw new Error(`grad worker: batch has no labels for task ${t.name}`);
+    if (y.length !== rows || w.length !== rows) {
+      throw new Error(
+        `grad worker: task ${t.name} has ${y.length} labels and ${w.length} row weights ` +
+          `for ${rows} rows`,
+      );
+    }
+    for (const v of y) {
+      if (!Number.isInteger(v) || v >= t.classes.length || v < -1) {
+        throw new Error(
+          `grad worker: label ${v} of task ${t.name} is out of range for ` +
+            `${t.classes.length} classes`,
+        );
+      }
+    }
+  }
+}
+
+/** Per task, Σ_rows rowWeight · cross-entropy(logits, label); rows labelled −1 carry weight 0. */
+function taskLosses(
   logits: Record<string, tf.Tensor2D>,
   labels: Record<string, Int32Array>,
   rowWeights: Record<string, Float32Array>,
-): tf.Scalar {
-  const terms = Object.entries(logits).map(([name, lg]) => {
-    const k = lg.shape[1];
-    const y = tf.oneHot(
-      tf.tensor1d(Int32Array.from(labels[name], (v) => Math.max(v, 0)), "int32"),
-      k,
+): Record<string, tf.Scalar> {
+  // The same ops as taskCrossEntropy in loss.ts, so values agree to the last bit where the rows do.
+  return Object.fromEntries(
+    Object.entries(logits).map(([name, lg]) => {
+      const k = lg.shape[1];
+      const y = tf.oneHot(
+        tf.tensor1d(Int32Array.from(labels[name], (v) => Math.max(v, 0)), "int32"),
+        k,
+      );
+      const nll = tf.neg(tf.sum(tf.mul(y, tf.logSoftmax(lg)), 1));
+      return [name, tf.sum(tf.mul(nll, tf.tensor1d(rowWeights[name]))) as tf.Scalar];
+    }),
+  );
+}
+
+/** Loss parts and gradients of one job, gradients added into `acc`. */
+async function runJob(
+  m: EmotionModel,
+  job: GradJob,
+  taskWeights: Record<string, number>,
+  acc: { grads: Float32Array[]; connected: boolean[]; perTask: Record<string, number> },
+): Promise<number> {
+  checkJob(job, m.config);
+  const vars = m.trainableVariables();
+  let kept: Record<string, tf.Scalar> = {};
+  const { value, grads } = tf.variableGrads(() => {
+    const per = taskLosses(
+      m.apply(job.input, { training: true, dropoutSeed: job.dropoutSeed }).logits,
+      job.labels,
+      job.rowWeights,
     );
-    const nll = tf.neg(tf.sum(tf.mul(y, tf.logSoftmax(lg)), 1));
-    return tf.sum(tf.mul(nll, tf.tensor1d(rowWeights[name])));
-  });
-  return tf.addN(terms) as tf.Scalar;
+    kept = Object.fromEntries(Object.entries(per).map(([k, v]) => [k, tf.keep(v)]));
+    return tf.addN(
+      Object.entries(per).map(([k, v]) => tf.mul(v, taskWeights[k] ?? 1)),
+    ) as tf.Scalar;
+  }, vars);
+  try {
+    for (const [k, v] of Object.entries(kept)) {
+      acc.perTask[k] = (acc.perTask[k] ?? 0) + (await v.data())[0];
+    }
+    for (let i = 0; i < vars.length; i++) {
+      const g = grads[vars[i].name];
+      if (!g) continue;
+      acc.connected[i] = true;
+      const d = await g.data();
+      const a = acc.grads[i];
+      for (let j = 0; j < a.length; j++) a[j] += d[j];
+    }
+    return (await value.data())[0];
+  } finally {
+    tf.dispose([value, ...Object.values(grads), ...Object.values(kept)]);
+  }
 }
 
 self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
@@ -54,37 +145,51 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
     if (msg.type === "init") {
       const info = await initBackend(msg.backend);
       model = EmotionModel.create(msg.config);
-      self.postMessage({ type: "ready", device: info.device } satisfies WorkerReply);
+      // Same memory settings as the model being trained, so each job runs as it would there.
+      model.frontEndOptions = msg.frontEndOptions;
+      model.maxWindowsPerPass = msg.maxWindowsPerPass;
+      const layout = model.getWeights().map((w) => ({
+        name: w.name,
+        shape: w.tensor.shape.slice(),
+      }));
+      self.postMessage({ type: "ready", device: info.device, layout } satisfies WorkerReply);
       return;
     }
     if (!model) throw new Error("grad worker: 'step' before 'init'");
     const m = model;
     const specs = m.getWeights();
+    if (msg.weights.length !== specs.length) {
+      throw new Error(`grad worker: ${msg.weights.length} weights for ${specs.length}`);
+    }
     const fresh = specs.map((w, i) => ({
       name: w.name,
       tensor: tf.tensor(msg.weights[i], w.tensor.shape),
     }));
-    m.setWeights(fresh);
-    tf.dispose(fresh.map((w) => w.tensor));
-    const { value, grads } = tf.variableGrads(
-      () =>
-        weightedLoss(
-          m.apply(msg.input, { training: true, dropoutSeed: msg.dropoutSeed }).logits,
-          msg.labels,
-          msg.rowWeights,
-        ),
-      m.trainableVariables(),
-    );
-    const loss = (await value.data())[0];
-    const out = await Promise.all(
-      m.trainableVariables().map(async (v) => (await grads[v.name].data()) as Float32Array),
-    );
-    tf.dispose([value, ...Object.values(grads)]);
+    try {
+      m.setWeights(fresh);
+    } finally {
+      tf.dispose(fresh.map((w) => w.tensor));
+    }
+    const acc = {
+      grads: specs.map((w) => new Float32Array(w.tensor.size)),
+      connected: specs.map(() => false),
+      perTask: {} as Record<string, number>,
+    };
+    let loss = 0;
+    for (const job of msg.jobs) loss += await runJob(m, job, msg.taskWeights, acc);
     self.postMessage(
-      { type: "grads", loss, grads: out } satisfies WorkerReply,
-      out.map((a) => a.buffer as ArrayBuffer),
+      {
+        type: "grads",
+        loss,
+        perTask: acc.perTask,
+        grads: acc.grads,
+        connected: acc.connected,
+      } satisfies WorkerReply,
+      acc.grads.map((a) => a.buffer as ArrayBuffer),
     );
   } catch (err) {
-    self.postMessage({ type: "error", message: (err as Error).stack ?? String(err) });
+    self.postMessage(
+      { type: "error", message: (err as Error).stack ?? String(err) } satisfies WorkerReply,
+    );
   }
 };

@@ -3,34 +3,100 @@
  *
  * tfjs's multi-threaded wasm build cannot start under Deno, so a single tfjs engine uses one
  * core. Here each worker holds its own engine and model copy; a batch's rows are split
- * between them, each computes Σ rowWeight · CE over its rows and the weight gradients, and
- * the sums are added. With row weights that already include the batch normalisation (e.g.
- * 1/rows), the result equals the single-engine gradient up to dropout masks and float
- * rounding.
+ * between them, each computes Σ_m w_m Σ_rows rowWeight · CE_m over its rows and the weight
+ * gradients, and the sums are added. With row weights that already include the batch
+ * normalisation (e.g. 1/rows, or `rowWeights()` of loss.ts over the whole batch), the result
+ * equals the single-engine gradient up to float rounding and the dropout masks below.
+ *
+ * ## Dropout masks
+ *
+ * `tf.dropout` draws one uniform stream per call, in row-major order over the tensor it masks,
+ * so a row's mask depends on the shape of the batch it is computed in. To keep the masks of the
+ * single engine wherever that is possible, rows are split into *jobs* the same way
+ * `EmotionModel.apply` splits a large batch:
+ *
+ * - When the single engine processes the batch in row groups (more than `maxWindowsPerPass`
+ *   windows, see `rowGroups` in model.ts), each group is one job, computed from the same
+ *   `sliceRows` sub-batch with the same seed `dropoutSeed + 7919 · group`. Masks, and so the
+ *   objective, are then exactly those of the single engine.
+ * - Otherwise (the whole batch in one pass) the rows are split into one job per worker,
+ *   job p getting seed `dropoutSeed + 7919 · p` on its `sliceRows` sub-batch. Job 0's rows
+ *   get the single engine's masks when job 0 holds a row as long as the batch's `windows`
+ *   (then its sub-batch tensor is a prefix of the full one in row-major order); the other rows get different
+ *   masks with the same keep probability, so the objective is the same in expectation only.
+ *   This is exactly the single engine's row-group computation with groups = these jobs.
+ *   Matching every row would need the model to accept a precomputed mask.
+ *
+ * Jobs are never larger than one pass of the single engine, so no worker needs more memory
+ * than the single engine does.
  *
  * @module
  */
 import type { BackendName, ModelConfig, ModelInput } from "./types.ts";
-import type { WorkerReply, WorkerRequest } from "./grad_worker.ts";
-import { sliceRows } from "./model.ts";
+import type { FrontEndOptions } from "./frontend.ts";
+import type { GradJob, WorkerReply, WorkerRequest } from "./grad_worker.ts";
+import { rowGroups, sliceRows } from "./model.ts";
 
-/** Loss and summed gradients (in `getWeights()` order) of one batch. */
+/** Loss parts and summed gradients (in `getWeights()` order) of one batch. */
 export interface ParallelResult {
-  /** Σ over tasks and rows of rowWeight · cross-entropy. */
+  /** Σ_m w_m Σ_rows rowWeight · cross-entropy_m (w_m = task weight, default 1). */
   loss: number;
-  /** Gradients, one per weight in the model's `getWeights()` order. */
+  /** Per task, Σ_rows rowWeight · cross-entropy (not multiplied by the task weight). */
+  perTask: Record<string, number>;
+  /** Gradients, one per weight in the model's `getWeights()` order (zeros where unconnected). */
   grads: Float32Array[];
+  /** Per weight, whether the loss depends on it at all (false: its gradient is undefined). */
+  connected: boolean[];
 }
+
+/** Options of {@link GradientWorkers.create}. */
+export interface GradientWorkersOptions {
+  /** Front-end memory settings of the model being trained (EmotionModel.frontEndOptions). */
+  frontEndOptions?: FrontEndOptions;
+  /** Row-group threshold of the model being trained (EmotionModel.maxWindowsPerPass). */
+  maxWindowsPerPass?: number;
+}
+
+/** Options of {@link GradientWorkers.gradients}. */
+export interface GradientsOptions {
+  /** w_m per task (default 1 each). */
+  taskWeights?: Record<string, number>;
+}
+
+/** Name and shape of one model weight, as a worker's model lays them out. */
+export interface WeightLayout {
+  /** Weight name (`getWeights()` name). */
+  name: string;
+  /** Weight shape. */
+  shape: number[];
+}
+
+/** Default of EmotionModel.maxWindowsPerPass (kept in step with model.ts). */
+const DEFAULT_MAX_WINDOWS_PER_PASS = 16384;
 
 /** A pool of gradient workers for one model configuration. */
 export class GradientWorkers {
   #workers: Worker[];
+  #configKey: string;
+  #maxWindowsPerPass: number;
+  #failure: Error | undefined;
   /** Device description reported by each worker. */
   readonly devices: string[];
+  /** The workers' weight layout (the order of `weights` and `grads`). */
+  readonly layout: WeightLayout[];
 
-  private constructor(workers: Worker[], devices: string[]) {
+  private constructor(
+    workers: Worker[],
+    devices: string[],
+    layout: WeightLayout[],
+    config: ModelConfig,
+    maxWindowsPerPass: number,
+  ) {
     this.#workers = workers;
     this.devices = devices;
+    this.layout = layout;
+    this.#configKey = JSON.stringify(config);
+    this.#maxWindowsPerPass = maxWindowsPerPass;
   }
 
   /** Starts `count` workers, each with its own backend and model built from `config`. */
@@ -38,19 +104,36 @@ export class GradientWorkers {
     config: ModelConfig,
     count: number,
     backend: BackendName = "wasm",
+    opts: GradientWorkersOptions = {},
   ): Promise<GradientWorkers> {
     if (!(Number.isInteger(count) && count >= 1)) {
       throw new Error(`GradientWorkers: worker count ${count} must be a positive integer`);
     }
+    const maxWindowsPerPass = opts.maxWindowsPerPass ?? DEFAULT_MAX_WINDOWS_PER_PASS;
     const url = new URL("./grad_worker.ts", import.meta.url).href;
     const workers = Array.from({ length: count }, () => new Worker(url, { type: "module" }));
     try {
-      const devices = await Promise.all(
-        workers.map((w) => call(w, { type: "init", config, backend })),
+      const replies = await Promise.all(
+        workers.map((w, i) =>
+          call(w, i, {
+            type: "init",
+            config,
+            backend,
+            frontEndOptions: opts.frontEndOptions ?? {},
+            maxWindowsPerPass,
+          })
+        ),
       );
+      const ready = replies.map((r) => {
+        if (r.type !== "ready") throw new Error(`GradientWorkers: unexpected reply ${r.type}`);
+        return r;
+      });
       return new GradientWorkers(
         workers,
-        devices.map((d) => (d.type === "ready" ? d.device : "?")),
+        ready.map((r) => r.device),
+        ready[0].layout,
+        config,
+        maxWindowsPerPass,
       );
     } catch (e) {
       workers.forEach((w) => w.terminate());
@@ -64,9 +147,13 @@ export class GradientWorkers {
   }
 
   /**
-   * Loss and gradients of a batch, its rows split across the workers.
-   * @param weights current weights in `getWeights()` order
+   * Loss and gradients of a batch, its rows split across the workers (see the module
+   * description for how rows are grouped and which dropout seeds they get). After a worker
+   * has failed, the pool refuses further work: its workers may be out of step.
+   * @param config the configuration the pool was created with
+   * @param weights current weights in `getWeights()` order; sent to every worker first
    * @param rowWeights per task, the weight of each row's cross-entropy (0 for unlabelled rows)
+   * @param dropoutSeed the seed the single engine would pass to `apply`
    */
   async gradients(
     config: ModelConfig,
@@ -75,36 +162,82 @@ export class GradientWorkers {
     labels: Record<string, Int32Array>,
     rowWeights: Record<string, Float32Array>,
     dropoutSeed: number,
+    opts: GradientsOptions = {},
   ): Promise<ParallelResult> {
+    if (this.#failure) {
+      throw new Error(`GradientWorkers: pool is unusable after an earlier failure`, {
+        cause: this.#failure,
+      });
+    }
+    if (this.#workers.length === 0) throw new Error("GradientWorkers: pool was disposed");
+    if (JSON.stringify(config) !== this.#configKey) {
+      throw new Error("GradientWorkers: config differs from the one the workers were built with");
+    }
+    if (weights.length !== this.layout.length) {
+      throw new Error(
+        `GradientWorkers: ${weights.length} weight arrays for ${this.layout.length} weights`,
+      );
+    }
     const b = input.batchSize;
-    const parts = Math.min(this.size, b);
-    const jobs: Promise<WorkerReply>[] = [];
-    for (let p = 0; p < parts; p++) {
-      const r0 = Math.floor((p * b) / parts), r1 = Math.floor(((p + 1) * b) / parts);
-      const sub = sliceRows(input, r0, r1, config);
-      const pick = <T extends Int32Array | Float32Array>(rec: Record<string, T>) =>
-        Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, v.slice(r0, r1) as T]));
-      jobs.push(call(this.#workers[p], {
+    const groups = rowGroups(input, this.#maxWindowsPerPass);
+    const ranges: [number, number][] = groups.length > 1 ? groups : evenSplit(b, this.size);
+    const pick = <T extends Int32Array | Float32Array>(
+      rec: Record<string, T>,
+      r0: number,
+      r1: number,
+    ) => Object.fromEntries(Object.entries(rec).map(([k, v]) => [k, v.slice(r0, r1) as T]));
+    const jobs: GradJob[] = ranges.map(([r0, r1], j) => ({
+      input: sliceRows(input, r0, r1, config),
+      labels: pick(labels, r0, r1),
+      rowWeights: pick(rowWeights, r0, r1),
+      dropoutSeed: dropoutSeed + 7919 * j,
+    }));
+    // Longest-processing-time assignment; cost ≈ rows × windows of the trimmed sub-batch.
+    const perWorker: GradJob[][] = this.#workers.map(() => []);
+    const load = new Array<number>(this.size).fill(0);
+    for (const job of jobs) {
+      let w = 0;
+      for (let i = 1; i < load.length; i++) if (load[i] < load[w]) w = i;
+      perWorker[w].push(job);
+      load[w] += job.input.batchSize * job.input.windows;
+    }
+    const pending: Promise<WorkerReply>[] = [];
+    perWorker.forEach((list, i) => {
+      if (list.length === 0) return;
+      pending.push(call(this.#workers[i], i, {
         type: "step",
         weights,
-        input: sub,
-        labels: pick(labels),
-        rowWeights: pick(rowWeights),
-        dropoutSeed: dropoutSeed * 1009 + p,
+        jobs: list,
+        taskWeights: opts.taskWeights ?? {},
       }));
+    });
+    let replies: WorkerReply[];
+    try {
+      replies = await Promise.all(pending);
+    } catch (e) {
+      this.#failure = e as Error;
+      throw e;
     }
-    const replies = await Promise.all(jobs);
     let loss = 0;
+    const perTask: Record<string, number> = {};
     let grads: Float32Array[] | undefined;
+    let connected: boolean[] | undefined;
     for (const r of replies) {
-      if (r.type !== "grads") throw new Error("GradientWorkers: unexpected reply");
+      if (r.type !== "grads") throw new Error(`GradientWorkers: unexpected reply ${r.type}`);
       loss += r.loss;
-      if (!grads) grads = r.grads;
-      else {grads.forEach((g, i) => {
-          for (let j = 0; j < g.length; j++) g[j] += r.grads[i][j];
-        });}
+      for (const [k, v] of Object.entries(r.perTask)) perTask[k] = (perTask[k] ?? 0) + v;
+      if (!grads) {
+        grads = r.grads;
+        connected = r.connected;
+      } else {
+        grads.forEach((g, i) => {
+          const o = r.grads[i];
+          for (let j = 0; j < g.length; j++) g[j] += o[j];
+        });
+        connected = connected!.map((c, i) => c || r.connected[i]);
+      }
     }
-    return { loss, grads: grads! };
+    return { loss, perTask, grads: grads!, connected: connected! };
   }
 
   /** Stops the workers. */
@@ -114,16 +247,29 @@ export class GradientWorkers {
   }
 }
 
+/** Rows `[0, b)` in `parts` contiguous ranges of (nearly) equal row counts, none empty. */
+function evenSplit(b: number, parts: number): [number, number][] {
+  const n = Math.min(parts, b);
+  return Array.from(
+    { length: n },
+    (_, p) => [Math.floor((p * b) / n), Math.floor(((p + 1) * b) / n)] as [number, number],
+  );
+}
+
 /** Sends one request and waits for the worker's reply (errors are rethrown here). */
-function call(worker: Worker, msg: WorkerRequest): Promise<WorkerReply> {
+function call(worker: Worker, index: number, msg: WorkerRequest): Promise<WorkerReply> {
   return new Promise((resolve, reject) => {
     worker.onmessage = (e: MessageEvent<WorkerReply>) => {
-      if (e.data.type === "error") reject(new Error(`gradient worker failed: ${e.data.message}`));
-      else resolve(e.data);
+      if (e.data.type === "error") {
+        reject(new Error(`gradient worker ${index} failed: ${e.data.message}`));
+      } else resolve(e.data);
     };
     worker.onerror = (e) => {
       e.preventDefault();
-      reject(new Error(`gradient worker crashed: ${e.message}`));
+      reject(new Error(`gradient worker ${index} crashed: ${e.message}`));
+    };
+    worker.onmessageerror = () => {
+      reject(new Error(`gradient worker ${index} sent a message that could not be read`));
     };
     worker.postMessage(msg);
   });

@@ -14,13 +14,21 @@
  * Randomness is positional: epoch e's shuffling seed is deriveSeed(seed, e) and the dropout seed
  * of batch b is deriveSeed(seed, e, b, 1). Resuming at an epoch boundary thus replays exactly
  * the same random choices.
+ *
+ * With `workers ≥ 2` each step's loss and gradients come from that many Web Workers, each with
+ * its own tfjs engine (one core each; see model/parallel.ts), the batch's rows split between
+ * them; this thread adds the L2 term and applies the same Adam update. Row and class weights
+ * are normalised over the whole batch before the split, so the objective is the single-engine
+ * one; only dropout masks may differ (parallel.ts says exactly where) and float rounding.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { TaskSpec } from "../corpus/types.ts";
 import type { Batch } from "../frames/types.ts";
 import { registerGradients } from "../model/gradients.ts";
-import type { ModelConfig } from "../model/types.ts";
+import type { EmotionModel } from "../model/model.ts";
+import { GradientWorkers } from "../model/parallel.ts";
+import type { BackendName, ModelConfig } from "../model/types.ts";
 import { Adam, type AdamState } from "./adam.ts";
 import { encodeCheckpoint, readCheckpointFile, type StoredArray } from "./checkpoint.ts";
 import {
@@ -31,7 +39,7 @@ import {
   type Evaluation,
   meanFinite,
 } from "./evaluate.ts";
-import { type ClassWeighting, classWeightsFor, objective } from "./loss.ts";
+import { type ClassWeighting, classWeightsFor, l2Penalty, objective, rowWeights } from "./loss.ts";
 import { createProgress, type ProgressMode, type ProgressReporter } from "./progress.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
 import { deriveSeed } from "../util/random.ts";
@@ -95,6 +103,14 @@ export interface TrainOptions {
   backend?: string;
   /** Called after each epoch's checkpoint is written (an exception here aborts training). */
   onEpochEnd?: (record: EpochRecord) => void | Promise<void>;
+  /**
+   * Engines computing the gradients (default 1: this thread's engine). With N ≥ 2, N Web
+   * Workers on this thread's backend (started once per call, before the first step) split
+   * each batch's rows; needs --allow-read for the workers' code. Needs an EmotionModel-shaped
+   * model (`trainableVariables()` = `getWeights()` in order). A failing worker ends the run
+   * with an error; the checkpoint of the last finished epoch stays as it was.
+   */
+  workers?: number;
 }
 
 /** One epoch's record, as written to the JSON-lines log. */
@@ -220,6 +236,10 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
     }
   }
   const classWeights = classWeightsFor(opts.classWeighting ?? "none", tasks, opts.classCounts);
+  const workerCount = opts.workers ?? 1;
+  if (!(Number.isInteger(workerCount) && workerCount >= 1)) {
+    throw new Error(`train: workers ${opts.workers} must be a positive integer`);
+  }
   const vars = model.trainableVariables();
   const adam = new Adam(vars, { learningRate: opts.learningRate ?? 1e-4 });
   const reporter = typeof opts.progress === "object"
@@ -237,6 +257,7 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
     history: [],
   };
   let best: StoredArray[] | undefined;
+  let pool: GradientWorkers | undefined;
 
   try {
     if (ckptPath) {
@@ -285,6 +306,10 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
     // Whatever an earlier attempt left in the log, it now says what the checkpoint says.
     if (opts.logPath) await writeEpochLog(opts.logPath, state.history);
     const resumedFromEpoch = state.nextEpoch;
+    // Started only when there are epochs left, and before the first epoch's clock starts.
+    if (workerCount > 1 && state.nextEpoch < opts.epochs && !state.stopped) {
+      pool = await startWorkers(model, vars, workerCount);
+    }
     const runStart = performance.now();
     let batchesThisRun = 0;
 
@@ -294,12 +319,25 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
       const taskSums: Record<string, number> = Object.fromEntries(tasks.map((t) => [t.name, 0]));
       const perEpoch = state.batchesPerEpoch ?? opts.batchesPerEpoch;
       for await (const batch of opts.train(epoch, deriveSeed(seed, epoch))) {
-        const parts = await step(model, adam, vars, batch, {
+        const stepOptions = {
           dropoutSeed: deriveSeed(seed, epoch, batches, 1),
           classWeights,
           taskWeights: opts.taskWeights,
           l2: opts.l2 ?? 0,
-        });
+        };
+        let parts: StepLoss;
+        if (!pool) parts = await step(model, adam, vars, batch, stepOptions);
+        else {
+          try {
+            parts = await parallelStep(model, pool, adam, vars, batch, stepOptions);
+          } catch (e) {
+            throw new Error(
+              `train: epoch ${epoch + 1}, batch ${batches + 1}: ${(e as Error).message}` +
+                (ckptPath ? ` (${ckptPath} still holds epoch ${state.nextEpoch})` : ""),
+              { cause: e },
+            );
+          }
+        }
         batches++;
         batchesThisRun++;
         for (let i = 0; i < batch.batchSize; i++) windows += batch.lengths[i];
@@ -387,6 +425,7 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
       resumedFromEpoch,
     };
   } finally {
+    pool?.dispose();
     adam.dispose();
     await reporter.stop();
   }
@@ -405,12 +444,7 @@ async function step(
   adam: Adam,
   vars: tf.Variable[],
   batch: Batch,
-  o: {
-    dropoutSeed: number;
-    classWeights: Record<string, number[]>;
-    taskWeights?: Record<string, number>;
-    l2: number;
-  },
+  o: StepOptions,
 ): Promise<StepLoss> {
   const input = batchToInput(batch);
   let kept: { l2: tf.Scalar; perTask: Record<string, tf.Scalar> } | undefined;
@@ -435,6 +469,107 @@ async function step(
     value.dispose();
     tf.dispose(Object.values(grads));
     if (kept) tf.dispose([kept.l2, ...Object.values(kept.perTask)]);
+  }
+}
+
+/** What {@link step} and {@link parallelStep} need besides the batch. */
+interface StepOptions {
+  dropoutSeed: number;
+  classWeights: Record<string, number[]>;
+  taskWeights?: Record<string, number>;
+  l2: number;
+}
+
+/**
+ * Starts the gradient workers for `model` on this thread's backend, after checking that their
+ * weight layout is the model's (weights travel as bare arrays, matched by position).
+ */
+async function startWorkers(
+  model: TrainableModel,
+  vars: tf.Variable[],
+  count: number,
+): Promise<GradientWorkers> {
+  const own = model.getWeights();
+  if (own.length !== vars.length || own.some((w, i) => w.tensor !== vars[i])) {
+    throw new Error(
+      "train: workers need a model whose trainableVariables() are its getWeights() in order",
+    );
+  }
+  const backend = tf.getBackend();
+  const known: BackendName[] = ["cpu", "wasm", "webgpu", "tensorflow"];
+  if (!known.includes(backend as BackendName)) {
+    throw new Error(`train: workers cannot run on backend ${backend}`);
+  }
+  // The workers copy the model's memory settings so that each sub-batch runs as it would here.
+  const m = model as Partial<Pick<EmotionModel, "frontEndOptions" | "maxWindowsPerPass">>;
+  const pool = await GradientWorkers.create(model.config, count, backend as BackendName, {
+    frontEndOptions: m.frontEndOptions,
+    maxWindowsPerPass: m.maxWindowsPerPass,
+  });
+  const mismatch = pool.layout.length !== own.length ||
+    pool.layout.some((l, i) =>
+      l.name !== own[i].name || !tf.util.arraysEqual(l.shape, own[i].tensor.shape)
+    );
+  if (mismatch) {
+    pool.dispose();
+    throw new Error("train: the workers' model has a different weight layout than the model");
+  }
+  return pool;
+}
+
+/**
+ * {@link step} with the loss and cross-entropy gradients computed by the workers: row weights
+ * (class weights normalised over the whole batch) are computed here and split with the rows,
+ * the workers get the current weights with every request, and the L2 term and its gradient are
+ * added here before the same Adam update.
+ */
+async function parallelStep(
+  model: TrainableModel,
+  pool: GradientWorkers,
+  adam: Adam,
+  vars: tf.Variable[],
+  batch: Batch,
+  o: StepOptions,
+): Promise<StepLoss> {
+  const input = batchToInput(batch);
+  const tasks = model.config.tasks;
+  const rw: Record<string, Float32Array> = {};
+  for (const t of tasks) {
+    const y = batch.labels[t.name];
+    if (!y) throw new Error(`objective: batch has no labels for task ${t.name}`);
+    rw[t.name] = rowWeights(y, o.classWeights[t.name]);
+  }
+  const weights = await Promise.all(vars.map(async (v) => (await v.data()) as Float32Array));
+  const res = await pool.gradients(model.config, weights, input, batch.labels, rw, o.dropoutSeed, {
+    taskWeights: o.taskWeights,
+  });
+  const tensors: tf.Tensor[] = [];
+  try {
+    let l2 = 0;
+    let l2Grads: Record<string, tf.Tensor> = {};
+    if (o.l2 > 0 && vars.some((v) => v.rank >= 2)) {
+      // The same expression as objective()'s L2 term, so value and gradient agree with step().
+      const g = tf.variableGrads(() => tf.mul(l2Penalty(vars), o.l2) as tf.Scalar, vars);
+      l2 = (await g.value.data())[0];
+      g.value.dispose();
+      l2Grads = g.grads;
+      tensors.push(...Object.values(l2Grads));
+    }
+    const grads = vars.map((v, i) => {
+      const fromLoss = res.connected[i] ? tf.tensor(res.grads[i], v.shape) : undefined;
+      if (fromLoss) tensors.push(fromLoss);
+      const fromL2 = l2Grads[v.name];
+      if (!fromLoss || !fromL2) return fromLoss ?? fromL2;
+      const sum = tf.add(fromLoss, fromL2);
+      tensors.push(sum);
+      return sum;
+    });
+    adam.apply(grads);
+    const perTask: Record<string, number> = {};
+    for (const t of tasks) perTask[t.name] = res.perTask[t.name] ?? 0;
+    return { total: res.loss + l2, l2, perTask };
+  } finally {
+    tf.dispose(tensors);
   }
 }
 
