@@ -43,7 +43,7 @@ async function tsFiles(dir: string): Promise<string[]> {
  * (`new URL("./x.ts", import.meta.url)`). Declarations are matched only at the start of a line,
  * so examples inside JSDoc (` * import … from "./mod.ts"`) do not count.
  */
-export function relativeSpecifiers(source: string): string[] {
+function relativeSpecifiers(source: string): string[] {
   const patterns = [
     /^\s*(?:import|export)\s+(?:type\s+)?(?:[\w$]+\s*,\s*)?(?:\*(?:\s+as\s+[\w$]+)?|\{[^}]*\}|[\w$]+)\s+from\s*["']([^"']+)["']/gm,
     /^\s*import\s*["']([^"']+)["']/gm,
