@@ -45,6 +45,7 @@ reproduce; flags and --set override them.
   --class-weighting none|balanced
   --task-weights LIST   fixed w_m, e.g. arousal=1,valence=0.5 (default all 1; not with --trials)
   --backend NAME        auto | wasm | cpu | webgpu | tensorflow
+  --workers N           training engines, one core each (default: the experiment's)
   --limit N             at most N utterances per partition (round-robin over speakers)
   --no-resume           ignore an existing checkpoint in --out
   --progress MODE       auto | terminal | jupyter | none
@@ -103,6 +104,7 @@ async function main(): Promise<void> {
       "class-weighting": { type: "string" },
       "task-weights": { type: "string" },
       backend: { type: "string" },
+      workers: { type: "string" },
       limit: { type: "string" },
       "no-resume": { type: "boolean", default: false },
       progress: { type: "string", default: "auto" },
@@ -142,6 +144,7 @@ async function main(): Promise<void> {
       "training.patience": num(a.patience),
       "training.taskWeightTrials": num(a.trials),
       "training.classWeighting": a["class-weighting"],
+      "training.workers": num(a.workers),
       "backend": a.backend,
       "out": a.out,
     },

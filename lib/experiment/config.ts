@@ -409,7 +409,9 @@ export async function presetFor(corpus: CorpusKind): Promise<ExperimentConfig> {
 
 /** The settings that make results comparable: a finished system is reused only if these match. */
 export function resultFingerprint(c: ExperimentConfig): string {
-  const { workers: _workers, seeds: _seeds, ...training } = c.training;
+  // Seeds are compared separately (a run with more seeds redoes the system); workers stay in:
+  // with ≥ 2 engines dropout masks differ, so results do too.
+  const { seeds: _seeds, ...training } = c.training;
   return JSON.stringify({
     data: { ...c.data, strict: undefined },
     model: c.model,

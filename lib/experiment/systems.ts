@@ -79,6 +79,8 @@ export function modelSpecFor(
       l2: t.l2,
       classWeighting: t.classWeighting,
       taskWeightTrials: info.multiTask ? t.taskWeightTrials : 1,
+      // One engine keeps the spec (and outcome.json) of earlier runs unchanged.
+      ...(t.workers > 1 ? { workers: t.workers } : {}),
     },
     seed,
   };

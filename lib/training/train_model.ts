@@ -62,6 +62,12 @@ export interface TrainingSpec {
   taskWeightTrials: number;
   /** Fixed task weights w_m (default 1 each; ignored under a search). */
   taskWeights?: Record<string, number>;
+  /**
+   * Training engines (Web Workers, one core each; 1 = this thread). Part of the spec because
+   * with ≥ 2 the rows of a batch get other dropout masks than in one engine (see
+   * `model/parallel.ts`): the same seed gives the same result only with the same worker count.
+   */
+  workers?: number;
 }
 
 /** Everything that defines one trained model. */
@@ -238,6 +244,7 @@ export async function trainModel(
     progress: ctx.progress,
     batchesPerEpoch: Math.ceil(trainSet.length / t.batchSize),
     backend: ctx.backend.backend,
+    workers: t.workers ?? 1,
   };
 
   const t0 = performance.now();
