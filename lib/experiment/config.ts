@@ -241,6 +241,19 @@ function merge(base: Json, over: Json): Json {
   return out;
 }
 
+/** Levenshtein distance, for "did you mean" hints on mistyped keys. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) {
+      cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = cur;
+  }
+  return prev[b.length];
+}
+
 /**
  * Checks a layer (a file or an override) for unknown keys, so a typo such as `training.epoch`
  * is an error instead of a silently ignored setting.
@@ -249,7 +262,9 @@ function checkKeys(layer: Json, source: string): void {
   for (const key of leaves(layer)) {
     if (key === "$comment" || key.endsWith(".$comment")) continue;
     if (!(key in SCHEMA)) {
-      const near = EXPERIMENT_KEYS.filter((k) => k.split(".").at(-1) === key.split(".").at(-1));
+      const near = EXPERIMENT_KEYS.filter((k) => editDistance(k, key) <= 2).concat(
+        EXPERIMENT_KEYS.filter((k) => k.split(".").at(-1) === key.split(".").at(-1)),
+      );
       throw new Error(
         `${source}: unknown key '${key}'` + (near.length ? ` (did you mean ${near[0]}?)` : ""),
       );
