@@ -7,7 +7,7 @@
  */
 
 import { parseCommandLine } from "../lib/util/cli.ts";
-import { EXAMPLE_DEFAULT_SEED, writeExampleCorpus } from "../lib/corpus/example.ts";
+import { EXAMPLE_DEFAULT_SEED, writeExampleCorpus } from "../lib/corpus/example/mod.ts";
 
 const { values } = parseCommandLine({
   options: {

@@ -14,7 +14,7 @@ import {
   levelOf,
   partitionOfSession,
   writeExampleCorpus,
-} from "../lib/corpus/example.ts";
+} from "../lib/corpus/example/mod.ts";
 
 const ROOT = new URL("../data.example/", import.meta.url).pathname;
 const exists = (() => {
