@@ -160,13 +160,10 @@ export function renderExampleReadme(summary: ExampleCorpusSummary): string {
     summary.utterances.filter((u) =>
       [u.arousal, u.valence, u.dominance].some((x) => x === 2 || x === 4)
     ).length;
-  // The text names `lib/corpus/example.ts`, the generator's path when data.example/ was
-  // committed; it is kept so the README stays byte-identical to the committed one (changing it
-  // means regenerating and committing data.example/README.md and SHA256SUMS).
   return `# data.example — a synthetic miniature IEMOCAP
 
 **The audio here is synthetic.** No recording of any person is included: every file was made by
-\`lib/corpus/example.ts\`, a small source-filter speech synthesiser, so the toolkit can run its
+\`lib/corpus/example/\`, a small source-filter speech synthesiser, so the toolkit can run its
 whole pipeline (and \`deno task reproduce\`) without the licensed IEMOCAP release. Results on this
 corpus say nothing about real emotion recognition.
 
