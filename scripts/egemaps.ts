@@ -11,6 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { basename, dirname, join, normalize, resolve } from "node:path";
+import { csvCell } from "../lib/util/csv.ts";
 import { AudioFileError, MIN_SAMPLES, readWav, TARGET_SAMPLE_RATE } from "../lib/audio/mod.ts";
 import {
   EGEMAPS_FUNCTIONAL_NAMES,
@@ -82,11 +83,6 @@ interface BadFile {
 
 const isWavName = (name: string) => name.toLowerCase().endsWith(".wav");
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
-
-/** RFC 4180: a cell with a comma, quote or line break is quoted, inner quotes doubled. */
-function csvCell(s: string): string {
-  return /[",\r\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s;
-}
 
 // 7 significant digits: the precision of the float32 values openSMILE writes
 const num = (v: number) => (Number.isFinite(v) ? String(Number(v.toPrecision(7))) : "0");
@@ -362,6 +358,7 @@ async function main(): Promise<number> {
       // readWav's default pads audio shorter than one window, exactly as the experiment's
       // corpusFeatures (lib/experiment/features.ts) reads it: one rule, the same features.
       const audio = await readWav(f.path);
+      for (const w of audio.warnings) console.error(`note: ${f.path}: ${w}`);
       if (audio.padded) {
         padded++;
         console.error(

@@ -311,6 +311,11 @@ Deno.test("feature CSV: exact round trip and errors naming the file and line", (
   );
   assert.throws(() => parseFeatureCsv("id,a,b\nx,1\n", "bad.csv"), /bad\.csv:2: 2 columns/);
   assert.throws(() => parseFeatureCsv("id,a\nx,abc\n", "bad.csv"), /bad\.csv:2: column "a"/);
+  // Ids with commas, quotes or line breaks (file names are free text) survive the round trip.
+  const odd = new Map([['a,b "c"\nd', Float64Array.of(1)], ["plain", Float64Array.of(2)]]);
+  const oddBack = parseFeatureCsv(formatFeatureCsv({ names: ["f"], features: odd }), "odd.csv");
+  assert.deepEqual([...oddBack.features.keys()], ['a,b "c"\nd', "plain"]);
+  assert.throws(() => parseFeatureCsv('id,a\n"x,1\n', "open.csv"), /open\.csv:2: unclosed quote/);
 });
 
 const SHARED = new URL("../../shared/", import.meta.url);

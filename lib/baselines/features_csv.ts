@@ -7,6 +7,7 @@
  * @module
  */
 import { writeFileAtomic } from "../util/atomic.ts";
+import { csvCell, parseCsvRows } from "../util/csv.ts";
 
 /** A feature table: feature names and one vector per utterance id. */
 export interface FeatureTable {
@@ -28,33 +29,31 @@ export function idFromFileName(cell: string): string {
  * number; a duplicated id, a short row or a non-number is an error naming the line.
  */
 export function parseFeatureCsv(text: string, source: string): FeatureTable {
-  const lines = text.split(/\r?\n/);
-  while (lines.length > 0 && lines[lines.length - 1].trim() === "") lines.pop();
-  if (lines.length === 0) throw new Error(`${source}: empty feature CSV`);
-  const header = lines[0].split(",");
+  // One RFC 4180 reader for every CSV: names with commas or quotes (as the egemaps CLI writes
+  // them) read back as written, and line numbers stay right across quoted line breaks.
+  const rows = parseCsvRows(text.replace(/^\uFEFF/, ""), source);
+  if (rows.length === 0) throw new Error(`${source}: empty feature CSV`);
+  const header = rows[0].cells;
   if (header.length < 2) {
     throw new Error(`${source}: header has ${header.length} column(s); expected id + features`);
   }
   const names = header.slice(1).map((s) => s.trim());
   const features = new Map<string, Float64Array>();
-  for (let ln = 1; ln < lines.length; ln++) {
-    const line = lines[ln];
-    if (line.trim() === "") continue;
-    const cells = line.split(",");
+  for (const { cells, line } of rows.slice(1)) {
     if (cells.length !== header.length) {
       throw new Error(
-        `${source}:${ln + 1}: ${cells.length} columns, the header has ${header.length}`,
+        `${source}:${line}: ${cells.length} columns, the header has ${header.length}`,
       );
     }
     const id = idFromFileName(cells[0].trim().replace(/^'(.*)'$/, "$1"));
-    if (id === "") throw new Error(`${source}:${ln + 1}: empty id`);
-    if (features.has(id)) throw new Error(`${source}:${ln + 1}: duplicate id "${id}"`);
+    if (id === "") throw new Error(`${source}:${line}: empty id`);
+    if (features.has(id)) throw new Error(`${source}:${line}: duplicate id "${id}"`);
     const v = new Float64Array(names.length);
     for (let j = 0; j < names.length; j++) {
       const cell = cells[j + 1].trim();
       const x = cell === "" ? NaN : Number(cell);
       if (!Number.isFinite(x)) {
-        throw new Error(`${source}:${ln + 1}: column "${names[j]}" is "${cell}", not a number`);
+        throw new Error(`${source}:${line}: column "${names[j]}" is "${cell}", not a number`);
       }
       v[j] = x;
     }
@@ -81,20 +80,14 @@ export async function readFeatureCsv(path: string): Promise<FeatureTable> {
  * shortest round-trip formatting, so reading the file back gives the identical doubles.
  */
 export function formatFeatureCsv(table: FeatureTable): string {
-  for (const n of table.names) {
-    if (/[,\n\r]/.test(n)) {
-      throw new Error(`formatFeatureCsv: feature name "${n}" has a , or newline`);
-    }
-  }
-  const out = ["id," + table.names.join(",")];
+  const out = [["id", ...table.names].map(csvCell).join(",")];
   for (const [id, v] of table.features) {
-    if (/[,\n\r]/.test(id)) throw new Error(`formatFeatureCsv: id "${id}" has a , or newline`);
     if (v.length !== table.names.length) {
       throw new Error(
         `formatFeatureCsv: "${id}" has ${v.length} values for ${table.names.length} names`,
       );
     }
-    out.push(id + "," + Array.from(v, (x) => String(x)).join(","));
+    out.push(csvCell(id) + "," + Array.from(v, (x) => String(x)).join(","));
   }
   return out.join("\n") + "\n";
 }
