@@ -8,9 +8,7 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import type { TaskSpec } from "../lib/corpus/types.ts";
-import type { Batch } from "../lib/frames/types.ts";
-import { defaultModelConfig, EmotionModel, rowGroups } from "../lib/model/model.ts";
+import { EmotionModel, rowGroups } from "../lib/model/model.ts";
 import type { ModelConfig } from "../lib/model/types.ts";
 import { readCheckpointFile } from "../lib/training/checkpoint.ts";
 import { batchToInput } from "../lib/training/evaluate.ts";
@@ -23,49 +21,15 @@ import {
 } from "../lib/training/train.ts";
 
 // Workers follow this thread's backend; cpu keeps the tiny model's steps at milliseconds.
+import { sineBatch, TASKS, tinyConfig as sharedTinyConfig } from "./fixtures.ts";
+
 await tf.setBackend("cpu");
 
-const WIN = 64, HOP = 16;
-const TASKS: TaskSpec[] = [
-  { name: "arousal", classes: ["low", "high"] },
-  { name: "valence", classes: ["neg", "neu", "pos"] },
-];
-
+/** The shared tiny model without dropout unless asked: the engines are compared exactly. */
 function tinyConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
-  return defaultModelConfig(TASKS, {
-    pooling: "attention",
-    input: { kind: "raw", windowSamples: WIN, hopSamples: HOP },
-    conv: { filters: 4, kernel: 8, pool: 2, channelPool: 2 },
-    gru: { units: 8, layers: 1 },
-    dropoutKeep: 1,
-    seed: 7,
-    ...overrides,
-  });
+  return sharedTinyConfig({ dropoutKeep: 1, ...overrides });
 }
-
-/** Row r: a sine whose frequency follows its arousal class, `windows[r]` real windows. */
-function makeBatch(ids: string[], arousal: number[], valence: number[], windows: number[]): Batch {
-  const nw = Math.max(...windows);
-  const per = (nw - 1) * HOP + WIN;
-  const signal = new Float32Array(ids.length * per);
-  const mask = new Float32Array(ids.length * nw);
-  for (let r = 0; r < ids.length; r++) {
-    const n = (windows[r] - 1) * HOP + WIN;
-    const f = arousal[r] === 1 ? 0.35 : 0.05;
-    for (let i = 0; i < n; i++) signal[r * per + i] = Math.sin(2 * Math.PI * f * i + r);
-    mask.fill(1, r * nw, r * nw + windows[r]);
-  }
-  return {
-    ids,
-    batchSize: ids.length,
-    windows: nw,
-    samplesPerRow: per,
-    signal,
-    lengths: Int32Array.from(windows),
-    mask,
-    labels: { arousal: Int32Array.from(arousal), valence: Int32Array.from(valence) },
-  };
-}
+const makeBatch = sineBatch;
 
 // Unequal lengths and missing labels (−1), so row trimming and weight normalisation matter.
 const TRAIN_BATCHES = [

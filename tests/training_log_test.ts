@@ -5,9 +5,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import type { TaskSpec } from "../lib/corpus/types.ts";
 import type { Batch } from "../lib/frames/types.ts";
-import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
+import { EmotionModel } from "../lib/model/model.ts";
 import { createProgress, type ProgressUpdate } from "../lib/training/progress.ts";
 import { Random } from "../lib/util/random.ts";
 import { searchTaskWeights, type WeightTrial } from "../lib/training/search.ts";
@@ -19,48 +18,18 @@ import {
   type TrainOptions,
 } from "../lib/training/train.ts";
 
+import { sineBatch, tinyConfig } from "./fixtures.ts";
+
 await tf.setBackend("cpu");
 
 // A model small enough that an epoch of two batches takes milliseconds on the cpu backend.
-const WIN = 64, HOP = 16;
-const TASKS: TaskSpec[] = [
-  { name: "arousal", classes: ["low", "high"] },
-  { name: "valence", classes: ["neg", "neu", "pos"] },
-];
-
 function tinyModel(): EmotionModel {
-  return EmotionModel.create(defaultModelConfig(TASKS, {
-    pooling: "attention",
-    input: { kind: "raw", windowSamples: WIN, hopSamples: HOP },
-    conv: { filters: 4, kernel: 8, pool: 2, channelPool: 2 },
-    gru: { units: 8, layers: 1 },
-    dropoutKeep: 0.9,
-    seed: 3,
-  }));
+  return EmotionModel.create(tinyConfig({ seed: 3 }));
 }
 
 /** Rows are sines whose frequency follows the arousal class, `windows[r]` windows long. */
 function batch(arousal: number[], valence: number[], windows: number[]): Batch {
-  const nw = Math.max(...windows);
-  const per = (nw - 1) * HOP + WIN;
-  const signal = new Float32Array(arousal.length * per);
-  const mask = new Float32Array(arousal.length * nw);
-  for (let r = 0; r < arousal.length; r++) {
-    const n = (windows[r] - 1) * HOP + WIN;
-    const f = arousal[r] === 1 ? 0.3 : 0.07;
-    for (let i = 0; i < n; i++) signal[r * per + i] = Math.sin(2 * Math.PI * f * i + r);
-    mask.fill(1, r * nw, r * nw + windows[r]);
-  }
-  return {
-    ids: arousal.map((_, r) => `u${r}`),
-    batchSize: arousal.length,
-    windows: nw,
-    samplesPerRow: per,
-    signal,
-    lengths: Int32Array.from(windows),
-    mask,
-    labels: { arousal: Int32Array.from(arousal), valence: Int32Array.from(valence) },
-  };
+  return sineBatch(arousal.map((_, r) => `u${r}`), arousal, valence, windows, [0.07, 0.3]);
 }
 
 const TRAIN = [batch([0, 1, 1], [0, 2, 1], [5, 4, 6]), batch([1, 0], [1, 0], [6, 3])];

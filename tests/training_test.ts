@@ -3,9 +3,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import type { TaskSpec } from "../lib/corpus/types.ts";
 import type { Batch } from "../lib/frames/types.ts";
-import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
+import { EmotionModel } from "../lib/model/model.ts";
 import { decodeModel, encodeModel, loadModel, saveModel } from "../lib/model/persist.ts";
-import type { ModelConfig } from "../lib/model/types.ts";
 import { Adam } from "../lib/training/adam.ts";
 import { decodeCheckpoint, encodeCheckpoint } from "../lib/training/checkpoint.ts";
 import { evaluate } from "../lib/training/evaluate.ts";
@@ -23,59 +22,13 @@ import { deriveSeed, Random } from "../lib/util/random.ts";
 import { sampleTaskWeights, searchTaskWeights } from "../lib/training/search.ts";
 import { snapshotWeights, train, type TrainOptions } from "../lib/training/train.ts";
 
+import { HOP, sineBatch, TASKS, tinyConfig, WIN } from "./fixtures.ts";
+
 await tf.setBackend("cpu");
 
 // Tiny raw-input geometry: 64-sample windows every 16 samples, 4 conv filters of width 8,
 // one GRU layer of 8 units. A step takes milliseconds on the cpu backend.
-const WIN = 64, HOP = 16;
-const TASKS: TaskSpec[] = [
-  { name: "arousal", classes: ["low", "high"] },
-  { name: "valence", classes: ["neg", "neu", "pos"] },
-];
-
-function tinyConfig(overrides: Partial<ModelConfig> = {}): ModelConfig {
-  return defaultModelConfig(TASKS, {
-    pooling: "attention",
-    input: { kind: "raw", windowSamples: WIN, hopSamples: HOP },
-    conv: { filters: 4, kernel: 8, pool: 2, channelPool: 2 },
-    gru: { units: 8, layers: 1 },
-    dropoutKeep: 0.9,
-    seed: 7,
-    ...overrides,
-  });
-}
-
-/**
- * A hand-built batch: row r is a sine whose frequency depends on its arousal class (so the task
- * is learnable), with `windows[r]` real windows and zero padding after them.
- */
-function makeBatch(
-  ids: string[],
-  arousal: number[],
-  valence: number[],
-  windows: number[],
-): Batch {
-  const nw = Math.max(...windows);
-  const per = (nw - 1) * HOP + WIN;
-  const signal = new Float32Array(ids.length * per);
-  const mask = new Float32Array(ids.length * nw);
-  for (let r = 0; r < ids.length; r++) {
-    const n = (windows[r] - 1) * HOP + WIN;
-    const f = arousal[r] === 1 ? 0.35 : 0.05;
-    for (let i = 0; i < n; i++) signal[r * per + i] = Math.sin(2 * Math.PI * f * i + r);
-    mask.fill(1, r * nw, r * nw + windows[r]);
-  }
-  return {
-    ids,
-    batchSize: ids.length,
-    windows: nw,
-    samplesPerRow: per,
-    signal,
-    lengths: Int32Array.from(windows),
-    mask,
-    labels: { arousal: Int32Array.from(arousal), valence: Int32Array.from(valence) },
-  };
-}
+const makeBatch = sineBatch;
 
 const TRAIN_BATCHES = [
   makeBatch(["a", "b", "c", "d"], [0, 1, 0, 1], [0, 2, 1, -1], [6, 5, 4, 6]),

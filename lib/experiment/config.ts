@@ -22,6 +22,7 @@
 import { fileURLToPath } from "node:url";
 import type { CorpusKind } from "../corpus/mod.ts";
 import type { BackendName, Pooling } from "../model/types.ts";
+import type { NetworkSpec } from "../training/train_model.ts";
 
 /** The six systems of Table 1, in the paper's row order. */
 export const SYSTEMS = [
@@ -73,17 +74,11 @@ export interface DataConfig {
   strict: boolean;
 }
 
-/** The network of the neural systems (the paper's values in experiments/iemocap.json). */
-export interface ModelSection {
-  /** Raw-audio framing: window length and hop in samples at 16 kHz. */
-  window: { samples: number; hop: number };
-  /** Both convolutions: filters, width, max-pool after conv1, cross-channel max group size. */
-  conv: { filters: number; kernel: number; pool: number; channelPool: number };
-  /** Recurrent stack. */
-  gru: { units: number; layers: number };
-  /** Keep probability of the dropout after the CNN (paper: 0.9). */
-  dropoutKeep: number;
-}
+/**
+ * The network of the neural systems (the paper's values in experiments/iemocap.json): the
+ * training stage's {@link NetworkSpec}, so the file's `model` section is handed over as it is.
+ */
+export type ModelSection = NetworkSpec;
 
 /** How every neural model is trained. */
 export interface TrainingSection {
