@@ -1,28 +1,33 @@
 /**
  * Benchmark: trains and runs the paper model at realistic shapes (default 8 utterances × 300
- * windows, MTL with attention) and prints windows/s for training and inference, plus GFLOP/s
- * from a counted FLOP model of the paper's per-window computation.
+ * windows, MTL with attention, three 3-class tasks) through the toolkit's own training loop
+ * (`train()`: its objective, Adam, per-row class weighting, dropout and, with `--workers`, its
+ * gradient workers) and its evaluation (`evaluate()`), and prints windows/s for training and
+ * inference, CPU seconds per step and GFLOP/s from the counted FLOPs of the paper's per-window
+ * computation.
  *
  *   deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] [--windows 300]
- *                   [--steps 3] [--warmup 1] [--workers 0] [--naive] [--json]
+ *                   [--steps 3] [--workers 1] [--naive] [--json]
  *
- * `--workers N` (N ≥ 1) computes training gradients data-parallel in N Web Workers, each
- * with its own tfjs engine (one core each); 0 trains in this thread.
- *
+ * The first epoch (steps batches) warms up (kernel compilation, worker start); the second is
+ * timed. `--naive` runs the per-window reference front-end instead (inference only: the
+ * training loop always uses the model's own front-end).
  * @module
  */
-import { parseCommandLine } from "../lib/util/cli.ts";
 import process from "node:process";
 import * as tf from "@tensorflow/tfjs-core";
+import type { Batch } from "../lib/frames/types.ts";
 import { initBackend, parseBackendName } from "../lib/model/backend.ts";
 import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
 import { paperFlopsPerWindow } from "../lib/model/flops.ts";
-import { GradientWorkers } from "../lib/model/parallel.ts";
-import type { ModelInput } from "../lib/model/types.ts";
+import { evaluate } from "../lib/training/evaluate.ts";
+import { train } from "../lib/training/train.ts";
+import { parseCommandLine } from "../lib/util/cli.ts";
+import { Random } from "../lib/util/random.ts";
 
 const BENCH_USAGE =
   "Usage: deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] " +
-  "[--windows 300] [--steps 3] [--warmup 1] [--workers 0] [--naive] [--json]";
+  "[--windows 300] [--steps 3] [--workers 1] [--naive] [--json]";
 
 const { values: args } = parseCommandLine({
   options: {
@@ -30,9 +35,8 @@ const { values: args } = parseCommandLine({
     batch: { type: "string", default: "8" },
     windows: { type: "string", default: "300" },
     steps: { type: "string", default: "3" },
-    warmup: { type: "string", default: "1" },
     naive: { type: "boolean", default: false },
-    workers: { type: "string", default: "0" },
+    workers: { type: "string", default: "1" },
     json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -43,142 +47,127 @@ if (args.help) {
 }
 const int = (name: string, v: string | undefined, min: number) => {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer ≥ ${min}`);
+  if (!Number.isInteger(n) || n < min) {
+    console.error(`bench: --${name} must be an integer ≥ ${min}\n\n${BENCH_USAGE}`);
+    Deno.exit(2);
+  }
   return n;
 };
-const batch = int("batch", args.batch, 1);
+const batchSize = int("batch", args.batch, 1);
 const windows = int("windows", args.windows, 1);
 const steps = int("steps", args.steps, 1);
-const warmup = int("warmup", args.warmup, 0);
-const workers = int("workers", args.workers, 0);
+const workers = int("workers", args.workers, 1);
 
 const info = await initBackend(parseBackendName(args.backend));
 const log = (s: string) => {
   if (!args.json) console.log(s);
 };
-log(`backend ${info.backend}, device ${info.device}`);
+log(`backend ${info.backend}, device ${info.device}, workers ${workers}`);
 
 const tasks = ["arousal", "valence", "dominance"].map((name) => ({
   name,
   classes: ["low", "mid", "high"],
 }));
 const config = defaultModelConfig(tasks, { seed: 7 });
-const model = EmotionModel.create(config);
 if (config.input.kind !== "raw") throw new Error("unreachable");
 const samples = (windows - 1) * config.input.hopSamples + config.input.windowSamples;
 
-// Deterministic pseudo-speech: noise is enough, the cost does not depend on the values.
-let state = 12345;
-const rand = () => {
-  state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-  return state / 2 ** 32;
-};
-const signal = new Float32Array(batch * samples).map(() => 2 * rand() - 1);
-const input: ModelInput = {
-  signal,
-  batchSize: batch,
+// Noise is enough: the cost does not depend on the values.
+const rng = new Random(12345);
+const makeBatch = (b: number): Batch => ({
+  ids: Array.from({ length: batchSize }, (_, i) => `b${b}-${i}`),
+  batchSize,
   windows,
-  lengths: new Int32Array(batch).fill(windows),
+  samplesPerRow: samples,
+  signal: Float32Array.from({ length: batchSize * samples }, () => 2 * rng.next() - 1),
+  lengths: new Int32Array(batchSize).fill(windows),
+  mask: new Float32Array(batchSize * windows).fill(1),
+  labels: Object.fromEntries(
+    tasks.map((t) => [t.name, Int32Array.from({ length: batchSize }, (_, i) => (i + b) % 3)]),
+  ),
+});
+const batches = Array.from({ length: steps }, (_, b) => makeBatch(b));
+
+/** Process CPU seconds (all threads, workers included) since `from`. */
+const cpuSince = (from: NodeJS.CpuUsage) => {
+  const c = process.cpuUsage(from);
+  return (c.user + c.system) / 1e6;
 };
-const labels = tasks.map(() =>
-  tf.oneHot(tf.tensor1d([...Array(batch)].map((_, i) => i % 3), "int32"), 3)
-);
-const optimizer = tf.train.adam(1e-4);
 
-const pool = workers > 0
-  ? await GradientWorkers.create(config, workers, info.backend as "wasm")
-  : undefined;
-if (pool) log(`gradient workers: ${pool.devices.join("; ")}`);
-const intLabels = Object.fromEntries(
-  tasks.map((t) => [t.name, Int32Array.from({ length: batch }, (_, i) => i % 3)]),
-);
-const rowWeights = Object.fromEntries(
-  tasks.map((t) => [t.name, new Float32Array(batch).fill(1 / batch)]),
-);
+const model = EmotionModel.create(config);
+let cpuMark = process.cpuUsage();
+let timedCpu = 0;
+const result0 = await train(model, {
+  train: () => batches,
+  epochs: 2,
+  learningRate: 1e-4,
+  progress: "none",
+  workers,
+  onEpochEnd: (r) => {
+    if (r.epoch === 2) timedCpu = cpuSince(cpuMark);
+    cpuMark = process.cpuUsage();
+    log(
+      `  epoch ${r.epoch}${r.epoch === 1 ? " (warm-up)" : ""}: ${
+        r.windowsPerSecond.toFixed(1)
+      } windows/s`,
+    );
+  },
+});
+const timed = result0.history[1];
 
-async function parallelStep(step: number): Promise<number> {
-  const vars = model.trainableVariables();
-  const weights = await Promise.all(vars.map(async (v) => (await v.data()) as Float32Array));
-  const res = await pool!.gradients(config, weights, input, intLabels, rowWeights, step);
-  const grads = vars.map((v, i) => ({ name: v.name, tensor: tf.tensor(res.grads[i], v.shape) }));
-  optimizer.applyGradients(grads);
-  tf.dispose(grads.map((g) => g.tensor));
-  return res.loss;
-}
-
-async function trainStep(step: number): Promise<number> {
-  if (pool) return await parallelStep(step);
-  const loss = optimizer.minimize(
-    () => {
-      const out = model.apply(input, {
-        training: true,
-        dropoutSeed: step,
-        naiveFrontEnd: args.naive,
-      });
-      const losses = tasks.map((t, i) =>
-        tf.losses.softmaxCrossEntropy(labels[i], out.logits[t.name])
-      );
-      return tf.addN(losses) as tf.Scalar;
-    },
-    true,
-    model.trainableVariables(),
-  )!;
-  const v = (await loss.data())[0];
-  loss.dispose();
-  return v;
-}
-
-async function inferStep(): Promise<void> {
-  const out = model.apply(input, { training: false, naiveFrontEnd: args.naive });
-  await Promise.all(Object.values(out.logits).map((t) => t.data()));
-  Object.values(out.logits).forEach((t) => t.dispose());
-  Object.values(out.attention ?? {}).forEach((t) => t.dispose());
-}
-
-/** Wall and process CPU seconds of `n` calls (CPU time shows the cost when cores are shared). */
-async function timeIt(
-  n: number,
-  fn: (i: number) => Promise<unknown>,
-): Promise<{ wall: number; cpu: number }> {
+// Inference as evaluation runs it (one warm-up pass, then timed).
+const evalOnce = () => evaluate(model, batches, tasks);
+await evalOnce();
+let inferWall: number, inferCpu: number;
+if (args.naive) {
+  const input = {
+    signal: batches[0].signal,
+    batchSize,
+    windows,
+    lengths: batches[0].lengths,
+  };
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  for (let i = 0; i < n; i++) await fn(i);
-  const c = process.cpuUsage(c0);
-  return { wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6 };
+  for (let i = 0; i < steps; i++) {
+    const out = model.apply(input, { training: false, naiveFrontEnd: true });
+    await Promise.all(Object.values(out.logits).map((t) => t.data()));
+    tf.dispose([...Object.values(out.logits), ...Object.values(out.attention ?? {})]);
+  }
+  inferWall = (performance.now() - t0) / 1000;
+  inferCpu = cpuSince(c0);
+} else {
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  await evalOnce();
+  inferWall = (performance.now() - t0) / 1000;
+  inferCpu = cpuSince(c0);
 }
 
-for (let i = 0; i < warmup; i++) await trainStep(-1 - i);
-const trainT = await timeIt(steps, async (i) => {
-  const loss = await trainStep(i);
-  log(`  train step ${i + 1}/${steps}: loss ${loss.toFixed(4)}`);
-});
-for (let i = 0; i < warmup; i++) await inferStep();
-const inferT = await timeIt(steps, inferStep);
-const trainS = trainT.wall, inferS = inferT.wall;
-
-const perStep = batch * windows;
+const perStep = batchSize * windows;
 const fwd = paperFlopsPerWindow(config);
+const trainWindowsPerS = timed.windowsPerSecond;
 const result = {
   backend: info.backend,
   device: info.device,
-  frontEnd: args.naive ? "naive" : "fast",
+  frontEnd: args.naive ? "naive (inference)" : "fast",
   workers,
-  batch,
+  batch: batchSize,
   windows,
   steps,
-  train_s_per_step: trainS / steps,
-  train_windows_per_s: (perStep * steps) / trainS,
-  infer_windows_per_s: (perStep * steps) / inferS,
+  train_s_per_step: perStep / trainWindowsPerS,
+  train_windows_per_s: trainWindowsPerS,
+  infer_windows_per_s: (perStep * steps) / inferWall,
+  train_cpu_s_per_step: timedCpu / steps,
+  infer_cpu_s_per_step: inferCpu / steps,
   // Training counts forward + backward as 3 forwards (the usual rule of thumb).
-  train_cpu_s_per_step: trainT.cpu / steps,
-  infer_cpu_s_per_step: inferT.cpu / steps,
-  train_gflops: (3 * fwd * perStep * steps) / trainS / 1e9,
-  infer_gflops: (fwd * perStep * steps) / inferS / 1e9,
+  train_gflops: (3 * fwd * trainWindowsPerS) / 1e9,
+  infer_gflops: (fwd * perStep * steps) / inferWall / 1e9,
   mflop_per_window_forward: fwd / 1e6,
   // The wasm heap never shrinks, so its size is this engine's memory high-water mark.
   wasm_heap_mib: info.backend === "wasm"
     ? (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length / 2 ** 20
     : undefined,
+  load_average: Deno.loadavg(),
 };
 if (args.json) {
   console.log(JSON.stringify(result));
@@ -194,6 +183,6 @@ if (args.json) {
       `(${result.infer_gflops.toFixed(1)} GFLOP/s)`,
   );
   log(`FLOP model: ${result.mflop_per_window_forward.toFixed(1)} MFLOP per window forward`);
+  log(`load average: ${result.load_average.map((x) => x.toFixed(2)).join(" ")}`);
 }
 model.dispose();
-pool?.dispose();
