@@ -27,6 +27,7 @@ export {
   type ReadWavOptions,
   resample,
   TARGET_SAMPLE_RATE,
+  type WavEncoding,
 } from "./lib/audio/mod.ts";
 
 // corpus
@@ -40,6 +41,8 @@ export {
   EMODB_DEFAULT_SPLIT,
   EMODB_EMOTIONS,
   EMODB_TASKS,
+  type EmodbEmotion,
+  type EmoEvaluationEntry,
   EXAMPLE_DATA_DIR,
   fixedSplit,
   type Fold,
@@ -52,8 +55,10 @@ export {
   type LoadCorpusOptions,
   PAPER_SESSION_SPLIT,
   parseEmoEvaluation,
+  type ParseProblem,
   parseSessionSplit,
   partition,
+  type PartitionReport,
   selectTasks,
   type SessionSplit,
   type SkippedItem,
@@ -61,15 +66,18 @@ export {
   type TaskSpec,
   type Utterance,
   validateAudio,
+  type ValidateOptions,
 } from "./lib/corpus/mod.ts";
 
 // frames
 export {
   AudioCache,
+  type AudioReader,
   type Batch,
   batches,
   type BatchOptions,
   computeStandardisation,
+  type FeatureSource,
   featureStatistics,
   frameSignal,
   PAPER_WINDOWS,
@@ -85,6 +93,8 @@ export {
 export {
   EGEMAPS_FUNCTIONAL_NAMES,
   EGEMAPS_LLD_NAMES,
+  type EgemapsFunctionals,
+  type EgemapsLld,
   type EgemapsOptions,
   type EgemapsResult,
   extractEgemaps,
@@ -92,32 +102,55 @@ export {
 
 // model
 export {
+  type ApplyOptions,
+  type ApplyResult,
   BACKEND_NAMES,
   type BackendInfo,
   type BackendName,
   defaultModelConfig,
   EmotionModel,
+  type FeatureStandardisation,
+  type FrontEndOptions,
   initBackend,
+  type InputSpec,
   loadModel,
   type ModelConfig,
+  type ModelExtras,
   type ModelInput,
   type ModelJson,
   parseBackendName,
   type Pooling,
   saveModel,
+  type WeightSpec,
 } from "./lib/model/mod.ts";
 
 // training
 export {
+  type ApplicableModel,
+  type BatchIterable,
+  type ClassWeighting,
   createProgress,
+  type DisplayFunction,
+  type EpochBatches,
   type EpochRecord,
   evaluate,
   type Evaluation,
+  type ModelSpec,
+  type NetworkSpec,
   predictUtterance,
   type ProgressMode,
+  type ProgressOptions,
+  type ProgressReporter,
+  type ProgressStream,
+  type ProgressUpdate,
+  type SearchOptions,
+  type SearchResult,
   searchTaskWeights,
   type TaskEvaluation,
+  type TaskPrediction,
   train,
+  type TrainableModel,
+  type TrainingSpec,
   type TrainOptions,
   type TrainResult,
   type UtterancePrediction,
@@ -127,6 +160,7 @@ export {
 // evaluation
 export {
   accuracy,
+  type BootstrapResult,
   type ConfusionMatrix,
   confusionMatrix,
   meanStd,
@@ -134,6 +168,7 @@ export {
   perClassRecall,
   uar,
   zTestOneTailed,
+  type ZTestResult,
 } from "./lib/evaluation/mod.ts";
 
 // baselines
@@ -142,8 +177,10 @@ export * from "./lib/baselines/mod.ts";
 // report
 export {
   attentionFigureSpec,
+  type AttentionItem,
   classDistributionSpec,
   confusionMatrixSpec,
+  type CurvePoint,
   renderSvg,
   svgToPng,
   trainingCurvesSpec,

@@ -18,6 +18,8 @@ export {
 } from "./svm_baseline.ts";
 export {
   type LibsvmBuild,
+  type LibsvmClass,
+  type LibsvmInstance,
   type LinearSvm,
   type LinearSvmOptions,
   loadLibsvm,
@@ -39,3 +41,7 @@ export {
   readFeatureCsv,
   writeFeatureCsv,
 } from "./features_csv.ts";
+
+// Earlier stages' types that this stage's signatures use.
+export type { TaskSpec, Utterance } from "../corpus/mod.ts";
+export type { ConfusionMatrix } from "../training/mod.ts";

@@ -19,17 +19,24 @@
  */
 
 /** The part of libsvm-js's `SVM` instance API that this module uses. */
-interface LibsvmInstance {
+export interface LibsvmInstance {
+  /** Trains the model on feature rows and their integer class labels. */
   train(samples: ArrayLike<number>[], labels: number[]): void;
+  /** The predicted class label of one feature row. */
   predictOne(sample: ArrayLike<number>): number;
+  /** The class labels the model was trained on. */
   getLabels(): number[];
+  /** Releases the model's memory in the libsvm heap. */
   free(): void;
 }
 
 /** libsvm-js's `SVM` class with its option constants. */
-interface LibsvmClass {
+export interface LibsvmClass {
+  /** Creates an untrained model from libsvm options (`type`, `kernel`, `cost`, …). */
   new (options: Record<string, unknown>): LibsvmInstance;
+  /** Values of the `type` option (`C_SVC`, …). */
   SVM_TYPES: Record<string, string>;
+  /** Values of the `kernel` option (`LINEAR`, …). */
   KERNEL_TYPES: Record<string, string>;
 }
 

@@ -18,10 +18,12 @@ import type { Corpus } from "./types.ts";
 export type { Corpus, SkippedItem, TaskSpec, Utterance } from "./types.ts";
 export {
   discretiseRating,
+  type EmoEvaluationEntry,
   IEMOCAP_TASKS,
   iemocapSpeaker,
   PAPER_SESSION_SPLIT,
   parseEmoEvaluation,
+  type ParseProblem,
   parseSessionSplit,
   type SessionSplit,
 } from "./iemocap.ts";
@@ -30,11 +32,19 @@ export {
   EMODB_DEFAULT_SPLIT,
   EMODB_EMOTIONS,
   EMODB_TASKS,
+  type EmodbEmotion,
+  type EmodbName,
   type LevelTable,
   parseEmodbName,
 } from "./emodb.ts";
-export { type CsvRow, parseCsv, parseCsvRows, PARTITION_SPELLINGS } from "./manifest.ts";
-export { validateAudio } from "./validate.ts";
+export {
+  type CsvRow,
+  parseCsv,
+  parseCsvRows,
+  PARTITION_SPELLINGS,
+  type PartitionName,
+} from "./manifest.ts";
+export { validateAudio, type ValidateOptions } from "./validate.ts";
 export {
   fixedSplit,
   type Fold,

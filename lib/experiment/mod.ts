@@ -56,3 +56,19 @@ export {
   type SystemRun,
 } from "./summary.ts";
 export { modelSpecFor, type RunContext, runNeural, runSvm } from "./systems.ts";
+
+// Earlier stages' types that this stage's signatures use.
+export type { Corpus, CorpusKind, Fold, SkippedItem, TaskSpec, Utterance } from "../corpus/mod.ts";
+export type { AudioCache, AudioReader, Standardisation } from "../frames/mod.ts";
+export type { BackendName, Pooling } from "../model/mod.ts";
+export type {
+  ClassWeighting,
+  ConfusionMatrix,
+  EpochRecord,
+  Evaluation,
+  ModelSpec,
+  NetworkSpec,
+  ProgressMode,
+  TaskEvaluation,
+  TrainingSpec,
+} from "../training/mod.ts";

@@ -14,6 +14,8 @@ import type { Batch, Standardisation, WindowSpec } from "./types.ts";
 import { PAPER_WINDOWS, spanSamples, windowCount } from "./windows.ts";
 
 export type { Batch, Standardisation, WindowSpec } from "./types.ts";
+// Earlier stages' types that this stage's signatures use.
+export type { TaskSpec, Utterance } from "../corpus/mod.ts";
 export { PAPER_WINDOWS, spanSamples, windowCount, windowSpec } from "./windows.ts";
 
 /**

@@ -40,4 +40,13 @@ export {
 export type { BackendName, InputSpec, ModelConfig, ModelInput, Pooling } from "./types.ts";
 export { paperFlopsPerWindow } from "./flops.ts";
 export type { FrontEndOptions } from "./frontend.ts";
-export { GradientWorkers, type ParallelResult } from "./parallel.ts";
+export {
+  type GradientsOptions,
+  GradientWorkers,
+  type ParallelResult,
+  type WeightLayout,
+} from "./parallel.ts";
+
+// Earlier stages' types that this stage's signatures use.
+export type { TaskSpec } from "../corpus/mod.ts";
+export type { Standardisation, WindowSpec } from "../frames/mod.ts";

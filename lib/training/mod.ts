@@ -57,10 +57,13 @@ export {
 } from "./search.ts";
 export {
   createProgress,
+  type DisplayFunction,
   formatDuration,
   inJupyter,
   type ProgressMode,
+  type ProgressOptions,
   type ProgressReporter,
+  type ProgressStream,
   type ProgressUpdate,
 } from "./progress.ts";
 export { predictUtterance, type TaskPrediction, type UtterancePrediction } from "./predict.ts";
@@ -88,3 +91,21 @@ export {
   readCheckpointFile,
   type StoredArray,
 } from "./checkpoint.ts";
+
+// Earlier stages' types that this stage's signatures use.
+export type { Fold, TaskSpec, Utterance } from "../corpus/mod.ts";
+export type { AudioReader, Batch, Standardisation, WindowSpec } from "../frames/mod.ts";
+export type {
+  ApplyOptions,
+  ApplyResult,
+  EmotionModel,
+  FeatureStandardisation,
+  FrontEndOptions,
+  InputSpec,
+  ModelConfig,
+  ModelExtras,
+  ModelInput,
+  ModelJson,
+  Pooling,
+  WeightSpec,
+} from "../model/mod.ts";
