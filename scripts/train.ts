@@ -197,7 +197,7 @@ async function main(): Promise<void> {
     progress,
     log: console.error,
     resume: !a["no-resume"],
-    describe: { system, corpus: corpus.name, experiment: config.name },
+    describe: { system, corpus: corpus.name, experiment: config },
   });
   await writeJsonAtomic(join(a.out, "results.json"), {
     corpus: corpus.name,

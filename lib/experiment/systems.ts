@@ -123,7 +123,8 @@ export async function runNeural(
         backend: ctx.backend,
         progress: ctx.progress,
         log: (line) => ctx.log(`  ${name}: ${line}`),
-        describe: { system, corpus: ctx.corpus.name, experiment: ctx.config.name },
+        // The resolved experiment travels with every model, so a model folder says how it was made.
+        describe: { system, corpus: ctx.corpus.name, experiment: ctx.config },
       });
       if (r.reused) ctx.log(`  ${name}: already trained (${join(modelDir, "outcome.json")})`);
       r.model.dispose();
