@@ -43,6 +43,7 @@
  *
  * @module
  */
+import { name, section, sleb, uleb, vec, WASM_HEADER } from "../util/wasm_encode.ts";
 
 /** Which multiply-add the kernel uses: relaxed SIMD's fused `f32x4.relaxed_madd`, or plain SIMD. */
 export type GemmVariant = "relaxed" | "plain";
@@ -114,31 +115,7 @@ const SIMD = {
   f32x4RelaxedMadd: 0x105,
 } as const;
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let byte = n & 0x7f;
-    n = Math.floor(n / 128);
-    if (n !== 0) byte |= 0x80;
-    out.push(byte);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const byte = n & 0x7f;
-    n >>= 7;
-    const done = (n === 0 && (byte & 0x40) === 0) || (n === -1 && (byte & 0x40) !== 0);
-    out.push(done ? byte : byte | 0x80);
-    if (done) return out;
-  }
-}
-
-const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body];
-const utf8 = (s: string): number[] => vec([...new TextEncoder().encode(s)].map((b) => [b]));
+const utf8 = name;
 
 /** One function body under construction: typed locals and a byte stream with helpers. */
 class Fn {
@@ -435,14 +412,7 @@ export function buildGemmModule(
   ];
   const typeOf = fns.map((_, i) => (i < copyIndex ? 0 : i === copyIndex ? 1 : 2));
   const bytes = [
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
+    ...WASM_HEADER,
     ...section(1, vec(types)),
     ...section(3, vec(typeOf.map((t) => uleb(t)))),
     ...section(4, vec([[0x70, 0x00, ...uleb(kernels.length)]])), // funcref table

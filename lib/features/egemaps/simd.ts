@@ -6,6 +6,7 @@
  * as the Math.fround emulation it replaces, only four outputs at a time.
  * @module
  */
+import { name, section, uleb, WASM_HEADER } from "../../util/wasm_encode.ts";
 
 /** Handle to the kernel and its linear memory. */
 export interface ResampleKernel {
@@ -30,19 +31,7 @@ export interface ResampleKernel {
   ): void;
 }
 
-const uleb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n) b |= 0x80;
-    out.push(b);
-  } while (n);
-  return out;
-};
-
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-const str = (s: string) => [...uleb(s.length), ...new TextEncoder().encode(s)];
+const str = name;
 
 function moduleBytes(pages: number): Uint8Array {
   const I32 = 0x7f;
@@ -146,14 +135,7 @@ function moduleBytes(pages: number): Uint8Array {
   );
   const code = [1, ...uleb(body.length), ...body];
   const bytes = [
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
+    ...WASM_HEADER,
     ...section(1, [1, 0x60, 7, I32, I32, I32, I32, I32, I32, I32, 0]),
     ...section(3, [1, 0]),
     ...section(5, [1, 0x00, ...uleb(pages)]),
