@@ -5,13 +5,7 @@
  * override it. This script only parses arguments and prints.
  * @module
  */
-import type { CorpusKind } from "../lib/corpus/mod.ts";
-import {
-  EXPERIMENT_KEYS,
-  parseSystems,
-  resolveExperiment,
-  SMOKE_OVERLAY,
-} from "../lib/experiment/config.ts";
+import { EXPERIMENT_KEYS, resolveFromFlags } from "../lib/experiment/config.ts";
 import { tableText } from "../lib/experiment/results.ts";
 import { runExperiment } from "../lib/experiment/run.ts";
 import { parseCommandLine, runMain } from "../lib/util/cli.ts";
@@ -59,49 +53,12 @@ const { values } = parseCommandLine({
   },
 }, USAGE);
 
-/** A shortcut flag's value as JSON when it parses (numbers), else the text; checked by the schema. */
-function value(v: string | undefined): unknown {
-  if (v === undefined) return undefined;
-  try {
-    return JSON.parse(v);
-  } catch {
-    return v;
-  }
-}
-
 async function main() {
   if (values.help) {
     console.log(USAGE);
     return;
   }
-  const config = await resolveExperiment({
-    config: values.config,
-    corpus: values.corpus as CorpusKind | undefined,
-    overlays: values.smoke ? [SMOKE_OVERLAY] : [],
-    sets: values.set ?? [],
-    values: {
-      "data.corpus": values.config ? values.corpus : undefined,
-      "data.root": values.data,
-      "data.tasks": values.tasks?.split(",").map((t) => t.trim()).filter(Boolean),
-      "data.protocol": values.protocol,
-      "data.strict": values.strict || undefined,
-      "systems": values.systems ? parseSystems(values.systems) : undefined,
-      "training.seeds": value(values.seeds),
-      "training.epochs": value(values.epochs),
-      "training.batchSize": value(values["batch-size"]),
-      "training.learningRate": value(values.lr),
-      "training.l2": value(values.l2),
-      "training.patience": value(values.patience),
-      "training.taskWeightTrials": value(values.trials),
-      "training.classWeighting": values["class-weighting"],
-      "training.workers": value(values.workers),
-      "baselines.featureNorm": values["feature-norm"],
-      "baselines.svmCGrid": values["svm-c"] === undefined ? undefined : [value(values["svm-c"])],
-      "backend": values.backend,
-      "out": values.out,
-      "force": values.force || undefined,
-    },
-  });
+  const config = await resolveFromFlags(values);
   const t0 = performance.now();
   console.log(
     `reproduce: ${config.systems.join(", ")} on ${config.data.corpus} (${config.data.protocol}), ` +

@@ -13,13 +13,8 @@
  * @module
  */
 import { join } from "node:path";
-import { type CorpusKind, fixedSplit, loadCorpus, samplePerPartition } from "../lib/corpus/mod.ts";
-import {
-  parseSystems,
-  resolveExperiment,
-  SMOKE_OVERLAY,
-  SYSTEM_INFO,
-} from "../lib/experiment/config.ts";
+import { fixedSplit, loadCorpus, samplePerPartition } from "../lib/corpus/mod.ts";
+import { parseSystems, resolveFromFlags, SYSTEM_INFO } from "../lib/experiment/config.ts";
 import { corpusFeatures } from "../lib/experiment/features.ts";
 import { modelSpecFor } from "../lib/experiment/systems.ts";
 import { AudioCache } from "../lib/frames/mod.ts";
@@ -82,8 +77,6 @@ function summariseEvaluation(e: Evaluation) {
   };
 }
 
-const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-
 async function main(): Promise<void> {
   const { values: a } = parseCommandLine({
     options: {
@@ -127,28 +120,10 @@ async function main(): Promise<void> {
   }
   const seed = Number(a.seed);
   if (!Number.isInteger(seed)) throw new Error(`--seed must be an integer (got ${a.seed})`);
-  const config = await resolveExperiment({
-    config: a.config,
-    corpus: a.corpus as CorpusKind | undefined,
-    overlays: a.smoke ? [SMOKE_OVERLAY] : [],
-    sets: a.set ?? [],
-    values: {
-      "data.corpus": a.config ? a.corpus : undefined,
-      "data.root": a.data,
-      "data.tasks": a.tasks?.split(",").map((s) => s.trim()).filter(Boolean),
-      "data.limitPerPartition": num(a.limit),
-      "training.epochs": num(a.epochs),
-      "training.batchSize": num(a["batch-size"]),
-      "training.learningRate": num(a.lr),
-      "training.l2": num(a.l2),
-      "training.patience": num(a.patience),
-      "training.taskWeightTrials": num(a.trials),
-      "training.classWeighting": a["class-weighting"],
-      "training.workers": num(a.workers),
-      "backend": a.backend,
-      "out": a.out,
-    },
-  });
+  // train's own flags (system, seed, task weights, progress, resume) are not experiment keys.
+  const { system: _s, seed: _seed, "task-weights": _w, progress: _p, "no-resume": _r, ...flags } =
+    a;
+  const config = await resolveFromFlags(flags);
   const backend = await initBackend(config.backend);
   console.error(`backend: ${backend.device}`);
   const corpus = await loadCorpus({

@@ -412,6 +412,64 @@ export async function resolveExperiment(options: ResolveOptions = {}): Promise<E
   return config;
 }
 
+/**
+ * The command-line shortcut flags of `reproduce` and `train`, and the experiment key each one
+ * sets. A shortcut is `--set key=value` under a short name, parsed the same way.
+ */
+export const SHORTCUT_FLAGS: Readonly<Record<string, string>> = {
+  data: "data.root",
+  tasks: "data.tasks",
+  protocol: "data.protocol",
+  limit: "data.limitPerPartition",
+  strict: "data.strict",
+  systems: "systems",
+  seeds: "training.seeds",
+  epochs: "training.epochs",
+  "batch-size": "training.batchSize",
+  lr: "training.learningRate",
+  l2: "training.l2",
+  patience: "training.patience",
+  trials: "training.taskWeightTrials",
+  "class-weighting": "training.classWeighting",
+  workers: "training.workers",
+  "feature-norm": "baselines.featureNorm",
+  "svm-c": "baselines.svmCGrid",
+  backend: "backend",
+  out: "out",
+  force: "force",
+};
+
+/** Parsed flags of a script that resolves an experiment (see {@link resolveFromFlags}). */
+export interface ExperimentFlags {
+  /** `--config FILE`. */
+  config?: string;
+  /** `--corpus KIND`: the base file without --config, else an override of data.corpus. */
+  corpus?: string;
+  /** `--smoke`: layer the smoke overlay. */
+  smoke?: boolean;
+  /** `--set key=value`, repeatable. */
+  set?: string[];
+  /** Shortcut flags by name ({@link SHORTCUT_FLAGS}); undefined and false are "not given". */
+  [flag: string]: string | string[] | boolean | undefined;
+}
+
+/** Resolves the experiment a command line describes: file, overlay, `--set`, then shortcuts. */
+export async function resolveFromFlags(flags: ExperimentFlags): Promise<ExperimentConfig> {
+  const sets = [...(flags.set ?? [])];
+  if (flags.config && flags.corpus) sets.push(`data.corpus=${flags.corpus}`);
+  for (const [flag, key] of Object.entries(SHORTCUT_FLAGS)) {
+    const v = flags[flag];
+    if (v === undefined || v === false) continue;
+    sets.push(`${key}=${v}`);
+  }
+  return await resolveExperiment({
+    config: flags.config,
+    corpus: flags.config ? undefined : flags.corpus as CorpusKind | undefined,
+    overlays: flags.smoke ? [SMOKE_OVERLAY] : [],
+    sets,
+  });
+}
+
 /** The shipped experiment of a corpus kind, resolved with no overrides. */
 export async function presetFor(corpus: CorpusKind): Promise<ExperimentConfig> {
   return await resolveExperiment({ corpus });
