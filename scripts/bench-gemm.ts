@@ -46,6 +46,7 @@ import {
   WasmGemm,
 } from "../lib/model/wasm_gemm.ts";
 import { parseCommandLine } from "../lib/util/cli.ts";
+import { Random } from "../lib/util/random.ts";
 
 const USAGE = "Usage: deno run --allow-read scripts/bench-gemm.ts [--windows 230] " +
   "[--positions 139] [--reps 5] [--conv-only]";
@@ -99,15 +100,10 @@ function loadavg(): string {
   return "unknown (add --allow-sys=loadavg)";
 }
 
-/** Deterministic uniform noise in [−1, 1). */
+/** Deterministic uniform noise in [−1, 1), from the toolkit's one PRNG. */
 function noise(n: number, seed: number): Float32Array {
-  let s = seed >>> 0;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = s / 2 ** 31 - 1;
-  }
-  return out;
+  const rng = new Random(seed);
+  return Float32Array.from({ length: n }, () => rng.uniform(-1, 1));
 }
 
 interface Case {

@@ -9,8 +9,8 @@
  * zero-padding of short audio (the same as `deno task reproduce`) and the exit codes.
  * @module
  */
-import { parseArgs } from "node:util";
 import { basename, dirname, join, normalize, resolve } from "node:path";
+import { parseCommandLine } from "../lib/util/cli.ts";
 import { csvCell } from "../lib/util/csv.ts";
 import { AudioFileError, MIN_SAMPLES, readWav, TARGET_SAMPLE_RATE } from "../lib/audio/mod.ts";
 import {
@@ -299,24 +299,15 @@ async function checkOutputs(out: string, lldDir: string | undefined): Promise<vo
 const encoder = new TextEncoder();
 
 async function main(): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: Deno.args,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        out: { type: "string", short: "o" },
-        "lld-dir": { type: "string" },
-        strict: { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-    });
-  } catch (e) {
-    console.error(`egemaps: ${message(e)}\n${USAGE}\n(--help for the rules and exit codes)`);
-    return 2;
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseCommandLine({
+    allowPositionals: true,
+    options: {
+      out: { type: "string", short: "o" },
+      "lld-dir": { type: "string" },
+      strict: { type: "boolean", default: false },
+      help: { type: "boolean", short: "h", default: false },
+    },
+  }, `${USAGE}\n(--help for the rules and exit codes)`);
   if (values.help) {
     console.log(HELP);
     return 0;

@@ -445,14 +445,7 @@ export function relaxedSimdSupported(): boolean {
     const f = new Fn(3);
     f.get(0).get(1).get(2).simd(SIMD.f32x4RelaxedMadd);
     const bytes = [
-      0x00,
-      0x61,
-      0x73,
-      0x6d,
-      0x01,
-      0x00,
-      0x00,
-      0x00,
+      ...WASM_HEADER,
       ...section(1, vec([[0x60, ...vec([[V128], [V128], [V128]]), ...vec([[V128]])]])),
       ...section(3, vec([[0x00]])),
       ...section(10, vec([f.encode()])),
@@ -484,14 +477,7 @@ export function measureSimdPeak(variant: GemmVariant, seconds = 0.3): number {
   for (const a of accs.slice(1)) f.get(a).simd(SIMD.f32x4Add);
   f.simd(0x1f, 0); // f32x4.extract_lane 0
   const bytes = new Uint8Array([
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    0x01,
-    0x00,
-    0x00,
-    0x00,
+    ...WASM_HEADER,
     ...section(1, vec([[0x60, ...vec([[I32]]), ...vec([[0x7d]])]])),
     ...section(3, vec([[0x00]])),
     ...section(7, vec([[...utf8("peak"), 0x00, 0x00]])),

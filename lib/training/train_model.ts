@@ -12,6 +12,7 @@
  * @module
  */
 import { join } from "node:path";
+import { TARGET_SAMPLE_RATE } from "../audio/mod.ts";
 import type { TaskSpec, Utterance } from "../corpus/types.ts";
 import type { Fold } from "../corpus/splits.ts";
 import {
@@ -212,7 +213,7 @@ export async function trainModel(
   } else {
     const s = ctx.standardisation ?? await computeStandardisation(trainSet, ctx.read);
     window = {
-      sampleRate: 16000,
+      sampleRate: TARGET_SAMPLE_RATE,
       windowSamples: spec.network.window.samples,
       hopSamples: spec.network.window.hop,
     };
