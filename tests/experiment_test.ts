@@ -110,3 +110,50 @@ Deno.test("summarise: seeds give mean ± sd; the z-test and bootstrap compare wi
   assert.equal(results.systems["e2e-stl"]!.a.test.p_vs_e2e_stl, null);
   assert.match(tableMarkdown(results), /85\.0 ± 7\.1 ★/);
 });
+
+Deno.test({
+  name:
+    "reproduce with seeds: seed 1 of every system runs before seed 2; an interrupted study resumes",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const out = await Deno.makeTempDir({ prefix: "reproduce-seeds-" });
+    try {
+      const config = await resolveExperiment({
+        corpus: "example",
+        overlays: [SMOKE_OVERLAY],
+        values: { backend: "wasm", out, "training.seeds": 2, "data.limitPerPartition": 4 },
+      });
+      config.systems = ["os-svm", "e2e-mtl"];
+      const lines: string[] = [];
+      const first = await runExperiment(config, { log: (l) => lines.push(l), progress: "none" });
+      const starts = lines.filter((l) => /, seed \d of 2:$/.test(l));
+      assert.deepEqual(starts, [
+        "OS+SVM, seed 1 of 2:",
+        "e2e MTL, seed 1 of 2:",
+        "OS+SVM, seed 2 of 2:",
+        "e2e MTL, seed 2 of 2:",
+      ]);
+      // Neural durations are the models' epoch times, so they survive interruptions.
+      const mtl = first.runs["e2e-mtl"]!;
+      const epochSeconds = mtl.seeds.flatMap((s) => Object.values(s.histories).flat())
+        .reduce((a, e) => a + e.seconds, 0);
+      assert.ok(epochSeconds > 0);
+      assert.equal(first.run.durations["e2e-mtl"], epochSeconds);
+
+      // Interrupt: drop the system's result and seed 2's model; the next sitting retrains only it.
+      await Deno.remove(join(out, "systems/e2e-mtl/result.json"));
+      await Deno.remove(join(out, "systems/e2e-mtl/seed-2"), { recursive: true });
+      const again: string[] = [];
+      const second = await runExperiment(config, { log: (l) => again.push(l), progress: "none" });
+      assert.equal(again.filter((l) => /already trained/.test(l)).length, 1);
+      assert.equal(again.filter((l) => /OS\+SVM: finished earlier/.test(l)).length, 1);
+      assert.deepEqual(
+        second.results.systems["e2e-mtl"]!.arousal.test.uar_per_seed.length,
+        2,
+      );
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});

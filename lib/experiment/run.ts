@@ -62,7 +62,7 @@ export interface RunRecord {
   commit: string | null;
   /** Seeds run. */
   seeds: number[];
-  /** Seconds per system (of the attempt that finished it). */
+  /** Seconds per system: its models' training over every sitting (the SVM: its fits). */
   durations: Record<string, number>;
   /** Runtime versions. */
   versions: { deno: string; v8: string; tfjs: string };
@@ -109,18 +109,21 @@ function foldsOf(config: ExperimentConfig, utterances: Fold["train"]): Fold[] {
   return folds;
 }
 
-/** Runs one system over all seeds, or returns its finished result from an earlier run. */
-async function runSystem(
+/** A system's result of an earlier run, or a prepared folder for a new attempt. */
+async function prepareSystem(
   ctx: RunContext,
   system: SystemName,
   fingerprint: string,
-): Promise<SystemRun> {
+): Promise<SystemRun | undefined> {
   const { config, log } = ctx;
   const dir = join(config.out, "systems", system);
-  const resultPath = join(dir, "result.json");
-  const previous = config.force ? undefined : await readJsonIfExists<SystemRun>(resultPath);
-  const seeds = config.training.seeds;
-  if (previous && previous.fingerprint === fingerprint && previous.seeds.length === seeds) {
+  const previous = config.force
+    ? undefined
+    : await readJsonIfExists<SystemRun>(join(dir, "result.json"));
+  if (
+    previous && previous.fingerprint === fingerprint &&
+    previous.seeds.length === config.training.seeds
+  ) {
     log(`${SYSTEM_INFO[system].label}: finished earlier, results kept (--force re-runs it)`);
     return previous;
   }
@@ -130,24 +133,60 @@ async function runSystem(
   if (config.force || stale) await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.mkdir(dir, { recursive: true });
   await writeJsonAtomic(stamp, fingerprint);
-  log(`${SYSTEM_INFO[system].label}:`);
-  const t0 = performance.now();
-  const runs: SeedRun[] = [];
-  for (let seed = 1; seed <= seeds; seed++) {
-    const seedDir = seeds > 1 ? join(dir, `seed-${seed}`) : dir;
-    runs.push(
-      system === "os-svm" ? await runSvm(ctx, seed) : await runNeural(ctx, system, seed, seedDir),
-    );
+  return undefined;
+}
+
+/** Seconds a seed's models trained, summed over every sitting (from their epoch logs). */
+function trainingSeconds(run: SeedRun): number {
+  let s = 0;
+  for (const h of Object.values(run.histories)) for (const e of h) s += e.seconds;
+  return s;
+}
+
+/**
+ * Runs the systems seed by seed: seed 1 of every system first, then seed 2, and so on, so that
+ * a long study interrupted after any number of sittings already has a complete comparison of
+ * all systems for the seeds it finished. Each system's result.json is written when its last
+ * seed is done; finished model trainings are kept on disk and reused on the next sitting.
+ */
+async function runSystems(
+  ctx: RunContext,
+  fingerprint: string,
+): Promise<Partial<Record<SystemName, SystemRun>>> {
+  const { config, log } = ctx;
+  const runs: Partial<Record<SystemName, SystemRun>> = {};
+  const pending: SystemName[] = [];
+  for (const system of config.systems) {
+    const previous = await prepareSystem(ctx, system, fingerprint);
+    if (previous) runs[system] = previous;
+    else pending.push(system);
   }
-  const run: SystemRun = {
-    system,
-    fingerprint,
-    seconds: (performance.now() - t0) / 1000,
-    seeds: runs,
-  };
-  await writeJsonAtomic(resultPath, run);
-  log(`${SYSTEM_INFO[system].label}: done in ${run.seconds.toFixed(0)} s`);
-  return run;
+  const seeds = config.training.seeds;
+  const partial = new Map<SystemName, { seeds: SeedRun[]; seconds: number }>(
+    pending.map((s) => [s, { seeds: [], seconds: 0 }]),
+  );
+  for (let seed = 1; seed <= seeds; seed++) {
+    for (const system of pending) {
+      const dir = join(config.out, "systems", system);
+      const seedDir = seeds > 1 ? join(dir, `seed-${seed}`) : dir;
+      log(`${SYSTEM_INFO[system].label}${seeds > 1 ? `, seed ${seed} of ${seeds}` : ""}:`);
+      const t0 = performance.now();
+      const run = system === "os-svm"
+        ? await runSvm(ctx, seed)
+        : await runNeural(ctx, system, seed, seedDir);
+      const p = partial.get(system)!;
+      p.seeds.push(run);
+      // Neural systems: their models' training time over all sittings; the SVM: this fit.
+      p.seconds += system === "os-svm" ? (performance.now() - t0) / 1000 : trainingSeconds(run);
+      if (seed === seeds) {
+        const done: SystemRun = { system, fingerprint, seconds: p.seconds, seeds: p.seeds };
+        await writeJsonAtomic(join(dir, "result.json"), done);
+        log(`${SYSTEM_INFO[system].label}: done, ${p.seconds.toFixed(0)} s of training`);
+        runs[system] = done;
+      }
+    }
+  }
+  return runs;
 }
 
 /**
@@ -201,12 +240,9 @@ export async function runExperiment(
       for (const s of ctx.features.skipped) log(`skipped for OS systems: ${s.file}: ${s.reason}`);
       await writeJsonAtomic(reportPath, { ...report, egemapsSkipped: ctx.features.skipped });
     }
-    const runs: Partial<Record<SystemName, SystemRun>> = {};
+    const runs = await runSystems(ctx, fingerprint);
     const durations: Record<string, number> = {};
-    for (const system of config.systems) {
-      runs[system] = await runSystem(ctx, system, fingerprint);
-      durations[system] = runs[system]!.seconds;
-    }
+    for (const system of config.systems) durations[system] = runs[system]!.seconds;
     const results = summarise(runs, corpus.tasks, {
       corpus: corpus.name,
       protocol: config.data.protocol,

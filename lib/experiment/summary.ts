@@ -38,7 +38,7 @@ export interface SystemRun {
   system: SystemName;
   /** Settings fingerprint the result belongs to. */
   fingerprint: string;
-  /** Wall-clock seconds spent (this and earlier interrupted attempts are not summed). */
+  /** Seconds spent: neural systems' epochs summed over every sitting; the SVM's fits. */
   seconds: number;
   /** One entry per seed. */
   seeds: SeedRun[];
