@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/model/backend.ts";
-import { conv2dFilterGradNHWC, conv2dInputGradNHWC, convBiasRelu } from "../lib/model/conv.ts";
+import {
+  conv2dFilterGradNHWC,
+  conv2dInputGradNHWC,
+  convBiasRelu,
+  setOwnConvKernels,
+} from "../lib/model/conv.ts";
 import {
   fastFrontEnd,
   frontEnd,
@@ -411,7 +416,13 @@ async function checkConvGradients(cin: number) {
 }
 
 Deno.test("supplied conv gradients on wasm match the cpu backend's Conv2DBackprop kernels", async () => {
-  await checkConvGradients(4);
+  await checkConvGradients(4); // our own GEMM (wasm_gemm.ts), the default for cin > 1
+  setOwnConvKernels(false);
+  try {
+    await checkConvGradients(4); // XNNPACK's convolutions
+  } finally {
+    setOwnConvKernels(true);
+  }
   await checkConvGradients(1); // conv1's single input channel takes a separate matmul route
 });
 

@@ -11,12 +11,21 @@
  * - dW[k, i, o] = Σ_n Σ_t X[n, t+k, i] · dY[n, t, o]: a convolution whose *batch* is the input
  *   channel i, whose *channels* are the examples n, and whose *filter* is dY.
  *
+ * On the wasm backend, convolutions with more than one input channel (conv2, ≈ 90 % of a
+ * training step's FLOPs) run on our own kernels instead of XNNPACK: forward, input gradient and
+ * filter gradient as Winograd F(4, 4) convolutions (winograd.ts: 2.3× fewer multiply-adds,
+ * exact up to float rounding) whose products run on our relaxed-SIMD GEMM (wasm_gemm.ts,
+ * 1.6–1.9× XNNPACK's speed at conv2's shapes, docs/gemm-study.md). The operands travel through
+ * JS arrays (a copy each way, ≪ 1 % of the work). {@link setOwnConvKernels} turns this off.
+ *
  * The model uses {@link convBiasRelu}; the NHWC functions serve as the registered `Conv2D`
  * gradient (see gradients.ts) so plain `tf.conv1d`/`tf.conv2d` also train on wasm.
  *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { type Conv1dShape, WasmGemm } from "./wasm_gemm.ts";
+import { WinogradConv } from "./winograd.ts";
 
 /** Rows per chunk of {@link tallProduct}: keeps XNNPACK's packed right operand ≲ 10 MB. */
 const TALL_CHUNK = 65536;
@@ -41,6 +50,102 @@ function tallProduct(a: tf.Tensor2D | undefined, d: tf.Tensor2D): tf.Tensor2D {
     acc = next;
   }
   return acc!;
+}
+
+let ownKernels = true;
+let winograd: WinogradConv | undefined;
+
+/**
+ * Whether conv2-like convolutions (more than one input channel) on the wasm backend use our
+ * own GEMM (default true) or tfjs's XNNPACK kernels. Results agree to float rounding.
+ */
+export function setOwnConvKernels(on: boolean): void {
+  ownKernels = on;
+}
+
+/** The thread's convolution kernels when they apply to a convolution with `cin` inputs. */
+function ownKernelsFor(cin: number): WinogradConv | undefined {
+  if (!ownKernels || cin < 2 || tf.getBackend() !== "wasm") return undefined;
+  winograd ??= new WinogradConv(WasmGemm.create());
+  return winograd;
+}
+
+/** `w [k, cin, cout]` → reversed in time, in/out swapped `[k, cout, cin]` (dX's filter). */
+function flipFilter(w: Float32Array, k: number, cin: number, cout: number): Float32Array {
+  const r = new Float32Array(w.length);
+  for (let q = 0; q < k; q++) {
+    const src = (k - 1 - q) * cin * cout, dst = q * cout * cin;
+    for (let i = 0; i < cin; i++) {
+      for (let o = 0; o < cout; o++) r[dst + o * cin + i] = w[src + i * cout + o];
+    }
+  }
+  return r;
+}
+
+/** {@link convBiasRelu} on our own kernels; same contract. */
+function ownConvBiasRelu(
+  g: WinogradConv,
+  x: tf.Tensor3D,
+  w: tf.Tensor3D,
+  b: tf.Tensor1D,
+  padBefore: number,
+  padAfter: number,
+  inputGrad: boolean,
+): tf.Tensor3D {
+  const [n, len, cin] = x.shape;
+  const [k, , cout] = w.shape;
+  const lout = len + padBefore + padAfter - k + 1;
+  const shape: Conv1dShape = { n, len, cin, kw: k, cout, padBefore, padAfter };
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xx, ww, bb] = args as tf.Tensor[];
+    const xd = xx.dataSync() as Float32Array;
+    const y = g.conv1d(xd, ww.dataSync() as Float32Array, shape);
+    const bias = bb.dataSync() as Float32Array;
+    for (let i = 0; i < y.length; i += cout) {
+      for (let o = 0; o < cout; o++) {
+        const v = y[i + o] + bias[o];
+        y[i + o] = v > 0 ? v : 0;
+      }
+    }
+    const value = tf.tensor3d(y, [n, lout, cout]);
+    (args[3] as tf.GradSaveFunc)([xx, ww, value]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [sx, sw, sy] = saved;
+        // ReLU'(pre) = step(y): y > 0 exactly where the pre-activation is positive.
+        const dpre = dy.dataSync() as Float32Array;
+        const yd = sy.dataSync() as Float32Array;
+        const mask = new Float32Array(dpre.length);
+        const db = new Float64Array(cout);
+        for (let i = 0; i < mask.length; i += cout) {
+          for (let o = 0; o < cout; o++) {
+            const v = yd[i + o] > 0 ? dpre[i + o] : 0;
+            mask[i + o] = v;
+            db[o] += v;
+          }
+        }
+        const wd = sw.dataSync() as Float32Array;
+        const dx = inputGrad
+          ? tf.tensor3d(
+            g.conv1d(mask, flipFilter(wd, k, cin, cout), {
+              n,
+              len: lout,
+              cin: cout,
+              kw: k,
+              cout: cin,
+              padBefore: k - 1 - padBefore,
+              padAfter: k - 1 - padAfter,
+            }),
+            [n, len, cin],
+          )
+          : tf.zerosLike(sx);
+        const dw = g.conv1dFilterGrad(sx.dataSync() as Float32Array, mask, shape);
+        return [dx, tf.tensor3d(dw, [k, cin, cout]), tf.tensor1d(Float32Array.from(db))];
+      },
+    };
+  });
+  return f(x, w, b) as tf.Tensor3D;
 }
 
 /**
@@ -68,6 +173,8 @@ export function convBiasRelu(
       `convBiasRelu: length ${len} with padding (${padBefore}, ${padAfter}) and kernel ${k}`,
     );
   }
+  const own = ownKernelsFor(cin);
+  if (own) return ownConvBiasRelu(own, x, w, b, padBefore, padAfter, inputGrad);
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xx, ww, bb] = args as tf.Tensor[];
     const y = tf.reshape(
