@@ -111,6 +111,10 @@ export {
   EmotionModel,
   type FeatureStandardisation,
   type FrontEndOptions,
+  type GradientsOptions,
+  GradientWorkers,
+  type GradientWorkersOptions,
+  type InferenceResult,
   initBackend,
   type InputSpec,
   loadModel,
@@ -118,9 +122,11 @@ export {
   type ModelExtras,
   type ModelInput,
   type ModelJson,
+  type ParallelResult,
   parseBackendName,
   type Pooling,
   saveModel,
+  type WeightLayout,
   type WeightSpec,
 } from "./lib/model/mod.ts";
 
@@ -134,6 +140,7 @@ export {
   type EpochBatches,
   type EpochRecord,
   evaluate,
+  type EvaluateOptions,
   type Evaluation,
   type ModelSpec,
   type NetworkSpec,
@@ -146,6 +153,7 @@ export {
   type SearchOptions,
   type SearchResult,
   searchTaskWeights,
+  startWorkerPool,
   type TaskEvaluation,
   type TaskPrediction,
   train,
@@ -155,6 +163,7 @@ export {
   type TrainResult,
   type UtterancePrediction,
   type WeightTrial,
+  type WorkerMemorySettings,
 } from "./lib/training/mod.ts";
 
 // evaluation

@@ -1,6 +1,7 @@
 /**
- * Web Worker computing the loss and weight gradients of an {@link EmotionModel} for a slice
- * of a batch (data parallelism, see parallel.ts). Each worker has its own tfjs engine and
+ * Web Worker computing, for slices of a batch (data parallelism, see parallel.ts), either the
+ * loss and weight gradients of an {@link EmotionModel} (training) or its inference-mode class
+ * probabilities and attention (evaluation, prediction). Each worker has its own tfjs engine and
  * wasm instance, so two workers use two cores where tfjs's own wasm threads are unavailable.
  * @module
  */
@@ -23,6 +24,14 @@ export interface GradJob {
   dropoutSeed: number;
 }
 
+/** Inference-mode outputs of one sub-batch, as one engine's forward pass gives them. */
+export interface InferenceResult {
+  /** Per task, the softmax of the logits, `rows × classes` row-major. */
+  probabilities: Record<string, Float32Array>;
+  /** Per task (attention pooling only), the weights `rows × windows`, 0 on padding. */
+  attention?: Record<string, Float32Array>;
+}
+
 /** Messages the worker understands. */
 export type WorkerRequest =
   | {
@@ -38,6 +47,13 @@ export type WorkerRequest =
     weights: Float32Array[];
     jobs: GradJob[];
     taskWeights: Record<string, number>;
+  }
+  | {
+    type: "infer";
+    /** Current weights in `getWeights()` order, set before any input runs. */
+    weights: Float32Array[];
+    /** Sub-batches, each run whole in inference mode (no dropout). */
+    inputs: ModelInput[];
   };
 
 /** Messages the worker sends back. */
@@ -50,6 +66,7 @@ export type WorkerReply =
     grads: Float32Array[];
     connected: boolean[];
   }
+  | { type: "outputs"; outputs: InferenceResult[] }
   | { type: "error"; message: string };
 
 let model: EmotionModel | undefined;
@@ -139,6 +156,48 @@ async function runJob(
   }
 }
 
+/** Inference-mode outputs of one sub-batch (softmax here, as evaluate() does in one engine). */
+async function infer(m: EmotionModel, input: ModelInput): Promise<InferenceResult> {
+  const out = m.apply(input, { training: false });
+  try {
+    const probabilities: Record<string, Float32Array> = {};
+    for (const t of m.config.tasks) {
+      const p = tf.softmax(out.logits[t.name]);
+      try {
+        // Own copies: a backend may hand out its storage, and these buffers are transferred.
+        probabilities[t.name] = new Float32Array(await p.data());
+      } finally {
+        p.dispose();
+      }
+    }
+    if (!out.attention) return { probabilities };
+    const attention: Record<string, Float32Array> = {};
+    for (const [k, a] of Object.entries(out.attention)) {
+      attention[k] = new Float32Array(await a.data());
+    }
+    return { probabilities, attention };
+  } finally {
+    tf.dispose([...Object.values(out.logits), ...Object.values(out.attention ?? {})]);
+  }
+}
+
+/** Copies `weights` (in `getWeights()` order) into the worker's model. */
+function loadWeights(m: EmotionModel, weights: Float32Array[]): void {
+  const specs = m.getWeights();
+  if (weights.length !== specs.length) {
+    throw new Error(`grad worker: ${weights.length} weights for ${specs.length}`);
+  }
+  const fresh = specs.map((w, i) => ({
+    name: w.name,
+    tensor: tf.tensor(weights[i], w.tensor.shape),
+  }));
+  try {
+    m.setWeights(fresh);
+  } finally {
+    tf.dispose(fresh.map((w) => w.tensor));
+  }
+}
+
 self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
   const msg = e.data;
   try {
@@ -155,21 +214,21 @@ self.onmessage = async (e: MessageEvent<WorkerRequest>) => {
       self.postMessage({ type: "ready", device: info.device, layout } satisfies WorkerReply);
       return;
     }
-    if (!model) throw new Error("grad worker: 'step' before 'init'");
+    if (!model) throw new Error(`grad worker: '${msg.type}' before 'init'`);
     const m = model;
+    loadWeights(m, msg.weights);
+    if (msg.type === "infer") {
+      const outputs: InferenceResult[] = [];
+      for (const input of msg.inputs) outputs.push(await infer(m, input));
+      const buffers = outputs.flatMap((o) =>
+        [...Object.values(o.probabilities), ...Object.values(o.attention ?? {})].map((a) =>
+          a.buffer as ArrayBuffer
+        )
+      );
+      self.postMessage({ type: "outputs", outputs } satisfies WorkerReply, buffers);
+      return;
+    }
     const specs = m.getWeights();
-    if (msg.weights.length !== specs.length) {
-      throw new Error(`grad worker: ${msg.weights.length} weights for ${specs.length}`);
-    }
-    const fresh = specs.map((w, i) => ({
-      name: w.name,
-      tensor: tf.tensor(msg.weights[i], w.tensor.shape),
-    }));
-    try {
-      m.setWeights(fresh);
-    } finally {
-      tf.dispose(fresh.map((w) => w.tensor));
-    }
     const acc = {
       grads: specs.map((w) => new Float32Array(w.tensor.size)),
       connected: specs.map(() => false),

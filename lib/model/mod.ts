@@ -1,7 +1,7 @@
 /**
  * Model stage: the CNN + GRU + attention emotion model on tfjs-core (paper sections 3 and 4.2),
- * its backends, deterministic initialisation, save/load and gradient workers. The front-end,
- * kernels and gradients behind it are internal.
+ * its backends, deterministic initialisation, save/load and the worker pool (gradients and
+ * inference, one core per worker). The front-end, kernels and gradients behind it are internal.
  *
  * ```ts
  * import { defaultModelConfig, EmotionModel, initBackend, saveModel } from "./lib/model/mod.ts";
@@ -43,6 +43,8 @@ export type { FrontEndOptions } from "./frontend.ts";
 export {
   type GradientsOptions,
   GradientWorkers,
+  type GradientWorkersOptions,
+  type InferenceResult,
   type ParallelResult,
   type WeightLayout,
 } from "./parallel.ts";

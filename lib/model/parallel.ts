@@ -30,12 +30,27 @@
  * Jobs are never larger than one pass of the single engine, so no worker needs more memory
  * than the single engine does.
  *
+ * ## Inference
+ *
+ * The same pool runs inference-mode forward passes ({@link GradientWorkers.infer} for one
+ * batch's rows, {@link GradientWorkers.inferEach} for whole sub-batches), so evaluation and
+ * prediction use every worker too. Rows are split into jobs as for gradients. Inference has no
+ * dropout and a row's outputs do not depend on the other rows of its batch nor on padding
+ * beyond its length, so the probabilities and attention are the single engine's: equal up to
+ * float rounding in general, and bit for bit on the cpu and wasm backends at the paper's shapes
+ * (tests/parallel_eval_test.ts measures it).
+ *
+ * Calls on one pool must not overlap (each worker handles one request at a time); a second
+ * call while one runs is refused.
+ *
  * @module
  */
 import type { BackendName, ModelConfig, ModelInput } from "./types.ts";
 import type { FrontEndOptions } from "./frontend.ts";
-import type { GradJob, WorkerReply, WorkerRequest } from "./grad_worker.ts";
+import type { GradJob, InferenceResult, WorkerReply, WorkerRequest } from "./grad_worker.ts";
 import { rowGroups, sliceRows } from "./model.ts";
+
+export type { InferenceResult } from "./grad_worker.ts";
 
 /** Loss parts and summed gradients (in `getWeights()` order) of one batch. */
 export interface ParallelResult {
@@ -74,29 +89,38 @@ export interface WeightLayout {
 /** Default of EmotionModel.maxWindowsPerPass (kept in step with model.ts). */
 const DEFAULT_MAX_WINDOWS_PER_PASS = 16384;
 
-/** A pool of gradient workers for one model configuration. */
+/**
+ * A pool of model workers for one model configuration: gradients for training, inference-mode
+ * forward passes for evaluation and prediction.
+ */
 export class GradientWorkers {
   #workers: Worker[];
   #configKey: string;
-  #maxWindowsPerPass: number;
   #failure: Error | undefined;
+  #busy = false;
   /** Device description reported by each worker. */
   readonly devices: string[];
   /** The workers' weight layout (the order of `weights` and `grads`). */
   readonly layout: WeightLayout[];
+  /** The workers' front-end memory settings (the served model's must be the same). */
+  readonly frontEndOptions: FrontEndOptions;
+  /** The workers' row-group threshold (the served model's must be the same). */
+  readonly maxWindowsPerPass: number;
 
   private constructor(
     workers: Worker[],
     devices: string[],
     layout: WeightLayout[],
     config: ModelConfig,
+    frontEndOptions: FrontEndOptions,
     maxWindowsPerPass: number,
   ) {
     this.#workers = workers;
     this.devices = devices;
     this.layout = layout;
     this.#configKey = JSON.stringify(config);
-    this.#maxWindowsPerPass = maxWindowsPerPass;
+    this.frontEndOptions = frontEndOptions;
+    this.maxWindowsPerPass = maxWindowsPerPass;
   }
 
   /** Starts `count` workers, each with its own backend and model built from `config`. */
@@ -110,6 +134,7 @@ export class GradientWorkers {
       throw new Error(`GradientWorkers: worker count ${count} must be a positive integer`);
     }
     const maxWindowsPerPass = opts.maxWindowsPerPass ?? DEFAULT_MAX_WINDOWS_PER_PASS;
+    const frontEndOptions = opts.frontEndOptions ?? {};
     const url = new URL("./grad_worker.ts", import.meta.url).href;
     const workers = Array.from({ length: count }, () => new Worker(url, { type: "module" }));
     try {
@@ -119,7 +144,7 @@ export class GradientWorkers {
             type: "init",
             config,
             backend,
-            frontEndOptions: opts.frontEndOptions ?? {},
+            frontEndOptions,
             maxWindowsPerPass,
           })
         ),
@@ -133,6 +158,7 @@ export class GradientWorkers {
         ready.map((r) => r.device),
         ready[0].layout,
         config,
+        frontEndOptions,
         maxWindowsPerPass,
       );
     } catch (e) {
@@ -164,23 +190,8 @@ export class GradientWorkers {
     dropoutSeed: number,
     opts: GradientsOptions = {},
   ): Promise<ParallelResult> {
-    if (this.#failure) {
-      throw new Error(`GradientWorkers: pool is unusable after an earlier failure`, {
-        cause: this.#failure,
-      });
-    }
-    if (this.#workers.length === 0) throw new Error("GradientWorkers: pool was disposed");
-    if (JSON.stringify(config) !== this.#configKey) {
-      throw new Error("GradientWorkers: config differs from the one the workers were built with");
-    }
-    if (weights.length !== this.layout.length) {
-      throw new Error(
-        `GradientWorkers: ${weights.length} weight arrays for ${this.layout.length} weights`,
-      );
-    }
-    const b = input.batchSize;
-    const groups = rowGroups(input, this.#maxWindowsPerPass);
-    const ranges: [number, number][] = groups.length > 1 ? groups : evenSplit(b, this.size);
+    this.#check(config, weights);
+    const ranges = this.#ranges(input);
     const pick = <T extends Int32Array | Float32Array>(
       rec: Record<string, T>,
       r0: number,
@@ -192,32 +203,15 @@ export class GradientWorkers {
       rowWeights: pick(rowWeights, r0, r1),
       dropoutSeed: dropoutSeed + 7919 * j,
     }));
-    // Longest-processing-time assignment; cost ≈ rows × windows of the trimmed sub-batch.
-    const perWorker: GradJob[][] = this.#workers.map(() => []);
-    const load = new Array<number>(this.size).fill(0);
-    for (const job of jobs) {
-      let w = 0;
-      for (let i = 1; i < load.length; i++) if (load[i] < load[w]) w = i;
-      perWorker[w].push(job);
-      load[w] += job.input.batchSize * job.input.windows;
-    }
-    const pending: Promise<WorkerReply>[] = [];
-    perWorker.forEach((list, i) => {
-      if (list.length === 0) return;
-      pending.push(call(this.#workers[i], i, {
+    const perWorker = assign(jobs.map((j) => j.input), this.size, false);
+    const replies = await this.#dispatch(perWorker.map((list) =>
+      list.length === 0 ? undefined : {
         type: "step",
         weights,
-        jobs: list,
+        jobs: list.map((i) => jobs[i]),
         taskWeights: opts.taskWeights ?? {},
-      }));
-    });
-    let replies: WorkerReply[];
-    try {
-      replies = await Promise.all(pending);
-    } catch (e) {
-      this.#failure = e as Error;
-      throw e;
-    }
+      }
+    ));
     let loss = 0;
     const perTask: Record<string, number> = {};
     let grads: Float32Array[] | undefined;
@@ -240,11 +234,162 @@ export class GradientWorkers {
     return { loss, perTask, grads: grads!, connected: connected! };
   }
 
+  /**
+   * Inference-mode class probabilities (and attention) of one batch, its rows split across the
+   * workers as for {@link GradientWorkers.gradients}, returned in row order; the attention rows
+   * span the batch's `windows`, 0 on padding, as one engine's `apply` gives them.
+   * @param config the configuration the pool was created with
+   * @param weights current weights in `getWeights()` order; sent to every worker that gets rows
+   */
+  async infer(
+    config: ModelConfig,
+    weights: Float32Array[],
+    input: ModelInput,
+  ): Promise<InferenceResult> {
+    this.#check(config, weights);
+    const ranges = this.#ranges(input);
+    const parts = await this.#inferJobs(
+      weights,
+      ranges.map(([r0, r1]) => sliceRows(input, r0, r1, config)),
+    );
+    // Back in row order; each job's attention spans its own trimmed window count, so every row
+    // is padded back to the batch's.
+    const probabilities: Record<string, Float32Array> = {};
+    for (const t of config.tasks) {
+      const k = t.classes.length;
+      const all = new Float32Array(input.batchSize * k);
+      parts.forEach((p, j) => all.set(p.probabilities[t.name], ranges[j][0] * k));
+      probabilities[t.name] = all;
+    }
+    if (!parts[0].attention) return { probabilities };
+    const attention: Record<string, Float32Array> = {};
+    for (const t of config.tasks) {
+      const all = new Float32Array(input.batchSize * input.windows);
+      parts.forEach((p, j) => {
+        const [r0, r1] = ranges[j];
+        const a = p.attention![t.name], w = a.length / (r1 - r0);
+        for (let r = r0; r < r1; r++) {
+          all.set(a.subarray((r - r0) * w, (r - r0 + 1) * w), r * input.windows);
+        }
+      });
+      attention[t.name] = all;
+    }
+    return { probabilities, attention };
+  }
+
+  /**
+   * Inference-mode outputs of several sub-batches, each computed whole by one worker (longest
+   * first, to the least loaded worker), returned in the order given. For many small inputs,
+   * e.g. one utterance each: every output is then exactly what one engine gives for that input.
+   * @param config the configuration the pool was created with
+   * @param weights current weights in `getWeights()` order; sent to every worker that gets inputs
+   */
+  async inferEach(
+    config: ModelConfig,
+    weights: Float32Array[],
+    inputs: ModelInput[],
+  ): Promise<InferenceResult[]> {
+    this.#check(config, weights);
+    if (inputs.length === 0) return [];
+    return await this.#inferJobs(weights, inputs);
+  }
+
+  async #inferJobs(weights: Float32Array[], inputs: ModelInput[]): Promise<InferenceResult[]> {
+    const perWorker = assign(inputs, this.size, true);
+    const replies = await this.#dispatch(
+      perWorker.map((list) =>
+        list.length === 0
+          ? undefined
+          : { type: "infer", weights, inputs: list.map((i) => inputs[i]) }
+      ),
+    );
+    const results = new Array<InferenceResult>(inputs.length);
+    let next = 0;
+    perWorker.forEach((list) => {
+      if (list.length === 0) return;
+      const r = replies[next++];
+      if (r.type !== "outputs" || r.outputs.length !== list.length) {
+        throw new Error(`GradientWorkers: unexpected reply ${r.type}`);
+      }
+      list.forEach((i, j) => (results[i] = r.outputs[j]));
+    });
+    return results;
+  }
+
+  /** Refuses work on a failed or disposed pool, another configuration or a wrong weight count. */
+  #check(config: ModelConfig, weights: Float32Array[]): void {
+    if (this.#failure) {
+      throw new Error(`GradientWorkers: pool is unusable after an earlier failure`, {
+        cause: this.#failure,
+      });
+    }
+    if (this.#workers.length === 0) throw new Error("GradientWorkers: pool was disposed");
+    if (JSON.stringify(config) !== this.#configKey) {
+      throw new Error("GradientWorkers: config differs from the one the workers were built with");
+    }
+    if (weights.length !== this.layout.length) {
+      throw new Error(
+        `GradientWorkers: ${weights.length} weight arrays for ${this.layout.length} weights`,
+      );
+    }
+  }
+
+  /** The row ranges a batch is split into (see the module description). */
+  #ranges(input: ModelInput): [number, number][] {
+    const groups = rowGroups(input, this.maxWindowsPerPass);
+    return groups.length > 1 ? groups : evenSplit(input.batchSize, this.size);
+  }
+
+  /**
+   * Sends request i to worker i (none where undefined) and waits for all replies, in worker
+   * order. A failing worker marks the pool unusable: the others may still be busy with this
+   * call, and their late replies would be taken for the next call's.
+   */
+  async #dispatch(requests: (WorkerRequest | undefined)[]): Promise<WorkerReply[]> {
+    if (this.#busy) {
+      throw new Error("GradientWorkers: a call is still running; calls on a pool must not overlap");
+    }
+    this.#busy = true;
+    try {
+      const pending: Promise<WorkerReply>[] = [];
+      requests.forEach((msg, i) => {
+        if (msg) pending.push(call(this.#workers[i], i, msg));
+      });
+      return await Promise.all(pending);
+    } catch (e) {
+      this.#failure = e as Error;
+      throw e;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
   /** Stops the workers. */
   dispose(): void {
     this.#workers.forEach((w) => w.terminate());
     this.#workers = [];
   }
+}
+
+/**
+ * Assignment of inputs to `workers` workers (indices per worker), each to the least loaded one
+ * (the lowest index on ties); cost ≈ rows × windows of the trimmed sub-batch. `longestFirst`
+ * takes them by decreasing cost (LPT), else in the order given. Gradients keep the order
+ * given: which worker sums which job fixes the float rounding of a training step.
+ */
+function assign(inputs: ModelInput[], workers: number, longestFirst: boolean): number[][] {
+  const perWorker: number[][] = Array.from({ length: workers }, () => []);
+  const load = new Array<number>(workers).fill(0);
+  const cost = (i: number) => inputs[i].batchSize * inputs[i].windows;
+  const order = inputs.map((_, i) => i);
+  if (longestFirst) order.sort((a, b) => cost(b) - cost(a) || a - b);
+  for (const i of order) {
+    let w = 0;
+    for (let k = 1; k < load.length; k++) if (load[k] < load[w]) w = k;
+    perWorker[w].push(i);
+    load[w] += cost(i);
+  }
+  return perWorker;
 }
 
 /** Rows `[0, b)` in `parts` contiguous ranges of (nearly) equal row counts, none empty. */

@@ -1,12 +1,16 @@
 /**
  * Evaluation of a model on a stream of batches: per task the predictions, class probabilities,
- * UAR, accuracy and confusion matrix (labels −1 are predicted but not scored).
+ * UAR, accuracy and confusion matrix (labels −1 are predicted but not scored). With a worker
+ * pool (`model/parallel.ts`) each batch's rows are split between the workers' engines, one core
+ * each, and the next batch is read while they compute; the probabilities are the single
+ * engine's (inference has no dropout), so the scores are too.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { TaskSpec } from "../corpus/types.ts";
 import type { Batch } from "../frames/types.ts";
-import type { ModelInput } from "../model/types.ts";
+import type { GradientWorkers } from "../model/parallel.ts";
+import type { ModelConfig, ModelInput } from "../model/types.ts";
 import { accuracy, type ConfusionMatrix, confusionMatrix, uarFromConfusion } from "./metrics.ts";
 
 /** Batches, synchronous or asynchronous. */
@@ -71,35 +75,62 @@ export function meanFinite(values: number[]): number {
   return ok.length === 0 ? NaN : ok.reduce((a, b) => a + b, 0) / ok.length;
 }
 
+/** Options of {@link evaluate}. */
+export interface EvaluateOptions {
+  /**
+   * Worker pool built for this model's configuration (e.g. the one `train()` uses; undefined:
+   * this thread's engine). Each batch's rows are split between its workers, which get the
+   * model's current weights; needs a model with `config` and `getWeights()` (an EmotionModel).
+   * The probabilities equal the single engine's (see model/parallel.ts). A failing worker ends
+   * the call with its error and leaves the pool unusable.
+   */
+  workers?: GradientWorkers;
+}
+
+/** What evaluation with workers needs besides `apply` (EmotionModel has it). */
+interface WeightedModel {
+  readonly config: ModelConfig;
+  getWeights(): { name: string; tensor: tf.Tensor }[];
+}
+
 /** Runs the model (inference mode) over `batches` and scores every task. */
 export async function evaluate(
   model: ApplicableModel,
   batches: BatchIterable,
   tasks: TaskSpec[],
+  opts: EvaluateOptions = {},
 ): Promise<Evaluation> {
   const acc = new Map<string, { ids: string[]; truth: number[]; probs: number[][] }>();
   for (const t of tasks) acc.set(t.name, { ids: [], truth: [], probs: [] });
-  for await (const batch of batches) {
-    const out = model.apply(batchToInput(batch), { training: false });
-    try {
-      for (const t of tasks) {
-        const lg = out.logits[t.name];
-        if (!lg) throw new Error(`evaluate: model has no output for task ${t.name}`);
-        const p = tf.softmax(lg);
-        const data = await p.data();
-        p.dispose();
-        const k = t.classes.length;
-        const a = acc.get(t.name)!;
-        const labels = batch.labels[t.name];
-        for (let i = 0; i < batch.batchSize; i++) {
-          a.ids.push(batch.ids[i]);
-          a.truth.push(labels ? labels[i] : -1);
-          a.probs.push(Array.from(data.subarray(i * k, (i + 1) * k)));
+  /** Appends one batch's rows; `data` is the task's `rows × classes` probabilities. */
+  const add = (batch: Batch, t: TaskSpec, data: Float32Array) => {
+    const k = t.classes.length;
+    const a = acc.get(t.name)!;
+    const labels = batch.labels[t.name];
+    for (let i = 0; i < batch.batchSize; i++) {
+      a.ids.push(batch.ids[i]);
+      a.truth.push(labels ? labels[i] : -1);
+      a.probs.push(Array.from(data.subarray(i * k, (i + 1) * k)));
+    }
+  };
+  if (opts.workers) {
+    await evaluateOnWorkers(model, opts.workers, batches, tasks, add);
+  } else {
+    for await (const batch of batches) {
+      const out = model.apply(batchToInput(batch), { training: false });
+      try {
+        for (const t of tasks) {
+          const lg = out.logits[t.name];
+          if (!lg) throw new Error(`evaluate: model has no output for task ${t.name}`);
+          const p = tf.softmax(lg);
+          const data = await p.data();
+          p.dispose();
+          add(batch, t, data as Float32Array);
         }
+      } finally {
+        for (const x of Object.values(out.logits)) x.dispose();
+        for (const x of Object.values(out.attention ?? {})) x.dispose();
       }
-    } finally {
-      for (const x of Object.values(out.logits)) x.dispose();
-      for (const x of Object.values(out.attention ?? {})) x.dispose();
     }
   }
   const result: Record<string, TaskEvaluation> = {};
@@ -120,6 +151,55 @@ export async function evaluate(
     };
   }
   return { tasks: result, meanUar: meanFinite(Object.values(result).map((r) => r.uar)) };
+}
+
+/**
+ * The batches' probabilities from the pool's workers, one batch at a time, with the next batch
+ * read (audio decoded, standardised) on this thread while the workers compute the current one.
+ */
+async function evaluateOnWorkers(
+  model: ApplicableModel,
+  pool: GradientWorkers,
+  batches: BatchIterable,
+  tasks: TaskSpec[],
+  add: (batch: Batch, t: TaskSpec, data: Float32Array) => void,
+): Promise<void> {
+  const m = model as ApplicableModel & Partial<WeightedModel>;
+  if (!m.config || typeof m.getWeights !== "function") {
+    throw new Error("evaluate: workers need a model with config and getWeights() (EmotionModel)");
+  }
+  const config = m.config;
+  for (const t of tasks) {
+    if (!config.tasks.some((c) => c.name === t.name)) {
+      throw new Error(`evaluate: model has no output for task ${t.name}`);
+    }
+  }
+  // Read once: the weights do not change during an evaluation.
+  const weights = await Promise.all(
+    m.getWeights().map(async (w) => (await w.tensor.data()) as Float32Array),
+  );
+  const iter = (async function* () {
+    yield* batches;
+  })();
+  let next = iter.next();
+  try {
+    while (true) {
+      const r = await next;
+      if (r.done) break;
+      const batch = r.value;
+      // infer() has posted the rows to the workers when it returns; reading the next batch
+      // then overlaps their computation.
+      const pending = pool.infer(config, weights, batchToInput(batch));
+      next = iter.next();
+      // A failing batch read is reported when awaited above, not as an unhandled rejection
+      // should the workers fail first.
+      next.catch(() => {});
+      const out = await pending;
+      for (const t of tasks) add(batch, t, out.probabilities[t.name]);
+    }
+  } finally {
+    await iter.return(undefined);
+  }
 }
 
 /** Index of the largest value (first on ties). */

@@ -19,7 +19,9 @@
  * its own tfjs engine (one core each; see model/parallel.ts), the batch's rows split between
  * them; this thread adds the L2 term and applies the same Adam update. Row and class weights
  * are normalised over the whole batch before the split, so the objective is the single-engine
- * one; only dropout masks may differ (parallel.ts says exactly where) and float rounding.
+ * one; only dropout masks may differ (parallel.ts says exactly where) and float rounding. The
+ * per-epoch dev evaluation then runs on the same workers; its scores are the single engine's
+ * (inference has no dropout), so model selection does not depend on the worker count.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -28,6 +30,7 @@ import type { Batch } from "../frames/types.ts";
 import { registerGradients } from "../model/gradients.ts";
 import type { EmotionModel } from "../model/model.ts";
 import { GradientWorkers } from "../model/parallel.ts";
+import type { FrontEndOptions } from "../model/frontend.ts";
 import type { BackendName, ModelConfig } from "../model/types.ts";
 import { Adam, type AdamState } from "./adam.ts";
 import { encodeCheckpoint, readCheckpointFile, type StoredArray } from "./checkpoint.ts";
@@ -108,9 +111,17 @@ export interface TrainOptions {
    * Workers on this thread's backend (started once per call, before the first step) split
    * each batch's rows; needs --allow-read for the workers' code. Needs an EmotionModel-shaped
    * model (`trainableVariables()` = `getWeights()` in order). A failing worker ends the run
-   * with an error; the checkpoint of the last finished epoch stays as it was.
+   * with an error; the checkpoint of the last finished epoch stays as it was. The per-epoch
+   * dev evaluation uses the same workers.
    */
   workers?: number;
+  /**
+   * An already started pool (see {@link startWorkerPool}) to use instead of starting one; its
+   * size must equal `workers` (default: its size) and it must be built for this model's
+   * configuration and memory settings. train() does not dispose it, so one pool can serve
+   * several trainings and the evaluations after them (trainModel does so).
+   */
+  pool?: GradientWorkers;
 }
 
 /** One epoch's record, as written to the JSON-lines log. */
@@ -236,9 +247,15 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
     }
   }
   const classWeights = classWeightsFor(opts.classWeighting ?? "none", tasks, opts.classCounts);
-  const workerCount = opts.workers ?? 1;
+  const workerCount = opts.workers ?? opts.pool?.size ?? 1;
   if (!(Number.isInteger(workerCount) && workerCount >= 1)) {
     throw new Error(`train: workers ${opts.workers} must be a positive integer`);
+  }
+  if (opts.pool && (opts.pool.size !== workerCount || workerCount < 2)) {
+    throw new Error(
+      `train: the given pool has ${opts.pool.size} workers, but workers is ${workerCount}` +
+        (workerCount < 2 ? " (one engine needs no pool)" : ""),
+    );
   }
   const vars = model.trainableVariables();
   const adam = new Adam(vars, { learningRate: opts.learningRate ?? 1e-4 });
@@ -307,7 +324,10 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
     if (opts.logPath) await writeEpochLog(opts.logPath, state.history);
     const resumedFromEpoch = state.nextEpoch;
     // Started only when there are epochs left, and before the first epoch's clock starts.
-    if (workerCount > 1 && state.nextEpoch < opts.epochs && !state.stopped) {
+    if (opts.pool) {
+      pool = opts.pool;
+      checkPool(model, vars, pool);
+    } else if (workerCount > 1 && state.nextEpoch < opts.epochs && !state.stopped) {
       pool = await startWorkers(model, vars, workerCount);
     }
     const runStart = performance.now();
@@ -366,7 +386,16 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
       let dev: Evaluation | undefined;
       let metric = NaN;
       if (opts.dev) {
-        dev = await evaluate(model, opts.dev(), tasks);
+        try {
+          dev = await evaluate(model, opts.dev(), tasks, { workers: pool });
+        } catch (e) {
+          if (!pool) throw e;
+          throw new Error(
+            `train: epoch ${epoch + 1}, dev evaluation: ${(e as Error).message}` +
+              (ckptPath ? ` (${ckptPath} still holds epoch ${state.nextEpoch})` : ""),
+            { cause: e },
+          );
+        }
         metric = meanFinite(selection.map((s) => dev!.tasks[s].uar));
       }
       // Without a dev set the latest epoch is always "best", i.e. the last weights are kept.
@@ -425,7 +454,7 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
       resumedFromEpoch,
     };
   } finally {
-    pool?.dispose();
+    if (pool !== opts.pool) pool?.dispose();
     adam.dispose();
     await reporter.stop();
   }
@@ -480,6 +509,43 @@ interface StepOptions {
   l2: number;
 }
 
+/** Memory settings of an EmotionModel that the workers must share (see startWorkerPool). */
+export interface WorkerMemorySettings {
+  /** EmotionModel.frontEndOptions (default {}). */
+  frontEndOptions?: FrontEndOptions;
+  /** EmotionModel.maxWindowsPerPass (default the model's default). */
+  maxWindowsPerPass?: number;
+}
+
+/**
+ * Starts `count` model workers (Web Workers, one tfjs engine each) for models of `config` on
+ * this thread's backend: a pool for {@link TrainOptions.pool} and for evaluate()'s `workers`.
+ * `memory` must be the memory settings of the model it will serve (an EmotionModel's are
+ * `{}` and 16,384 unless changed), so that each sub-batch runs as it would in that model.
+ * Needs --allow-read for the workers' code. Dispose it when done.
+ */
+export async function startWorkerPool(
+  config: ModelConfig,
+  count: number,
+  memory: WorkerMemorySettings = {},
+): Promise<GradientWorkers> {
+  const backend = tf.getBackend();
+  const known: BackendName[] = ["cpu", "wasm", "webgpu", "tensorflow"];
+  if (!known.includes(backend as BackendName)) {
+    throw new Error(`workers cannot run on backend ${backend}`);
+  }
+  return await GradientWorkers.create(config, count, backend as BackendName, {
+    frontEndOptions: memory.frontEndOptions,
+    maxWindowsPerPass: memory.maxWindowsPerPass,
+  });
+}
+
+/** The model's memory settings (EmotionModel's; none for other models). */
+function memoryOf(model: TrainableModel): WorkerMemorySettings {
+  const m = model as Partial<Pick<EmotionModel, "frontEndOptions" | "maxWindowsPerPass">>;
+  return { frontEndOptions: m.frontEndOptions, maxWindowsPerPass: m.maxWindowsPerPass };
+}
+
 /**
  * Starts the gradient workers for `model` on this thread's backend, after checking that their
  * weight layout is the model's (weights travel as bare arrays, matched by position).
@@ -489,32 +555,46 @@ async function startWorkers(
   vars: tf.Variable[],
   count: number,
 ): Promise<GradientWorkers> {
+  checkVariables(model, vars);
+  // The workers copy the model's memory settings so that each sub-batch runs as it would here.
+  const pool = await startWorkerPool(model.config, count, memoryOf(model));
+  try {
+    checkPool(model, vars, pool);
+  } catch (e) {
+    pool.dispose();
+    throw e;
+  }
+  return pool;
+}
+
+function checkVariables(model: TrainableModel, vars: tf.Variable[]): void {
   const own = model.getWeights();
   if (own.length !== vars.length || own.some((w, i) => w.tensor !== vars[i])) {
     throw new Error(
       "train: workers need a model whose trainableVariables() are its getWeights() in order",
     );
   }
-  const backend = tf.getBackend();
-  const known: BackendName[] = ["cpu", "wasm", "webgpu", "tensorflow"];
-  if (!known.includes(backend as BackendName)) {
-    throw new Error(`train: workers cannot run on backend ${backend}`);
-  }
-  // The workers copy the model's memory settings so that each sub-batch runs as it would here.
-  const m = model as Partial<Pick<EmotionModel, "frontEndOptions" | "maxWindowsPerPass">>;
-  const pool = await GradientWorkers.create(model.config, count, backend as BackendName, {
-    frontEndOptions: m.frontEndOptions,
-    maxWindowsPerPass: m.maxWindowsPerPass,
-  });
+}
+
+/** Refuses a pool whose weight layout or memory settings are not the model's. */
+function checkPool(model: TrainableModel, vars: tf.Variable[], pool: GradientWorkers): void {
+  checkVariables(model, vars);
+  const own = model.getWeights();
   const mismatch = pool.layout.length !== own.length ||
     pool.layout.some((l, i) =>
       l.name !== own[i].name || !tf.util.arraysEqual(l.shape, own[i].tensor.shape)
     );
   if (mismatch) {
-    pool.dispose();
     throw new Error("train: the workers' model has a different weight layout than the model");
   }
-  return pool;
+  // Row grouping decides the dropout masks (parallel.ts): the workers must group as the model.
+  const mem = memoryOf(model);
+  if (
+    JSON.stringify(mem.frontEndOptions ?? {}) !== JSON.stringify(pool.frontEndOptions) ||
+    (mem.maxWindowsPerPass !== undefined && mem.maxWindowsPerPass !== pool.maxWindowsPerPass)
+  ) {
+    throw new Error("train: the pool's memory settings differ from the model's");
+  }
 }
 
 /**

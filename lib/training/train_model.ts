@@ -25,13 +25,14 @@ import {
 import type { Standardisation, WindowSpec } from "../frames/types.ts";
 import { defaultModelConfig, EmotionModel } from "../model/model.ts";
 import { loadModel, saveModel } from "../model/persist.ts";
+import type { GradientWorkers } from "../model/parallel.ts";
 import type { ModelConfig, Pooling } from "../model/types.ts";
 import { readJsonIfExists, writeJsonAtomic } from "../util/atomic.ts";
 import { evaluate, type Evaluation } from "./evaluate.ts";
 import { type ClassWeighting, countClasses } from "./loss.ts";
 import type { ProgressMode } from "./progress.ts";
 import { searchTaskWeights } from "./search.ts";
-import { type EpochRecord, train, type TrainOptions } from "./train.ts";
+import { type EpochRecord, startWorkerPool, train, type TrainOptions } from "./train.ts";
 
 /** The network: framing, both convolutions, the GRU stack, dropout. */
 export interface NetworkSpec {
@@ -67,6 +68,7 @@ export interface TrainingSpec {
    * Training engines (Web Workers, one core each; 1 = this thread). Part of the spec because
    * with ≥ 2 the rows of a batch get other dropout masks than in one engine (see
    * `model/parallel.ts`): the same seed gives the same result only with the same worker count.
+   * The dev and test evaluations run on the same workers (with the scores of one engine).
    */
   workers?: number;
 }
@@ -183,7 +185,6 @@ export async function trainModel(
   fold: Fold,
   ctx: TrainModelContext,
 ): Promise<TrainedModel> {
-  const log = ctx.log ?? (() => {});
   const outcomePath = join(ctx.dir, "outcome.json");
   const done = ctx.resume === false ? undefined : await readJsonIfExists<Outcome>(outcomePath);
   if (done) {
@@ -196,7 +197,7 @@ export async function trainModel(
     return { model, ...done, reused: true };
   }
   await Deno.mkdir(ctx.dir, { recursive: true });
-  const { train: trainSet, dev: devSet, test: testSet } = fold;
+  const trainSet = fold.train;
   if (trainSet.length === 0) throw new Error(`fold ${fold.name}: no training utterances`);
 
   // Input pipeline: standardised raw audio, or standardised frame features.
@@ -227,6 +228,46 @@ export async function trainModel(
   }
   const config = modelConfigOf(spec, ctx.features?.dim);
   const t = spec.training;
+  const workers = t.workers ?? 1;
+  // One pool for every training (all trials of a search) and the final dev/test evaluation;
+  // the models are EmotionModel.create(config), so the default memory settings are theirs.
+  const pool = workers > 1 ? await startWorkerPool(config, workers) : undefined;
+  try {
+    return await trainAndEvaluate(spec, fold, ctx, {
+      config,
+      batchOptions,
+      standardisation,
+      window,
+      workers,
+      pool,
+    });
+  } finally {
+    pool?.dispose();
+  }
+}
+
+/** What {@link trainModel} has prepared for the training proper. */
+interface Prepared {
+  config: ModelConfig;
+  batchOptions: BatchOptions;
+  standardisation: Standardisation | { mean: number[]; std: number[] };
+  window: WindowSpec | undefined;
+  workers: number;
+  pool: GradientWorkers | undefined;
+}
+
+/** Trains (with a search for MTL when asked), evaluates on dev and test, saves the model. */
+async function trainAndEvaluate(
+  spec: ModelSpec,
+  fold: Fold,
+  ctx: TrainModelContext,
+  p: Prepared,
+): Promise<TrainedModel> {
+  const log = ctx.log ?? (() => {});
+  const outcomePath = join(ctx.dir, "outcome.json");
+  const { train: trainSet, dev: devSet, test: testSet } = fold;
+  const { config, batchOptions, standardisation, window, pool } = p;
+  const t = spec.training;
   const trainOptions: TrainOptions = {
     train: (_epoch, seed) =>
       batches(trainSet, spec.tasks, { ...batchOptions, shuffle: true, seed }),
@@ -245,7 +286,8 @@ export async function trainModel(
     progress: ctx.progress,
     batchesPerEpoch: Math.ceil(trainSet.length / t.batchSize),
     backend: ctx.backend.backend,
-    workers: t.workers ?? 1,
+    workers: p.workers,
+    pool,
   };
 
   const t0 = performance.now();
@@ -278,8 +320,9 @@ export async function trainModel(
     dev = result.dev;
   }
   try {
-    dev ??= await evaluate(model, batches(devSet, spec.tasks, batchOptions), spec.tasks);
-    const test = await evaluate(model, batches(testSet, spec.tasks, batchOptions), spec.tasks);
+    const on = { workers: pool };
+    dev ??= await evaluate(model, batches(devSet, spec.tasks, batchOptions), spec.tasks, on);
+    const test = await evaluate(model, batches(testSet, spec.tasks, batchOptions), spec.tasks, on);
     const best = history.findLast((h) => h.best) ?? history.at(-1);
     log(
       `${history.length} epochs in ${((performance.now() - t0) / 1000).toFixed(0)} s, best epoch ${
