@@ -9,13 +9,19 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { readWav } from "../lib/audio/mod.ts";
+import { encodeWav16 } from "../lib/audio/wav.ts";
 import type { Utterance } from "../lib/corpus/types.ts";
 import { batches, computeStandardisation } from "../lib/frames/mod.ts";
 import type { Batch } from "../lib/frames/types.ts";
 import { EmotionModel } from "../lib/model/model.ts";
 import type { GradientWorkers, InferenceResult } from "../lib/model/parallel.ts";
+import { encodeModel, saveModel } from "../lib/model/persist.ts";
 import type { ModelConfig, ModelInput } from "../lib/model/types.ts";
 import { batchToInput, evaluate, type Evaluation } from "../lib/training/evaluate.ts";
+import { predictUtterance, predictUtterances } from "../lib/training/predict.ts";
 import { startWorkerPool, train } from "../lib/training/train.ts";
 import { type ModelSpec, trainModel } from "../lib/training/train_model.ts";
 import { HOP, sineBatch, TASKS, tinyConfig, WIN } from "./fixtures.ts";
@@ -431,6 +437,89 @@ Deno.test("trainModel with 2 workers evaluates dev and test as one engine would"
       res.model.dispose();
     }
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Utterances of different lengths (samples at 16 kHz, in [-1, 1]), one shorter than a window. */
+const CLIPS = [300, 48, 700, 160, 420].map((n, c) =>
+  Float32Array.from({ length: n }, (_, i) => 0.5 * Math.sin(i / (2 + c)) + 0.1 * Math.cos(i))
+);
+const EXTRAS = {
+  standardisation: { mean: 0.01, std: 0.5 },
+  window: { sampleRate: 16000, windowSamples: WIN, hopSamples: HOP },
+  backend: "cpu",
+};
+
+Deno.test("predictUtterances on workers gives predictUtterance's results in order", async () => {
+  const config = tinyConfig();
+  const model = modelWithOtherWeights(config);
+  try {
+    const { json: meta } = await encodeModel(model, EXTRAS);
+    const one = await Promise.all(CLIPS.map((c) => predictUtterance(model, meta, c)));
+    assert.deepEqual(await predictUtterances(model, meta, CLIPS), one);
+    await withPool(config, 2, async (pool) => {
+      // One utterance per job, computed whole: the very numbers of one engine.
+      assert.deepEqual(await predictUtterances(model, meta, CLIPS, { workers: pool }), one);
+      assert.deepEqual(await predictUtterances(model, meta, [], { workers: pool }), []);
+    });
+  } finally {
+    model.dispose();
+  }
+});
+
+Deno.test("deno task predict --workers 2 prints what --workers 1 prints", async () => {
+  const root = fileURLToPath(new URL("..", import.meta.url));
+  const dir = await Deno.makeTempDir({ prefix: "parallel_eval_test_" });
+  const model = modelWithOtherWeights(tinyConfig());
+  try {
+    await saveModel(join(dir, "model"), model, EXTRAS);
+    const files = CLIPS.map((_, i) => join(dir, `clip${i}.wav`));
+    await Promise.all(files.map((f, i) => Deno.writeFile(f, encodeWav16(CLIPS[i], 16000))));
+    // An unreadable file among them is reported and skipped in both.
+    const missing = join(dir, "missing.wav");
+    const predict = async (workers: number) => {
+      // The task's own permissions (deno.json), which the workers inherit.
+      const out = await new Deno.Command("deno", {
+        args: [
+          "run",
+          "--allow-read",
+          "--allow-env=XDG_RUNTIME_DIR",
+          "scripts/predict.ts",
+          ...files.slice(0, 2),
+          missing,
+          ...files.slice(2),
+          "--model",
+          join(dir, "model"),
+          "--json",
+          "--backend",
+          "cpu",
+          "--workers",
+          String(workers),
+        ],
+        cwd: root,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const stderr = new TextDecoder().decode(out.stderr);
+      assert.equal(out.code, 1, `one file fails: exit 1\n${stderr}`);
+      assert.match(stderr, /skipped .*missing\.wav/);
+      return JSON.parse(new TextDecoder().decode(out.stdout));
+    };
+    const one = await predict(1), two = await predict(2);
+    assert.deepEqual(two, one);
+    assert.deepEqual(
+      one.results.map((r: { file: string }) => r.file),
+      [...files.slice(0, 2), missing, ...files.slice(2)],
+    );
+    // And both are the library's predictions of the files' (16-bit) samples.
+    const { json: meta } = await encodeModel(model, EXTRAS);
+    const decoded = await Promise.all(files.map(async (f) => (await readWav(f)).samples));
+    const want = await predictUtterances(model, meta, decoded);
+    const got = one.results.filter((r: { error?: string }) => !r.error);
+    got.forEach((r: { tasks: unknown }, i: number) => assert.deepEqual(r.tasks, want[i].tasks));
+  } finally {
+    model.dispose();
     await Deno.remove(dir, { recursive: true });
   }
 });

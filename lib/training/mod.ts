@@ -69,7 +69,13 @@ export {
   type ProgressStream,
   type ProgressUpdate,
 } from "./progress.ts";
-export { predictUtterance, type TaskPrediction, type UtterancePrediction } from "./predict.ts";
+export {
+  type PredictOptions,
+  predictUtterance,
+  predictUtterances,
+  type TaskPrediction,
+  type UtterancePrediction,
+} from "./predict.ts";
 export {
   accuracy,
   type ConfusionMatrix,
