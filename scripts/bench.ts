@@ -2,16 +2,18 @@
  * Benchmark: trains and runs the paper model at realistic shapes (default 8 utterances × 300
  * windows, MTL with attention, three 3-class tasks) through the toolkit's own training loop
  * (`train()`: its objective, Adam, per-row class weighting, dropout and, with `--workers`, its
- * gradient workers) and its evaluation (`evaluate()`), and prints windows/s for training and
- * inference, CPU seconds per step and GFLOP/s from the counted FLOPs of the paper's per-window
+ * gradient workers) and its evaluation (`evaluate()`, with `--workers` on the same pool, each
+ * batch's rows split between the workers), and prints windows/s for training and inference,
+ * CPU seconds per step and GFLOP/s from the counted FLOPs of the paper's per-window
  * computation.
  *
  *   deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] [--windows 300]
  *                   [--steps 3] [--workers 1] [--naive] [--json]
  *
- * The first epoch (steps batches) warms up (kernel compilation, worker start); the second is
- * timed. `--naive` runs the per-window reference front-end instead (inference only: the
- * training loop always uses the model's own front-end).
+ * The workers start before training; the first epoch (steps batches) warms up (kernel
+ * compilation), the second is timed; inference has one warm-up pass too. `--naive` runs the
+ * per-window reference front-end instead (inference only, on this thread's engine: the training
+ * loop and the workers always use the model's own front-end).
  * @module
  */
 import process from "node:process";
@@ -21,7 +23,7 @@ import { initBackend, parseBackendName } from "../lib/model/backend.ts";
 import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
 import { paperFlopsPerWindow } from "../lib/model/flops.ts";
 import { evaluate } from "../lib/training/evaluate.ts";
-import { train } from "../lib/training/train.ts";
+import { startWorkerPool, train } from "../lib/training/train.ts";
 import { parseCommandLine } from "../lib/util/cli.ts";
 import { Random } from "../lib/util/random.ts";
 
@@ -95,6 +97,10 @@ const cpuSince = (from: NodeJS.CpuUsage) => {
 };
 
 const model = EmotionModel.create(config);
+// One pool for training and inference, as trainModel has it (the model's memory settings are
+// EmotionModel's defaults, which startWorkerPool's defaults are).
+const pool = workers > 1 ? await startWorkerPool(config, workers) : undefined;
+const inferWorkers = pool && !args.naive ? workers : 1;
 let cpuMark = process.cpuUsage();
 let timedCpu = 0;
 const result0 = await train(model, {
@@ -103,6 +109,7 @@ const result0 = await train(model, {
   learningRate: 1e-4,
   progress: "none",
   workers,
+  pool,
   onEpochEnd: (r) => {
     if (r.epoch === 2) timedCpu = cpuSince(cpuMark);
     cpuMark = process.cpuUsage();
@@ -116,7 +123,8 @@ const result0 = await train(model, {
 const timed = result0.history[1];
 
 // Inference as evaluation runs it (one warm-up pass, then timed).
-const evalOnce = () => evaluate(model, batches, tasks);
+const evalOnce = () =>
+  evaluate(model, batches, tasks, { workers: inferWorkers > 1 ? pool : undefined });
 await evalOnce();
 let inferWall: number, inferCpu: number;
 if (args.naive) {
@@ -151,6 +159,7 @@ const result = {
   device: info.device,
   frontEnd: args.naive ? "naive (inference)" : "fast",
   workers,
+  infer_workers: inferWorkers,
   batch: batchSize,
   windows,
   steps,
@@ -180,9 +189,12 @@ if (args.json) {
   );
   log(
     `inference: ${result.infer_windows_per_s.toFixed(1)} windows/s ` +
-      `(${result.infer_gflops.toFixed(1)} GFLOP/s)`,
+      `(${result.infer_cpu_s_per_step.toFixed(2)} CPU s/step, ${
+        result.infer_gflops.toFixed(1)
+      } GFLOP/s, ${inferWorkers} engine${inferWorkers > 1 ? "s" : ""})`,
   );
   log(`FLOP model: ${result.mflop_per_window_forward.toFixed(1)} MFLOP per window forward`);
   log(`load average: ${result.load_average.map((x) => x.toFixed(2)).join(" ")}`);
 }
+pool?.dispose();
 model.dispose();

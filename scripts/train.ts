@@ -40,7 +40,8 @@ reproduce; flags and --set override them.
   --class-weighting none|balanced
   --task-weights LIST   fixed w_m, e.g. arousal=1,valence=0.5 (default all 1; not with --trials)
   --backend NAME        auto | wasm | cpu | webgpu | tensorflow
-  --workers N           training engines, one core each (default: the experiment's)
+  --workers N           engines, one core each, for training and the dev/test evaluation
+                        (default: the experiment's training.workers)
   --limit N             at most N utterances per partition (round-robin over speakers)
   --no-resume           ignore an existing checkpoint in --out
   --progress MODE       auto | terminal | jupyter | none
