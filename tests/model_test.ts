@@ -1,12 +1,8 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/model/backend.ts";
-import {
-  conv2dFilterGradNHWC,
-  conv2dInputGradNHWC,
-  convBiasRelu,
-  setOwnConvKernels,
-} from "../lib/model/conv.ts";
+import { conv2dFilterGradNHWC, conv2dInputGradNHWC, convBiasRelu } from "../lib/model/conv.ts";
+import { setOwnKernels } from "../lib/model/own_kernels.ts";
 import {
   fastFrontEnd,
   frontEnd,
@@ -280,7 +276,7 @@ Deno.test("wasm Slice/Unpack/SplitV replacements agree with the cpu backend", as
   }
 });
 
-Deno.test("hand-written GRU backward equals autodiff of the reference GRU", () => {
+Deno.test("hand-written GRU backward (own kernels and tfjs ops) equals autodiff of the reference GRU", () => {
   const b = 3, nw = 6, d = 5, u = 4;
   const args = [
     tf.tensor3d(noise(b * nw * d, 1), [b, nw, d]),
@@ -297,10 +293,14 @@ Deno.test("hand-written GRU backward equals autodiff of the reference GRU", () =
       )([...args], dy);
       return [value, ...g.map((t) => t.dataSync())];
     });
-  const ref = run(gruReference), ours = run(gru);
+  const ref = run(gruReference), ours = run(gru); // ours: the recurrence on our own GEMM
+  setOwnKernels(false);
+  const tfOps = run(gru); // the same backward pass in tfjs ops
+  setOwnKernels(true);
   for (let i = 0; i < ref.length; i++) {
     assert.ok(maxAbs(ref[i]) > 0.01, `reference ${i} is not trivially zero`);
     assert.ok(maxAbsDiff(ref[i], ours[i]) < 1e-5, `output/gradient ${i}`);
+    assert.ok(maxAbsDiff(ref[i], tfOps[i]) < 1e-5, `output/gradient ${i} (tfjs ops)`);
   }
   tf.dispose([...args, dy]);
 });
@@ -417,11 +417,11 @@ async function checkConvGradients(cin: number) {
 
 Deno.test("supplied conv gradients on wasm match the cpu backend's Conv2DBackprop kernels", async () => {
   await checkConvGradients(4); // our own GEMM (wasm_gemm.ts), the default for cin > 1
-  setOwnConvKernels(false);
+  setOwnKernels(false);
   try {
     await checkConvGradients(4); // XNNPACK's convolutions
   } finally {
-    setOwnConvKernels(true);
+    setOwnKernels(true);
   }
   await checkConvGradients(1); // conv1's single input channel takes a separate matmul route
 });

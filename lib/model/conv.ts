@@ -16,7 +16,7 @@
  * filter gradient as Winograd F(4, 4) convolutions (winograd.ts: 2.3× fewer multiply-adds,
  * exact up to float rounding) whose products run on our relaxed-SIMD GEMM (wasm_gemm.ts,
  * 1.6–1.9× XNNPACK's speed at conv2's shapes, docs/gemm-study.md). The operands travel through
- * JS arrays (a copy each way, ≪ 1 % of the work). {@link setOwnConvKernels} turns this off.
+ * JS arrays (a copy each way, ≪ 1 % of the work). `setOwnKernels` (own_kernels.ts) turns this off.
  *
  * The model uses {@link convBiasRelu}; the NHWC functions serve as the registered `Conv2D`
  * gradient (see gradients.ts) so plain `tf.conv1d`/`tf.conv2d` also train on wasm.
@@ -24,8 +24,9 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type Conv1dShape, WasmGemm } from "./wasm_gemm.ts";
-import { WinogradConv } from "./winograd.ts";
+import type { Conv1dShape } from "./wasm_gemm.ts";
+import type { WinogradConv } from "./winograd.ts";
+import { ownKernels } from "./own_kernels.ts";
 
 /** Rows per chunk of {@link tallProduct}: keeps XNNPACK's packed right operand ≲ 10 MB. */
 const TALL_CHUNK = 65536;
@@ -52,22 +53,9 @@ function tallProduct(a: tf.Tensor2D | undefined, d: tf.Tensor2D): tf.Tensor2D {
   return acc!;
 }
 
-let ownKernels = true;
-let winograd: WinogradConv | undefined;
-
-/**
- * Whether conv2-like convolutions (more than one input channel) on the wasm backend use our
- * own GEMM (default true) or tfjs's XNNPACK kernels. Results agree to float rounding.
- */
-export function setOwnConvKernels(on: boolean): void {
-  ownKernels = on;
-}
-
 /** The thread's convolution kernels when they apply to a convolution with `cin` inputs. */
 function ownKernelsFor(cin: number): WinogradConv | undefined {
-  if (!ownKernels || cin < 2 || tf.getBackend() !== "wasm") return undefined;
-  winograd ??= new WinogradConv(WasmGemm.create());
-  return winograd;
+  return cin < 2 ? undefined : ownKernels()?.winograd;
 }
 
 /** `w [k, cin, cout]` → reversed in time, in/out swapped `[k, cout, cin]` (dX's filter). */
