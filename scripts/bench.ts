@@ -8,7 +8,10 @@
  * computation.
  *
  *   deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] [--windows 300]
- *                   [--steps 3] [--workers 1] [--naive] [--json]
+ *                   [--steps 3] [--workers 1] [--kernels own|tfjs] [--naive] [--json]
+ *
+ * `--kernels tfjs` runs conv2 and the GRU recurrence on tfjs's kernels instead of our own
+ * (own_kernels.ts; wasm only, one engine), for a comparison in the same run.
  *
  * The workers start before training; the first epoch (steps batches) warms up (kernel
  * compilation), the second is timed; inference has one warm-up pass too. `--naive` runs the
@@ -22,6 +25,7 @@ import type { Batch } from "../lib/frames/types.ts";
 import { initBackend, parseBackendName } from "../lib/model/backend.ts";
 import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
 import { paperFlopsPerWindow } from "../lib/model/flops.ts";
+import { setOwnKernels } from "../lib/model/own_kernels.ts";
 import { evaluate } from "../lib/training/evaluate.ts";
 import { startWorkerPool, train } from "../lib/training/train.ts";
 import { parseCommandLine } from "../lib/util/cli.ts";
@@ -29,7 +33,7 @@ import { Random } from "../lib/util/random.ts";
 
 const BENCH_USAGE =
   "Usage: deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] " +
-  "[--windows 300] [--steps 3] [--workers 1] [--naive] [--json]";
+  "[--windows 300] [--steps 3] [--workers 1] [--kernels own|tfjs] [--naive] [--json]";
 
 const { values: args } = parseCommandLine({
   options: {
@@ -39,6 +43,7 @@ const { values: args } = parseCommandLine({
     steps: { type: "string", default: "3" },
     naive: { type: "boolean", default: false },
     workers: { type: "string", default: "1" },
+    kernels: { type: "string", default: "own" },
     json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -59,6 +64,16 @@ const batchSize = int("batch", args.batch, 1);
 const windows = int("windows", args.windows, 1);
 const steps = int("steps", args.steps, 1);
 const workers = int("workers", args.workers, 1);
+if (args.kernels !== "own" && args.kernels !== "tfjs") {
+  console.error(`bench: --kernels must be own or tfjs\n\n${BENCH_USAGE}`);
+  Deno.exit(2);
+}
+if (args.kernels === "tfjs" && workers > 1) {
+  // Each worker engine decides for itself; the switch reaches only this thread.
+  console.error(`bench: --kernels tfjs runs on one engine (--workers 1)\n\n${BENCH_USAGE}`);
+  Deno.exit(2);
+}
+setOwnKernels(args.kernels === "own");
 
 const info = await initBackend(parseBackendName(args.backend));
 const log = (s: string) => {
@@ -160,6 +175,7 @@ const result = {
   frontEnd: args.naive ? "naive (inference)" : "fast",
   workers,
   infer_workers: inferWorkers,
+  kernels: info.backend === "wasm" ? args.kernels : "tfjs",
   batch: batchSize,
   windows,
   steps,
