@@ -51,6 +51,8 @@ export {
   leaveOneSpeakerOut,
   partition,
   samplePerPartition,
+  sessionFolds,
+  sessionOf,
   speakersOf,
 } from "./splits.ts";
 export {

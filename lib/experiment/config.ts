@@ -53,8 +53,15 @@ export const SYSTEM_INFO: Record<
 /** The reference system of the significance tests (the paper's baseline). */
 export const REFERENCE_SYSTEM: SystemName = "e2e-stl";
 
-/** Evaluation protocol. */
-export type Protocol = "split" | "loso";
+/**
+ * Evaluation protocol: the fixed train/dev/test split, leave-one-speaker-out, or (IEMOCAP
+ * layout) one fold per session (`session-cv`: each session the test set once, the session
+ * before it the dev set; see `sessionFolds` in lib/corpus).
+ */
+export type Protocol = "split" | "loso" | "session-cv";
+
+/** Every protocol, for the schema and the usage texts. */
+export const PROTOCOLS: readonly Protocol[] = ["split", "loso", "session-cv"];
 
 /** The corpus and how it is split. */
 export interface DataConfig {
@@ -66,7 +73,7 @@ export interface DataConfig {
   tasks: string[];
   /** IEMOCAP-layout session split, e.g. `train=1,2,3;dev=4;test=5` (default: the paper's). */
   sessions?: string;
-  /** Fixed split (`split`) or leave-one-speaker-out (`loso`). */
+  /** Fixed split (`split`), leave-one-speaker-out (`loso`) or one fold per session (`session-cv`). */
   protocol: Protocol;
   /** Use at most this many utterances per partition (round-robin over speakers); 0 = all. */
   limitPerPartition: number;
@@ -163,7 +170,7 @@ const SCHEMA: Record<string, { check: Check; optional?: boolean }> = {
   "data.root": { check: str, optional: true },
   "data.tasks": { check: listOf(str, "task names") },
   "data.sessions": { check: str, optional: true },
-  "data.protocol": { check: oneOf("split", "loso") },
+  "data.protocol": { check: oneOf(...PROTOCOLS) },
   "data.limitPerPartition": { check: nonNegativeInt },
   "data.strict": { check: bool },
   "model.window.samples": { check: positiveInt },

@@ -38,21 +38,35 @@ export function pickFigureUtterances(test: Utterance[], n = 2, seed = 1): Uttera
 }
 
 /**
+ * Where a run keeps a model's training folder (the `trainModel` folder holding `model/`), given
+ * the system, the seed, the number of seeds and the model's name (`mtl`, a task, `-<fold>`).
+ */
+export type ModelFolder = (system: SystemName, seed: number, seeds: number, name: string) => string;
+
+/** The single-process layout: `systems/<system>/[seed-N/]<name>`. */
+export function systemsLayout(out: string): ModelFolder {
+  return (system, seed, seeds, name) =>
+    join(out, "systems", system, seeds > 1 ? `seed-${seed}` : "", name);
+}
+
+/**
  * Attention weights of every task for the chosen utterances, from the saved attention model(s)
- * of a run: the MTL+att model if it ran, else the per-task STL+att models.
+ * of a run (seed 1): the MTL+att model if it ran, else the per-task STL+att models.
  */
 export async function attentionItems(
   out: string,
   runs: Partial<Record<SystemName, SystemRun>>,
   utterances: Utterance[],
   tasks: string[],
+  modelFolder: ModelFolder = systemsLayout(out),
 ): Promise<AttentionItem[] | null> {
   const dirs: string[] = [];
-  const seedDir = (r: SystemRun) => (r.seeds.length > 1 ? "seed-1" : "");
   const mtl = runs["e2e-mtl-att"], stl = runs["e2e-stl-att"];
-  if (mtl) dirs.push(join(out, "systems", "e2e-mtl-att", seedDir(mtl), "mtl", "model"));
+  if (mtl) dirs.push(join(modelFolder("e2e-mtl-att", 1, mtl.seeds.length, "mtl"), "model"));
   else if (stl) {
-    dirs.push(...tasks.map((t) => join(out, "systems", "e2e-stl-att", seedDir(stl), t, "model")));
+    dirs.push(
+      ...tasks.map((t) => join(modelFolder("e2e-stl-att", 1, stl.seeds.length, t), "model")),
+    );
   } else return null;
   const models: Awaited<ReturnType<typeof loadModel>>[] = [];
   for (const d of dirs) {
@@ -91,12 +105,16 @@ export async function attentionItems(
   return items;
 }
 
-/** Writes every output file of a run into `out`. */
+/**
+ * Writes every output file of a run into `out`; `modelFolder` says where the attention
+ * figure's models are (default: the single-process `systems/` layout).
+ */
 export async function writeOutputs(
   out: string,
-  outcome: ExperimentOutcome,
+  outcome: Pick<ExperimentOutcome, "results" | "runs" | "run">,
   figureUtterances: Utterance[],
   log: (line: string) => void = () => {},
+  modelFolder: ModelFolder = systemsLayout(out),
 ): Promise<void> {
   const { results, runs, run } = outcome;
   await writeJsonAtomic(join(out, "results.json"), results);
@@ -131,7 +149,7 @@ export async function writeOutputs(
     }
   }
   const items = figureUtterances.length
-    ? await attentionItems(out, runs, figureUtterances, Object.keys(results.tasks))
+    ? await attentionItems(out, runs, figureUtterances, Object.keys(results.tasks), modelFolder)
     : null;
   if (items && items.length) {
     const svg = await renderSvg(attentionFigureSpec(items));

@@ -29,19 +29,31 @@ export interface TestScore extends PartitionScore {
   bootstrap_vs_e2e_stl: { difference: number; low: number; high: number; p: number } | null;
 }
 
+/** One fold's scores (mean over seeds), for protocols with several folds. */
+export interface FoldScore {
+  /** UAR on the fold's dev set (null where the system has no dev predictions, e.g. SVM LOSO). */
+  dev_uar: number | null;
+  /** UAR on the fold's test set. */
+  test_uar: number;
+  /** Scored test utterances of the fold. */
+  n_test: number;
+}
+
 /** One system's scores on one task. */
 export interface TaskScores {
-  /** Development partition (under LOSO: the folds' model-selection sets). */
+  /** Development partition (under LOSO and session-cv: the folds' model-selection sets). */
   dev: PartitionScore;
-  /** Test partition (under LOSO: pooled held-out predictions of all folds). */
+  /** Test partition (under LOSO and session-cv: pooled held-out predictions of all folds). */
   test: TestScore;
+  /** Per fold (LOSO, session-cv): fold name → its scores; absent under the fixed split. */
+  folds?: Record<string, FoldScore>;
 }
 
 /** Contents of results.json. */
 export interface ExperimentResults {
   /** Corpus name. */
   corpus: string;
-  /** `split` or `loso`. */
+  /** `split`, `loso` or `session-cv`. */
   protocol: string;
   /** tfjs backend the neural systems ran on. */
   backend: string;
@@ -106,13 +118,66 @@ function significant(s: TestScore | undefined): boolean {
   return s?.p_vs_e2e_stl !== null && s?.p_vs_e2e_stl !== undefined && s.p_vs_e2e_stl < 0.05;
 }
 
+/** Whether the paper's numbers go beside ours: IEMOCAP under its split or session-cv. */
+function withPaper(results: ExperimentResults): boolean {
+  return results.corpus === "iemocap" &&
+    (results.protocol === "split" || results.protocol === "session-cv");
+}
+
+/** The folds of a multi-fold run's results, in order (empty under the fixed split). */
+function foldNames(results: ExperimentResults): string[] {
+  for (const byTask of Object.values(results.systems)) {
+    for (const s of Object.values(byTask ?? {})) if (s.folds) return Object.keys(s.folds);
+  }
+  return [];
+}
+
+/**
+ * Test UAR per fold as Markdown (rows: system and task; columns: the folds, then pooled; for
+ * IEMOCAP the paper's test UAR, from its 1–3 / 4 / 5 split, last). Empty without folds.
+ */
+export function foldTableMarkdown(results: ExperimentResults): string {
+  const folds = foldNames(results);
+  if (folds.length === 0) return "";
+  const paper = withPaper(results);
+  const header = ["method", "task", ...folds, "pooled", ...(paper ? ["paper (1–3/4/5)"] : [])];
+  const lines = [
+    `| ${header.join(" | ")} |`,
+    `|${header.map((_, i) => (i < 2 ? "---" : "---:")).join("|")}|`,
+  ];
+  for (
+    const [system, byTask] of Object.entries(results.systems) as [
+      SystemName,
+      Record<string, TaskScores>,
+    ][]
+  ) {
+    for (const [task, s] of Object.entries(byTask)) {
+      const pub = paper
+        ? (PAPER_TABLE1[system] as Record<string, { test: number }>)[task]
+        : undefined;
+      lines.push(
+        `| ${
+          [
+            SYSTEM_INFO[system].label,
+            task,
+            ...folds.map((f) => (s.folds?.[f] ? pct(s.folds[f].test_uar) : "")),
+            pct(s.test.uar),
+            ...(paper ? [pub ? pub.test.toFixed(1) : ""] : []),
+          ].join(" | ")
+        } |`,
+      );
+    }
+  }
+  return lines.join("\n") + "\n";
+}
+
 /** Table 1's layout as rows of cells: header rows first. */
 export function tableRows(results: ExperimentResults): string[][] {
   const tasks = Object.keys(results.tasks);
   const rows: string[][] = [];
   rows.push(["UAR [%]", ...tasks.flatMap((t) => [t, ""])]);
   rows.push(["methods", ...tasks.flatMap(() => ["dev", "test"])]);
-  const paper = results.corpus === "iemocap" && results.protocol === "split";
+  const paper = withPaper(results);
   for (
     const [system, byTask] of Object.entries(results.systems) as [
       SystemName,
@@ -163,16 +228,33 @@ export function tableMarkdown(results: ExperimentResults): string {
   const seeds = results.seeds > 1 ? ` Mean ± sd over ${results.seeds} seeds.` : "";
   const protocol = results.protocol === "loso"
     ? "leave-one-speaker-out (test = pooled held-out predictions)"
+    : results.protocol === "session-cv"
+    ? "session cross-validation (each session the test set once, the session before it dev; " +
+      "test = pooled held-out sessions)"
     : "fixed split";
+  const folds = foldTableMarkdown(results);
   return [
     `UAR [%] on ${results.corpus}, ${protocol}, backend ${results.backend}.${seeds}`,
     "",
     ...lines,
     "",
     "★: one-tailed z-test against e2e STL on the test partition, p < .05 (see docs/statistics.md).",
-    results.corpus === "iemocap" && results.protocol === "split"
-      ? "(paper): Zhang, Wu & Schuller (ICASSP 2019), Table 1, where ★ marks p < .05 on dev and test."
-      : "",
+    ...(withPaper(results)
+      ? [
+        "(paper): Zhang, Wu & Schuller (ICASSP 2019), Table 1, where ★ marks p < .05 on dev and test" +
+        (results.protocol === "session-cv"
+          ? "; the paper used one split (train 1–3, dev 4, test 5), our fold Session5."
+          : "."),
+      ]
+      : []),
+    ...(folds
+      ? [
+        "",
+        "Test UAR [%] per fold (mean over seeds) and pooled over folds:",
+        "",
+        folds.trimEnd(),
+      ]
+      : []),
   ].join("\n").trimEnd() + "\n";
 }
 

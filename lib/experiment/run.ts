@@ -9,6 +9,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { join } from "node:path";
 import {
+  type CorpusReport,
   corpusReport,
   fixedSplit,
   type Fold,
@@ -17,6 +18,9 @@ import {
   loadCorpus,
   parseSessionSplit,
   samplePerPartition,
+  sessionFolds,
+  sessionOf,
+  type Utterance,
 } from "../corpus/mod.ts";
 import { AudioCache } from "../frames/mod.ts";
 import { initBackend } from "../model/backend.ts";
@@ -31,7 +35,7 @@ import {
 import { corpusFeatures } from "./features.ts";
 import { pickFigureUtterances, writeOutputs } from "./outputs.ts";
 import type { ExperimentResults } from "./results.ts";
-import { type SeedRun, summarise, type SystemRun } from "./summary.ts";
+import { type FoldMembers, type SeedRun, summarise, type SystemRun } from "./summary.ts";
 import { type RunContext, runNeural, runSvm } from "./systems.ts";
 
 /** Options of {@link runExperiment}. */
@@ -68,6 +72,38 @@ export interface RunRecord {
   versions: { deno: string; v8: string; tfjs: string };
   /** Utterances per fold and partition. */
   utterances: Record<string, { train: number; dev: number; test: number }>;
+  /** Only for results collected from trials (`reproduce --collect`): what was collected. */
+  trials?: {
+    /** Trials in the plan. */
+    planned: number;
+    /** Trials with a result. */
+    finished: number;
+    /** Ids of the trials without a result (their systems are left out of the results). */
+    missing: string[];
+    /** Hosts the finished trials ran on. */
+    hosts: string[];
+  };
+}
+
+/** The utterances of Figure 2: two test utterances of the fixed split (none otherwise). */
+export function figureUtterances(config: ExperimentConfig, folds: Fold[]): Utterance[] {
+  return config.data.protocol === "split" ? pickFigureUtterances(folds[0].test) : [];
+}
+
+/** Utterances per fold and partition, as run.json records them. */
+export function foldSizes(folds: Fold[]): RunRecord["utterances"] {
+  return Object.fromEntries(
+    folds.map((f) => [f.name, { train: f.train.length, dev: f.dev.length, test: f.test.length }]),
+  );
+}
+
+/** Which utterances each fold scores (dev and test ids), for the per-fold results. */
+export function foldMembers(folds: Fold[]): FoldMembers[] {
+  return folds.map((f) => ({
+    name: f.name,
+    dev: f.dev.map((u) => u.id),
+    test: f.test.map((u) => u.id),
+  }));
 }
 
 /** Everything {@link runExperiment} returns (and has written). */
@@ -85,7 +121,7 @@ export interface ExperimentOutcome {
 const text = new TextEncoder();
 
 /** The git commit of the working directory, when `git` may be run; null otherwise. */
-async function gitCommit(): Promise<string | null> {
+export async function gitCommit(): Promise<string | null> {
   try {
     const allowed = await Deno.permissions.query({ name: "run", command: "git" });
     if (allowed.state !== "granted") return null;
@@ -97,9 +133,17 @@ async function gitCommit(): Promise<string | null> {
   }
 }
 
-function foldsOf(config: ExperimentConfig, utterances: Fold["train"]): Fold[] {
-  const folds = config.data.protocol === "loso"
+/**
+ * The folds of the experiment's protocol: the fixed split (one fold), leave-one-speaker-out
+ * (the next speaker is the dev set) or one fold per session.
+ * @throws when a fold has no training or no test utterances
+ */
+export function foldsOf(config: ExperimentConfig, utterances: Utterance[]): Fold[] {
+  const protocol = config.data.protocol;
+  const folds = protocol === "loso"
     ? leaveOneSpeakerOut(utterances, 1)
+    : protocol === "session-cv"
+    ? sessionFolds(utterances)
     : [fixedSplit(utterances)];
   for (const f of folds) {
     if (f.train.length === 0 || f.test.length === 0) {
@@ -107,6 +151,82 @@ function foldsOf(config: ExperimentConfig, utterances: Fold["train"]): Fold[] {
     }
   }
   return folds;
+}
+
+/** The utterances a run uses: all, or `limitPerPartition` per partition (per session for session-cv). */
+export function sampleUtterances(config: ExperimentConfig, utterances: Utterance[]): Utterance[] {
+  return config.data.protocol === "session-cv"
+    ? samplePerPartition(utterances, config.data.limitPerPartition, (u) => `${sessionOf(u)}`)
+    : samplePerPartition(utterances, config.data.limitPerPartition);
+}
+
+/** A run's loaded data and shared state ({@link prepareRun}). */
+export interface PreparedRun {
+  /** The run context: corpus (sampled), tasks, folds, backend, caches; no features yet. */
+  ctx: RunContext;
+  /** The corpus load report. */
+  report: CorpusReport;
+}
+
+/**
+ * Starts the backend, loads and samples the corpus and builds the folds: what every run, plan
+ * and trial starts from. With `out`, the load report is written to `<out>/corpus-report.json`
+ * (before the folds are built, so a protocol the corpus cannot support still leaves it).
+ */
+export async function prepareRun(
+  config: ExperimentConfig,
+  log: (line: string) => void,
+  progress: ProgressMode = "auto",
+  out?: string,
+): Promise<PreparedRun> {
+  const backend = await initBackend(config.backend);
+  log(`backend: ${backend.backend} (${backend.device})`);
+  let corpus = await loadCorpus({
+    corpus: config.data.corpus,
+    data: config.data.root,
+    tasks: config.data.tasks.length ? config.data.tasks : undefined,
+    sessionSplit: config.data.sessions ? parseSessionSplit(config.data.sessions) : undefined,
+    strict: config.data.strict,
+  });
+  const utterances = sampleUtterances(config, corpus.utterances);
+  corpus = { ...corpus, utterances };
+  // The full load report goes into the run folder: the log lists only the first skipped files.
+  const report = corpusReport(corpus);
+  const reportPath = out ? join(out, "corpus-report.json") : undefined;
+  if (reportPath) await writeJsonAtomic(reportPath, report);
+  log(formatCorpusReport(report, 10, reportPath ? `see ${reportPath}` : undefined));
+  const folds = foldsOf(config, utterances);
+  const ctx: RunContext = {
+    config,
+    corpus,
+    tasks: corpus.tasks,
+    folds,
+    backend,
+    log,
+    progress,
+    audio: new AudioCache(),
+    standardisation: new Map(),
+  };
+  return { ctx, report };
+}
+
+/**
+ * Extracts (or reads from the `<out>/features/` cache) the eGeMAPS features the OS systems
+ * need and, when `report` is given, adds their failures to `<out>/corpus-report.json`.
+ */
+export async function addFeatures(
+  ctx: RunContext,
+  report: CorpusReport | undefined,
+  out: string,
+): Promise<void> {
+  ctx.features = await corpusFeatures(ctx.corpus.utterances, join(out, "features"), ctx.log);
+  for (const s of ctx.features.skipped) ctx.log(`skipped for OS systems: ${s.file}: ${s.reason}`);
+  if (report) {
+    await writeJsonAtomic(join(out, "corpus-report.json"), {
+      ...report,
+      egemapsSkipped: ctx.features.skipped,
+    });
+  }
 }
 
 /** A system's result of an earlier run, or a prepared folder for a new attempt. */
@@ -207,38 +327,10 @@ export async function runExperiment(
   };
   try {
     const fingerprint = resultFingerprint(config);
-    const backend = await initBackend(config.backend);
-    log(`backend: ${backend.backend} (${backend.device})`);
-    let corpus = await loadCorpus({
-      corpus: config.data.corpus,
-      data: config.data.root,
-      tasks: config.data.tasks.length ? config.data.tasks : undefined,
-      sessionSplit: config.data.sessions ? parseSessionSplit(config.data.sessions) : undefined,
-      strict: config.data.strict,
-    });
-    const utterances = samplePerPartition(corpus.utterances, config.data.limitPerPartition);
-    corpus = { ...corpus, utterances };
-    // The full load report goes into the run folder: the log lists only the first skipped files.
-    const report = corpusReport(corpus);
-    const reportPath = join(out, "corpus-report.json");
-    await writeJsonAtomic(reportPath, report);
-    log(formatCorpusReport(report, 10, `see ${reportPath}`));
-    const folds = foldsOf(config, utterances);
-    const ctx: RunContext = {
-      config,
-      corpus,
-      tasks: corpus.tasks,
-      folds,
-      backend,
-      log,
-      progress: options.progress ?? "auto",
-      audio: new AudioCache(),
-      standardisation: new Map(),
-    };
+    const { ctx, report } = await prepareRun(config, log, options.progress, out);
+    const { corpus, folds, backend } = ctx;
     if (config.systems.some((s) => SYSTEM_INFO[s].input !== "raw")) {
-      ctx.features = await corpusFeatures(utterances, join(out, "features"), log);
-      for (const s of ctx.features.skipped) log(`skipped for OS systems: ${s.file}: ${s.reason}`);
-      await writeJsonAtomic(reportPath, { ...report, egemapsSkipped: ctx.features.skipped });
+      await addFeatures(ctx, report, out);
     }
     const runs = await runSystems(ctx, fingerprint);
     const durations: Record<string, number> = {};
@@ -248,7 +340,7 @@ export async function runExperiment(
       protocol: config.data.protocol,
       backend: backend.backend,
       seeds: config.training.seeds,
-    });
+    }, foldMembers(folds));
     const run: RunRecord = {
       started: started.toISOString(),
       finished: new Date().toISOString(),
@@ -260,15 +352,11 @@ export async function runExperiment(
       seeds: Array.from({ length: config.training.seeds }, (_, i) => i + 1),
       durations,
       versions: { deno: Deno.version.deno, v8: Deno.version.v8, tfjs: tf.version_core },
-      utterances: Object.fromEntries(
-        folds.map((
-          f,
-        ) => [f.name, { train: f.train.length, dev: f.dev.length, test: f.test.length }]),
-      ),
+      utterances: foldSizes(folds),
     };
     const outcome: ExperimentOutcome = { results, runs, run, folds };
     // Figure 2 uses two test utterances of the fixed split.
-    const figure = config.data.protocol === "split" ? pickFigureUtterances(folds[0].test) : [];
+    const figure = figureUtterances(config, folds);
     await writeOutputs(out, outcome, figure, log);
     return outcome;
   } finally {

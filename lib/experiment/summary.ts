@@ -10,7 +10,13 @@ import { meanStd, pairedBootstrap, zTestOneTailed } from "../evaluation/stats.ts
 import type { Evaluation } from "../training/evaluate.ts";
 import type { EpochRecord } from "../training/train.ts";
 import { REFERENCE_SYSTEM, type SystemName } from "./config.ts";
-import type { ExperimentResults, PartitionScore, TaskScores, TestScore } from "./results.ts";
+import type {
+  ExperimentResults,
+  FoldScore,
+  PartitionScore,
+  TaskScores,
+  TestScore,
+} from "./results.ts";
 
 /** Predictions of one task on one set of utterances. */
 export interface Predictions {
@@ -42,6 +48,16 @@ export interface SystemRun {
   seconds: number;
   /** One entry per seed. */
   seeds: SeedRun[];
+}
+
+/** The utterances one fold scores: its dev and test ids (for the per-fold results). */
+export interface FoldMembers {
+  /** Fold name. */
+  name: string;
+  /** Ids of its dev utterances. */
+  dev: string[];
+  /** Ids of its test utterances. */
+  test: string[];
 }
 
 /** One task's predictions out of an evaluation. */
@@ -87,12 +103,46 @@ function aligned(a: Predictions, b: Predictions): number[] | null {
   return out;
 }
 
-/** Turns raw system runs into the scores and tests of results.json. */
+/** The predictions of `p` whose utterance is in `ids`. */
+function restrict(p: Predictions, ids: Set<string>): Predictions {
+  const keep = p.ids.flatMap((id, i) => (ids.has(id) ? [i] : []));
+  return {
+    ids: keep.map((i) => p.ids[i]),
+    truth: keep.map((i) => p.truth[i]),
+    predictions: keep.map((i) => p.predictions[i]),
+  };
+}
+
+/** Mean UAR over seeds of one fold's dev and test predictions. */
+function foldScore(
+  run: SystemRun,
+  task: TaskSpec,
+  fold: { dev: Set<string>; test: Set<string> },
+): FoldScore {
+  const k = task.classes.length;
+  const mean = (ps: Predictions[]) => meanStd(ps.map((p) => uar(p.truth, p.predictions, k))).mean;
+  const dev = run.seeds.map((s) => restrict(s.tasks[task.name].dev, fold.dev));
+  const test = run.seeds.map((s) => restrict(s.tasks[task.name].test, fold.test));
+  return {
+    dev_uar: dev[0].ids.length ? mean(dev) : null,
+    test_uar: mean(test),
+    n_test: test[0].truth.filter((t) => t >= 0).length,
+  };
+}
+
+/**
+ * Turns raw system runs into the scores and tests of results.json. With `folds` (more than
+ * one), every task's scores also hold each fold's dev and test UAR.
+ */
 export function summarise(
   runs: Partial<Record<SystemName, SystemRun>>,
   tasks: TaskSpec[],
   meta: { corpus: string; protocol: string; backend: string; seeds: number },
+  folds: FoldMembers[] = [],
 ): ExperimentResults {
+  const foldSets = folds.length > 1
+    ? folds.map((f) => ({ name: f.name, dev: new Set(f.dev), test: new Set(f.test) }))
+    : [];
   const systems: ExperimentResults["systems"] = {};
   const reference = runs[REFERENCE_SYSTEM];
   for (const [system, run] of Object.entries(runs) as [SystemName, SystemRun][]) {
@@ -132,6 +182,11 @@ export function summarise(
         }
       }
       byTask[t.name] = { dev, test };
+      if (foldSets.length) {
+        byTask[t.name].folds = Object.fromEntries(
+          foldSets.map((f) => [f.name, foldScore(run, t, f)]),
+        );
+      }
     }
     systems[system] = byTask;
   }
