@@ -1,7 +1,9 @@
 /**
  * The experiment stage: Table 1 as a configuration plus one runner. An experiment file
  * (`experiments/<name>.json`) is resolved with overlays and `--set` overrides, then
- * {@link runExperiment} trains and evaluates every system and writes all outputs of the run.
+ * {@link runExperiment} trains and evaluates every system and writes all outputs of the run;
+ * or {@link writePlan}, {@link runTrial} and {@link collectTrials} run the same study as
+ * independent trials on a scheduler.
  *
  * @example
  * ```ts
@@ -23,6 +25,7 @@ export {
   parseSystems,
   presetFor,
   type Protocol,
+  PROTOCOLS,
   REFERENCE_SYSTEM,
   resolveExperiment,
   type ResolveOptions,
@@ -35,9 +38,17 @@ export {
   validateExperiment,
 } from "./config.ts";
 export { type CorpusFeatures, corpusFeatures } from "./features.ts";
-export { pickFigureUtterances, writeOutputs } from "./outputs.ts";
+export {
+  attentionItems,
+  type ModelFolder,
+  pickFigureUtterances,
+  systemsLayout,
+  writeOutputs,
+} from "./outputs.ts";
 export {
   type ExperimentResults,
+  type FoldScore,
+  foldTableMarkdown,
   PAPER_TABLE1,
   type PartitionScore,
   tableCsv,
@@ -46,19 +57,75 @@ export {
   type TaskScores,
   type TestScore,
 } from "./results.ts";
-export { type ExperimentOutcome, runExperiment, type RunOptions, type RunRecord } from "./run.ts";
+export {
+  addFeatures,
+  type ExperimentOutcome,
+  figureUtterances,
+  foldMembers,
+  foldSizes,
+  foldsOf,
+  gitCommit,
+  type PreparedRun,
+  prepareRun,
+  runExperiment,
+  type RunOptions,
+  type RunRecord,
+  sampleUtterances,
+} from "./run.ts";
 export {
   concatPredictions,
+  type FoldMembers,
   type Predictions,
   predictionsOf,
   type SeedRun,
   summarise,
   type SystemRun,
 } from "./summary.ts";
-export { modelSpecFor, type RunContext, runNeural, runSvm } from "./systems.ts";
+export {
+  assembleSeedRun,
+  modelSpecFor,
+  type ModelUnit,
+  modelUnits,
+  type RunContext,
+  runNeural,
+  runSvm,
+  trainUnit,
+  type UnitRun,
+} from "./systems.ts";
+export {
+  acquireLock,
+  type CollectOutcome,
+  collectTrials,
+  hostName,
+  type Lock,
+  LOCK_HEARTBEAT_MS,
+  LOCK_STALE_MS,
+  type LockInfo,
+  type Plan,
+  PLAN_FORMAT,
+  planTrials,
+  readPlan,
+  runTrial,
+  TrialBusyError,
+  trialIndexFromEnv,
+  type TrialOptions,
+  type TrialOutcome,
+  type TrialResult,
+  type TrialSpec,
+  writePlan,
+} from "./trials.ts";
 
 // Earlier stages' types that this stage's signatures use.
-export type { Corpus, CorpusKind, Fold, SkippedItem, TaskSpec, Utterance } from "../corpus/mod.ts";
+export type {
+  Corpus,
+  CorpusKind,
+  CorpusReport,
+  Fold,
+  PartitionReport,
+  SkippedItem,
+  TaskSpec,
+  Utterance,
+} from "../corpus/mod.ts";
 export type { AudioCache, AudioReader, Standardisation } from "../frames/mod.ts";
 export type { BackendName, Pooling } from "../model/mod.ts";
 export type {
