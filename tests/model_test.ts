@@ -416,14 +416,15 @@ async function checkConvGradients(cin: number) {
 }
 
 Deno.test("supplied conv gradients on wasm match the cpu backend's Conv2DBackprop kernels", async () => {
-  await checkConvGradients(4); // our own GEMM (wasm_gemm.ts), the default for cin > 1
+  await checkConvGradients(4); // Winograd on our own GEMM, the default for cin > 1
+  await checkConvGradients(1); // conv1's single input channel: our GEMM directly
   setOwnKernels(false);
   try {
     await checkConvGradients(4); // XNNPACK's convolutions
+    await checkConvGradients(1); // conv1 on XNNPACK takes a separate matmul route
   } finally {
     setOwnKernels(true);
   }
-  await checkConvGradients(1); // conv1's single input channel takes a separate matmul route
 });
 
 Deno.test("same seed gives identical initial weights on cpu and wasm; another seed differs", async () => {

@@ -11,12 +11,12 @@
  * - dW[k, i, o] = Σ_n Σ_t X[n, t+k, i] · dY[n, t, o]: a convolution whose *batch* is the input
  *   channel i, whose *channels* are the examples n, and whose *filter* is dY.
  *
- * On the wasm backend, convolutions with more than one input channel (conv2, ≈ 90 % of a
- * training step's FLOPs) run on our own kernels instead of XNNPACK: forward, input gradient and
- * filter gradient as Winograd F(4, 4) convolutions (winograd.ts: 2.3× fewer multiply-adds,
- * exact up to float rounding) whose products run on our relaxed-SIMD GEMM (wasm_gemm.ts,
- * 1.6–1.9× XNNPACK's speed at conv2's shapes, docs/gemm-study.md). The operands travel through
- * JS arrays (a copy each way, ≪ 1 % of the work). `setOwnKernels` (own_kernels.ts) turns this off.
+ * On the wasm backend the convolutions run on our own kernels instead of XNNPACK: conv2 (≈ 90 %
+ * of a training step's FLOPs) — forward, input gradient and filter gradient — as Winograd F(4, 4)
+ * convolutions (winograd.ts: 2.3× fewer multiply-adds, exact up to float rounding) whose
+ * products run on our relaxed-SIMD GEMM (wasm_gemm.ts, 1.6–1.9× XNNPACK's speed at conv2's
+ * shapes, docs/gemm-study.md); conv1 runs directly on that GEMM. The operands travel through JS
+ * arrays (a copy each way, ≪ 1 % of the work). `setOwnKernels` (own_kernels.ts) turns this off.
  *
  * The model uses {@link convBiasRelu}; the NHWC functions serve as the registered `Conv2D`
  * gradient (see gradients.ts) so plain `tf.conv1d`/`tf.conv2d` also train on wasm.
@@ -24,8 +24,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import type { Conv1dShape } from "./wasm_gemm.ts";
-import type { WinogradConv } from "./winograd.ts";
+import type { Conv1dShape, WasmGemm } from "./wasm_gemm.ts";
 import { ownKernels } from "./own_kernels.ts";
 
 /** Rows per chunk of {@link tallProduct}: keeps XNNPACK's packed right operand ≲ 10 MB. */
@@ -53,9 +52,17 @@ function tallProduct(a: tf.Tensor2D | undefined, d: tf.Tensor2D): tf.Tensor2D {
   return acc!;
 }
 
-/** The thread's convolution kernels when they apply to a convolution with `cin` inputs. */
-function ownKernelsFor(cin: number): WinogradConv | undefined {
-  return cin < 2 ? undefined : ownKernels()?.winograd;
+/** What the own path needs of a convolution implementation (WasmGemm and WinogradConv). */
+type ConvKernels = Pick<WasmGemm, "conv1d" | "conv1dFilterGrad">;
+
+/**
+ * The thread's convolution kernels for a convolution with `cin` inputs: Winograd for conv2;
+ * the direct im2col-free GEMM for conv1, whose single input channel leaves too little work per
+ * transformed value for Winograd to pay (XNNPACK spent ≈ 5 GFLOP/s on its tall filter gradient).
+ */
+function ownKernelsFor(cin: number): ConvKernels | undefined {
+  const k = ownKernels();
+  return k && (cin < 2 ? k.gemm : k.winograd);
 }
 
 /** `w [k, cin, cout]` → reversed in time, in/out swapped `[k, cout, cin]` (dX's filter). */
@@ -72,7 +79,7 @@ function flipFilter(w: Float32Array, k: number, cin: number, cout: number): Floa
 
 /** {@link convBiasRelu} on our own kernels; same contract. */
 function ownConvBiasRelu(
-  g: WinogradConv,
+  g: ConvKernels,
   x: tf.Tensor3D,
   w: tf.Tensor3D,
   b: tf.Tensor1D,
