@@ -157,3 +157,33 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "reproduce: a one-seed study grown to two seeds reuses its trained models as seed 1",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const out = await Deno.makeTempDir({ prefix: "reproduce-grow-" });
+    try {
+      const values = { backend: "wasm", out, "data.limitPerPartition": 4 };
+      const one = await resolveExperiment({
+        corpus: "example",
+        overlays: [SMOKE_OVERLAY],
+        values: { ...values, "training.seeds": 1 },
+      });
+      one.systems = ["e2e-mtl"];
+      const first = await runExperiment(one, { log: () => {}, progress: "none" });
+      const two = { ...one, training: { ...one.training, seeds: 2 } };
+      const lines: string[] = [];
+      const second = await runExperiment(two, { log: (l) => lines.push(l), progress: "none" });
+      assert.equal(lines.filter((l) => /one-seed run's models are seed 1/.test(l)).length, 1);
+      assert.equal(lines.filter((l) => /already trained/.test(l)).length, 1);
+      const perSeed = second.results.systems["e2e-mtl"]!.arousal.test.uar_per_seed;
+      assert.equal(perSeed.length, 2);
+      assert.equal(perSeed[0], first.results.systems["e2e-mtl"]!.arousal.test.uar);
+      await Deno.stat(join(out, "systems/e2e-mtl/seed-1/mtl/outcome.json"));
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});

@@ -253,7 +253,30 @@ async function prepareSystem(
   if (config.force || stale) await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.mkdir(dir, { recursive: true });
   await writeJsonAtomic(stamp, fingerprint);
+  if (config.training.seeds > 1) await adoptSingleSeedRun(dir, log);
   return undefined;
+}
+
+/**
+ * A study grown from one seed to several keeps its first sitting: a one-seed run keeps its
+ * models directly in the system's folder, a several-seed run under `seed-N/`, so the models of
+ * a one-seed run with the same settings (same fingerprint) move into `seed-1/` and are reused
+ * (each model's own outcome.json and checkpoint still check that seed and spec agree).
+ */
+async function adoptSingleSeedRun(dir: string, log: (line: string) => void): Promise<void> {
+  const seed1 = join(dir, "seed-1");
+  if (await Deno.stat(seed1).then(() => true, () => false)) return;
+  const entries: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (e.name !== "fingerprint.json" && e.name !== "result.json" && !/^seed-\d+$/.test(e.name)) {
+      entries.push(e.name);
+    }
+  }
+  if (entries.length === 0) return;
+  await Deno.mkdir(seed1);
+  for (const name of entries) await Deno.rename(join(dir, name), join(seed1, name));
+  await Deno.remove(join(dir, "result.json")).catch(() => {});
+  log(`  ${dir}: the one-seed run's models are seed 1 of this run (${entries.join(", ")})`);
 }
 
 /** Seconds a seed's models trained, summed over every sitting (from their epoch logs). */
