@@ -60,6 +60,8 @@ export {
   partition,
   type PartitionReport,
   selectTasks,
+  sessionFolds,
+  sessionOf,
   type SessionSplit,
   type SkippedItem,
   speakersOf,
