@@ -31,6 +31,8 @@ const SCRIPT_TASKS = [
   "reproduce",
   "svm:check",
   "train",
+  "web",
+  "web:build",
 ];
 
 /** Runs deno with a clean environment: only PATH, HOME, DENO_DIR and NO_COLOR (plus `env`). */
