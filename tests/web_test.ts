@@ -3,8 +3,8 @@
  * `deno task web --dir` serves it on 127.0.0.1, headless Debian Chromium (driven by
  * playwright-core) loads it, gets a wav through the file picker and must show the probabilities
  * and attention weights of `deno task predict --json` on the same file (within 1e-4). It also
- * records from Chromium's fake microphone, and loads a model from picked files on a page
- * without one. The page is saved to runs/web/screenshot.png.
+ * takes the file again by drag and drop, records from Chromium's fake microphone, and loads a
+ * model from picked files on a page without one. The page is saved to runs/web/screenshot.png.
  *
  * The model: docs/results/emodb/model (the committed EMO-DB model) where it exists, else one
  * trained here with the smoke settings. The wav: an EMO-DB file from ../shared where present,
@@ -12,6 +12,7 @@
  * (.ci/browser-setup.sh installs it in CI).
  */
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
@@ -234,6 +235,25 @@ Deno.test({
       assert.ok(d.att <= TOLERANCE, `attention differs by ${d.att}`);
       await Deno.mkdir(join(ROOT, "runs/web"), { recursive: true });
       await page.screenshot({ path: SCREENSHOT, fullPage: true });
+
+      // Drag and drop: a drop event on the drop zone carrying the same wav as a File.
+      const b64 = Buffer.from(await Deno.readFile(wav)).toString("base64");
+      await page.evaluate(`(() => {
+        const bytes = Uint8Array.from(atob(${JSON.stringify(b64)}), (c) => c.charCodeAt(0));
+        const dt = new DataTransfer();
+        dt.items.add(new File([bytes], "dropped.wav", { type: "audio/wav" }));
+        document.getElementById("drop-zone").dispatchEvent(
+          new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }),
+        );
+      })()`);
+      await page.waitForFunction(() =>
+        (globalThis as unknown as { __emoResult?: { file?: string } }).__emoResult?.file ===
+          "dropped.wav"
+      );
+      const dropped = await page.evaluate(() =>
+        (globalThis as unknown as { __emoResult: unknown }).__emoResult
+      ) as Prediction;
+      compare(dropped, cli.results[0]);
 
       // The microphone (Chromium's fake device: a beep), through MediaRecorder and the browser's
       // decoder, resampled by the toolkit.
