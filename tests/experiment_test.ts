@@ -56,6 +56,8 @@ Deno.test({
         await Deno.readTextFile(join(out, "results.json")),
       ) as ExperimentResults;
       assert.equal(saved.corpus, "example");
+      const runJson = JSON.parse(await Deno.readTextFile(join(out, "run.json")));
+      assert.ok(runJson.hardware.cores >= 1 && runJson.hardware.platform.length > 0);
       assert.equal(saved.protocol, "split");
       assert.equal(saved.backend, "wasm");
       assert.ok(typeof saved.systems["e2e-mtl-att"]!.valence.test.uar === "number");

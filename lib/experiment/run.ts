@@ -70,6 +70,8 @@ export interface RunRecord {
   durations: Record<string, number>;
   /** Runtime versions. */
   versions: { deno: string; v8: string; tfjs: string };
+  /** The machine that ran the invocation (missing fields could not be read). */
+  hardware?: Hardware;
   /** Utterances per fold and partition. */
   utterances: Record<string, { train: number; dev: number; test: number }>;
   /** Only for results collected from trials (`reproduce --collect`): what was collected. */
@@ -119,6 +121,31 @@ export interface ExperimentOutcome {
 }
 
 const text = new TextEncoder();
+
+/** What run.json says about the machine. */
+export interface Hardware {
+  /** Operating system and architecture, e.g. `linux x86_64`. */
+  platform: string;
+  /** Logical cores the runtime reports. */
+  cores: number;
+  /** CPU model name (Linux: /proc/cpuinfo). */
+  cpu?: string;
+  /** Memory in GiB (Linux: /proc/meminfo). */
+  memoryGiB?: number;
+}
+
+/** The machine, from what the runtime and (on Linux) /proc tell without extra permissions. */
+async function hardware(): Promise<Hardware> {
+  const h: Hardware = {
+    platform: `${Deno.build.os} ${Deno.build.arch}`,
+    cores: navigator.hardwareConcurrency,
+  };
+  const read = (f: string) => Deno.readTextFile(f).catch(() => "");
+  h.cpu = /^model name\s*:\s*(.+)$/m.exec(await read("/proc/cpuinfo"))?.[1]?.trim();
+  const kb = /^MemTotal:\s*(\d+) kB/m.exec(await read("/proc/meminfo"))?.[1];
+  if (kb) h.memoryGiB = Math.round(Number(kb) / 1048576 * 10) / 10;
+  return h;
+}
 
 /** The git commit of the working directory, when `git` may be run; null otherwise. */
 export async function gitCommit(): Promise<string | null> {
@@ -375,6 +402,7 @@ export async function runExperiment(
       seeds: Array.from({ length: config.training.seeds }, (_, i) => i + 1),
       durations,
       versions: { deno: Deno.version.deno, v8: Deno.version.v8, tfjs: tf.version_core },
+      hardware: await hardware(),
       utterances: foldSizes(folds),
     };
     const outcome: ExperimentOutcome = { results, runs, run, folds };
