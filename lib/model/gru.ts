@@ -134,21 +134,39 @@ export function gru(
           const dzrS = tf.stack(dzrL); // [W, B, 2U]
           const dcpS = tf.stack(dcpL); // [W, B, U]
           const flat = (t: tf.Tensor, n: number) => tf.reshape(t, [nw * b, n]);
-          const dUzr = tf.matMul(tr(flat(hpS, u)), flat(dzrS, 2 * u));
-          const dUh = tf.matMul(tr(flat(tf.mul(rS, hpS), u)), flat(dcpS, u));
           const dProj = tf.reshape(
             tf.transpose(tf.concat([dzrS, dcpS], 2), [1, 0, 2]),
             [b * nw, 3 * u],
           );
-          const x2 = tf.reshape(sx, [b * nw, d]);
-          const dx = tf.reshape(tf.matMul(dProj, tr(sk)), [b, nw, d]);
-          const dk = tf.matMul(tr(x2), dProj);
-          const db = tf.sum(dProj, 0);
-          return [dx, dk, tf.concat([dUzr, dUh], 1), db];
+          return weightGradients(sx, sk, {
+            hp: flat(hpS, u),
+            rhp: flat(tf.mul(rS, hpS), u),
+            dzr: flat(dzrS, 2 * u),
+            dcp: flat(dcpS, u),
+            dProj,
+          });
         }),
     };
   });
   return f(x, kernel, recurrent, bias) as tf.Tensor3D;
+}
+
+/**
+ * The step-independent gradients, each one matmul over all steps: dx, kernel, recurrent, bias.
+ * `hp` (previous h), `rhp` (r ⊙ previous h), `dzr`, `dcp` are `[W·B, ·]` in any common row
+ * order; `dProj` is the projection's gradient `[B·W, 3U]` in x's (batch-major) order.
+ */
+function weightGradients(
+  x: tf.Tensor,
+  kernel: tf.Tensor,
+  g: { hp: tf.Tensor; rhp: tf.Tensor; dzr: tf.Tensor; dcp: tf.Tensor; dProj: tf.Tensor },
+): tf.Tensor[] {
+  const [b, nw, d] = x.shape;
+  const dUzr = tf.matMul(tr(g.hp), g.dzr);
+  const dUh = tf.matMul(tr(g.rhp), g.dcp);
+  const dx = tf.reshape(tf.matMul(g.dProj, tr(kernel)), [b, nw, d]);
+  const dk = tf.matMul(tr(tf.reshape(x, [b * nw, d])), g.dProj);
+  return [dx, dk, tf.concat([dUzr, dUh], 1), tf.sum(g.dProj, 0)];
 }
 
 /** Columns [c0, c0 + n) of a row-major `[rows × ld]` matrix, transposed: `[n × rows]`. */
@@ -284,15 +302,13 @@ function gruOwn(
         return tf.tidy(() => {
           const rhp = new Float32Array(nw * bu);
           for (let k = 0; k < rhp.length; k++) rhp[k] = R[k] * HP[k];
-          const hpS = tf.tensor2d(HP, [nw * b, u]);
-          const dUzr = tf.matMul(tr(hpS), tf.tensor2d(dZR, [nw * b, 2 * u]));
-          const dUh = tf.matMul(tr(tf.tensor2d(rhp, [nw * b, u])), tf.tensor2d(dCP, [nw * b, u]));
-          const dP = tf.tensor2d(dProj, [b * nw, u3]);
-          const x2 = tf.reshape(sx, [b * nw, d]);
-          const dx = tf.reshape(tf.matMul(dP, tr(sk)), [b, nw, d]);
-          const dk = tf.matMul(tr(x2), dP);
-          const db = tf.sum(dP, 0);
-          return [dx, dk, tf.concat([dUzr, dUh], 1), db];
+          return weightGradients(sx, sk, {
+            hp: tf.tensor2d(HP, [nw * b, u]),
+            rhp: tf.tensor2d(rhp, [nw * b, u]),
+            dzr: tf.tensor2d(dZR, [nw * b, 2 * u]),
+            dcp: tf.tensor2d(dCP, [nw * b, u]),
+            dProj: tf.tensor2d(dProj, [b * nw, u3]),
+          });
         });
       },
     };
