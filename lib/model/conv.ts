@@ -16,7 +16,7 @@
  * convolutions (winograd.ts: 2.3× fewer multiply-adds, exact up to float rounding) whose
  * products run on our relaxed-SIMD GEMM (wasm_gemm.ts, 1.6–1.9× XNNPACK's speed at conv2's
  * shapes, docs/gemm-study.md); conv1 runs directly on that GEMM. The operands travel through JS
- * arrays (a copy each way, ≪ 1 % of the work). `setOwnKernels` (own_kernels.ts) turns this off.
+ * arrays, a copy each way. `setOwnKernels` (own_kernels.ts) turns this off.
  *
  * The model uses {@link convBiasRelu}; the NHWC functions serve as the registered `Conv2D`
  * gradient (see gradients.ts) so plain `tf.conv1d`/`tf.conv2d` also train on wasm.
@@ -109,21 +109,21 @@ function ownConvBiasRelu(
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw, sy] = saved;
         // ReLU'(pre) = step(y): y > 0 exactly where the pre-activation is positive.
-        const dpre = dy.dataSync() as Float32Array;
+        const dyd = dy.dataSync() as Float32Array;
         const yd = sy.dataSync() as Float32Array;
-        const mask = new Float32Array(dpre.length);
+        const dpre = new Float32Array(dyd.length);
         const db = new Float64Array(cout);
-        for (let i = 0; i < mask.length; i += cout) {
+        for (let i = 0; i < dpre.length; i += cout) {
           for (let o = 0; o < cout; o++) {
-            const v = yd[i + o] > 0 ? dpre[i + o] : 0;
-            mask[i + o] = v;
+            const v = yd[i + o] > 0 ? dyd[i + o] : 0;
+            dpre[i + o] = v;
             db[o] += v;
           }
         }
         const wd = sw.dataSync() as Float32Array;
         const dx = inputGrad
           ? tf.tensor3d(
-            g.conv1d(mask, flipFilter(wd, k, cin, cout), {
+            g.conv1d(dpre, flipFilter(wd, k, cin, cout), {
               n,
               len: lout,
               cin: cout,
@@ -135,7 +135,7 @@ function ownConvBiasRelu(
             [n, len, cin],
           )
           : tf.zerosLike(sx);
-        const dw = g.conv1dFilterGrad(sx.dataSync() as Float32Array, mask, shape);
+        const dw = g.conv1dFilterGrad(sx.dataSync() as Float32Array, dpre, shape);
         return [dx, tf.tensor3d(dw, [k, cin, cout]), tf.tensor1d(Float32Array.from(db))];
       },
     };
