@@ -60,9 +60,9 @@ type ConvKernels = Pick<WasmGemm, "conv1d" | "conv1dFilterGrad">;
  * the direct im2col-free GEMM for conv1, whose single input channel leaves too little work per
  * transformed value for Winograd to pay (XNNPACK spent ≈ 5 GFLOP/s on its tall filter gradient).
  */
-function ownKernelsFor(cin: number): ConvKernels | undefined {
+function ownKernelsFor(cin: number): { conv: ConvKernels; gemm: WasmGemm } | undefined {
   const k = ownKernels();
-  return k && (cin < 2 ? k.gemm : k.winograd);
+  return k && { conv: cin < 2 ? k.gemm : k.winograd, gemm: k.gemm };
 }
 
 /** `w [k, cin, cout]` → reversed in time, in/out swapped `[k, cout, cin]` (dX's filter). */
@@ -79,7 +79,7 @@ function flipFilter(w: Float32Array, k: number, cin: number, cout: number): Floa
 
 /** {@link convBiasRelu} on our own kernels; same contract. */
 function ownConvBiasRelu(
-  g: ConvKernels,
+  { conv: g, gemm }: { conv: ConvKernels; gemm: WasmGemm },
   x: tf.Tensor3D,
   w: tf.Tensor3D,
   b: tf.Tensor1D,
@@ -94,14 +94,8 @@ function ownConvBiasRelu(
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xx, ww, bb] = args as tf.Tensor[];
     const xd = xx.dataSync() as Float32Array;
-    const y = g.conv1d(xd, ww.dataSync() as Float32Array, shape);
     const bias = bb.dataSync() as Float32Array;
-    for (let i = 0; i < y.length; i += cout) {
-      for (let o = 0; o < cout; o++) {
-        const v = y[i + o] + bias[o];
-        y[i + o] = v > 0 ? v : 0;
-      }
-    }
+    const y = g.conv1d(xd, ww.dataSync() as Float32Array, shape, bias);
     const value = tf.tensor3d(y, [n, lout, cout]);
     (args[3] as tf.GradSaveFunc)([xx, ww, value]);
     return {
@@ -109,17 +103,11 @@ function ownConvBiasRelu(
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw, sy] = saved;
         // ReLU'(pre) = step(y): y > 0 exactly where the pre-activation is positive.
-        const dyd = dy.dataSync() as Float32Array;
-        const yd = sy.dataSync() as Float32Array;
-        const dpre = new Float32Array(dyd.length);
-        const db = new Float64Array(cout);
-        for (let i = 0; i < dpre.length; i += cout) {
-          for (let o = 0; o < cout; o++) {
-            const v = yd[i + o] > 0 ? dyd[i + o] : 0;
-            dpre[i + o] = v;
-            db[o] += v;
-          }
-        }
+        const { dpre, db } = gemm.reluGrad(
+          dy.dataSync() as Float32Array,
+          sy.dataSync() as Float32Array,
+          cout,
+        );
         const wd = sw.dataSync() as Float32Array;
         const dx = inputGrad
           ? tf.tensor3d(

@@ -43,7 +43,20 @@
  *
  * @module
  */
-import { name, section, sleb, uleb, vec, WASM_HEADER } from "../util/wasm_encode.ts";
+import {
+  Fn,
+  I32,
+  memarg,
+  name as utf8,
+  OP,
+  section,
+  SIMD,
+  uleb,
+  V128,
+  vec,
+  WASM_HEADER,
+} from "../util/wasm_encode.ts";
+import { type ChannelOps, compileChannelOps } from "./lane_maps.ts";
 
 /** Which multiply-add the kernel uses: relaxed SIMD's fused `f32x4.relaxed_madd`, or plain SIMD. */
 export type GemmVariant = "relaxed" | "plain";
@@ -69,120 +82,6 @@ export interface WasmGemmOptions {
    */
   kBlock?: number;
 }
-
-// ---------------------------------------------------------------------------------------------
-// A minimal WebAssembly encoder: just what the kernels need.
-
-const I32 = 0x7f, V128 = 0x7b, VOID = 0x40;
-
-const OP = {
-  block: 0x02,
-  loop: 0x03,
-  if: 0x04,
-  else: 0x05,
-  end: 0x0b,
-  br: 0x0c,
-  brIf: 0x0d,
-  callIndirect: 0x11,
-  call: 0x10,
-  localGet: 0x20,
-  localSet: 0x21,
-  localTee: 0x22,
-  f32Load: 0x2a,
-  f32Store: 0x38,
-  i32Const: 0x41,
-  i32Eqz: 0x45,
-  i32Ne: 0x47,
-  i32LtU: 0x49,
-  i32GtU: 0x4b,
-  i32GeU: 0x4f,
-  i32Add: 0x6a,
-  i32Sub: 0x6b,
-  i32Mul: 0x6c,
-  i32Or: 0x72,
-  i32Shl: 0x74,
-  i32ShrU: 0x76,
-  simd: 0xfd,
-} as const;
-
-/** SIMD opcodes (after the 0xfd prefix). */
-const SIMD = {
-  load: 0x00,
-  load32Splat: 0x09,
-  store: 0x0b,
-  f32x4Add: 0xe4,
-  f32x4Mul: 0xe6,
-  f32x4RelaxedMadd: 0x105,
-} as const;
-
-const utf8 = name;
-
-/** One function body under construction: typed locals and a byte stream with helpers. */
-class Fn {
-  readonly bytes: number[] = [];
-  private readonly extra: number[] = [];
-  constructor(private readonly params: number) {}
-  /** Declares a local of `type`; returns its index. */
-  local(type: number): number {
-    this.extra.push(type);
-    return this.params + this.extra.length - 1;
-  }
-  op(...b: number[]): this {
-    this.bytes.push(...b);
-    return this;
-  }
-  get(i: number): this {
-    return this.op(OP.localGet, ...uleb(i));
-  }
-  set(i: number): this {
-    return this.op(OP.localSet, ...uleb(i));
-  }
-  i32(n: number): this {
-    return this.op(OP.i32Const, ...sleb(n | 0));
-  }
-  simd(code: number, ...imm: number[]): this {
-    return this.op(OP.simd, ...uleb(code), ...imm);
-  }
-  /** `local[i] = local[i] + local[j]` (j a local index) or `+ c` (c a constant). */
-  addTo(i: number, by: { local: number } | { const: number }): this {
-    this.get(i);
-    if ("local" in by) this.get(by.local);
-    else this.i32(by.const);
-    return this.op(OP.i32Add).set(i);
-  }
-  block(body: () => void): this {
-    this.op(OP.block, VOID);
-    body();
-    return this.op(OP.end);
-  }
-  loop(body: () => void): this {
-    this.op(OP.loop, VOID);
-    body();
-    return this.op(OP.end);
-  }
-  if(then: () => void, otherwise?: () => void): this {
-    this.op(OP.if, VOID);
-    then();
-    if (otherwise) {
-      this.op(OP.else);
-      otherwise();
-    }
-    return this.op(OP.end);
-  }
-  /** The code-section entry: locals grouped in runs of one type, then the body. */
-  encode(): number[] {
-    const groups: number[][] = [];
-    for (const t of this.extra) {
-      const last = groups[groups.length - 1];
-      if (last && last[1] === t) last[0]++;
-      else groups.push([1, t]);
-    }
-    const body = [...vec(groups.map(([n, t]) => [...uleb(n), t])), ...this.bytes, OP.end];
-    return [...uleb(body.length), ...body];
-  }
-}
-
-const memarg = (align: number, offset: number) => [...uleb(align), ...uleb(offset)];
 
 /** Accumulators += splat · b0|b1, as the variant's multiply-add. */
 function madd(f: Fn, variant: GemmVariant, acc: number, s: number, b: number): void {
@@ -305,15 +204,16 @@ const HEAP_BASE = 4096;
 
 /**
  * The driver `gemm(a, rsA, csA, bp, c, ldc, m, n, k, accumulate, kBlock, batch, strideA,
- * strideC)` (strides in bytes, sizes in elements; m, n, k, batch ≥ 1): per batch item (A and C
- * advanced by their strides, B shared) K blocks × row tiles × 8-column panels, each one kernel
+ * strideC, tileRows)` (strides in bytes, sizes in elements; m, n, k, batch ≥ 1; 1 ≤ tileRows ≤
+ * the kernels' rows): per batch item (A and C advanced by their strides, B shared) K blocks ×
+ * row tiles of tileRows rows (the last may be shorter) × 8-column panels, each one kernel
  * call through the table (index kind · rows + rows − 1); a partial last panel goes through the
  * scratch tile so nothing outside C is written.
  */
 function driver(maxRows: number, kernelType: number, copyIndex: number): Fn {
-  const f = new Fn(14);
-  const [A, RS, CS, BP, C, LDC, M, N, K, ACC, KB, BATCH, SA, SC] = Array.from(
-    { length: 14 },
+  const f = new Fn(15);
+  const [A, RS, CS, BP, C, LDC, M, N, K, ACC, KB, BATCH, SA, SC, TR] = Array.from(
+    { length: 15 },
     (_, i) => i,
   );
   const [pc, kcur, i, rows, aRow, cRow, p, panels, full, accNow, kind, cols, bPanel] = Array
@@ -350,7 +250,7 @@ function driver(maxRows: number, kernelType: number, copyIndex: number): Fn {
         f.loop(() => {
           f.get(i).get(M).op(OP.i32GeU, OP.brIf, 1);
           f.get(M).get(i).op(OP.i32Sub).set(rows);
-          f.get(rows).i32(maxRows).op(OP.i32GtU).if(() => f.i32(maxRows).set(rows));
+          f.get(rows).get(TR).op(OP.i32GtU).if(() => f.get(TR).set(rows));
           f.get(A).get(i).get(RS).op(OP.i32Mul, OP.i32Add).get(pc).get(CS).op(OP.i32Mul, OP.i32Add)
             .set(aRow);
           f.get(C).get(i).get(LDC).op(OP.i32Mul, OP.i32Add).set(cRow);
@@ -375,7 +275,7 @@ function driver(maxRows: number, kernelType: number, copyIndex: number): Fn {
             f.addTo(p, { const: 1 });
             f.get(p).get(panels).op(OP.i32LtU, OP.brIf, 0);
           });
-          f.addTo(i, { const: maxRows });
+          f.addTo(i, { local: TR });
           f.op(OP.br, 0);
         });
       });
@@ -408,7 +308,7 @@ export function buildGemmModule(
   const types = [
     [0x60, ...vec(Array(8).fill([I32])), 0x00], // kernel
     [0x60, ...vec(Array(6).fill([I32])), 0x00], // copyTile
-    [0x60, ...vec(Array(14).fill([I32])), 0x00], // driver
+    [0x60, ...vec(Array(15).fill([I32])), 0x00], // driver
   ];
   const typeOf = fns.map((_, i) => (i < copyIndex ? 0 : i === copyIndex ? 1 : 2));
   const bytes = [
@@ -608,6 +508,86 @@ export class WasmGemm {
   private readonly run: (...args: number[]) => void;
   private top = HEAP_BASE;
   private freeList: { offset: number; bytes: number }[] = [];
+  #channelOps: ChannelOps | undefined;
+
+  /** The SIMD bias/ReLU ops on this module's memory (compiled on first use). */
+  get channelOps(): ChannelOps {
+    return this.#channelOps ??= compileChannelOps(this.memory);
+  }
+
+  /**
+   * `y = max(y + bias, 0)` in place over the rows `[rows × bias.length]` of `y` (a convolution
+   * layer's epilogue): SIMD where the channel count is a multiple of 4.
+   */
+  biasRelu(y: WasmBuffer, rows: number, bias: Float32Array): void {
+    const c = bias.length;
+    if (rows * c > y.length) throw new Error("biasRelu: rows exceed the buffer");
+    if (rows === 0) return;
+    if (c % 4 === 0) {
+      const bb = this.upload(bias);
+      try {
+        this.channelOps.biasRelu(y.byteOffset / 4, rows, bb.byteOffset / 4, c);
+      } finally {
+        bb.free();
+      }
+      return;
+    }
+    const d = y.data;
+    for (let i = 0; i < rows * c; i += c) {
+      for (let o = 0; o < c; o++) {
+        const v = d[i + o] + bias[o];
+        d[i + o] = v > 0 ? v : 0;
+      }
+    }
+  }
+
+  /**
+   * Backward of {@link biasRelu} from its output: `dpre = y > 0 ? dy : 0` (y > 0 exactly where
+   * the pre-activation is positive) and the bias gradient `db = Σ_rows dpre`, summed in float32
+   * over blocks of 256 rows and in float64 across blocks.
+   */
+  reluGrad(dy: Float32Array, y: Float32Array, channels: number): {
+    dpre: Float32Array;
+    db: Float64Array;
+  } {
+    if (dy.length !== y.length || y.length % channels !== 0) {
+      throw new Error("reluGrad: dy and y must be [rows × channels] alike");
+    }
+    const rows = y.length / channels, db = new Float64Array(channels);
+    if (channels % 4 !== 0 || rows === 0) {
+      const dpre = new Float32Array(dy.length);
+      for (let i = 0; i < dpre.length; i += channels) {
+        for (let o = 0; o < channels; o++) {
+          const v = y[i + o] > 0 ? dy[i + o] : 0;
+          dpre[i + o] = v;
+          db[o] += v;
+        }
+      }
+      return { dpre, db };
+    }
+    const dyb = this.upload(dy), yb = this.upload(y), out = this.alloc(dy.length);
+    const part = this.alloc(channels);
+    try {
+      const ops = this.channelOps, block = 256;
+      for (let r = 0; r < rows; r += block) {
+        const n = Math.min(block, rows - r), off = r * channels;
+        const pd = part.data;
+        pd.fill(0);
+        ops.reluGrad(
+          dyb.byteOffset / 4 + off,
+          yb.byteOffset / 4 + off,
+          out.byteOffset / 4 + off,
+          n,
+          part.byteOffset / 4,
+          channels,
+        );
+        for (let o = 0; o < channels; o++) db[o] += pd[o];
+      }
+      return { dpre: out.data.slice(), db };
+    } finally {
+      for (const b of [dyb, yb, out, part]) b.free();
+    }
+  }
 
   private constructor(
     variant: GemmVariant,
@@ -815,6 +795,9 @@ export class WasmGemm {
       count,
       4 * strideA,
       4 * strideC,
+      // Rows per tile as even as the tile height allows (M = 8: 4 + 4, not 6 + 2): a short
+      // remainder tile runs its k loop for a third of the multiply-adds.
+      Math.ceil(m / Math.ceil(m / this.rows)),
     );
   }
 
@@ -893,9 +876,10 @@ export class WasmGemm {
    * conv1d/conv2d filter layout), stride 1, no bias → `y [n, lout, cout]`,
    * `lout = len + pads − kw + 1`. Every row is a GEMM whose A is the padded row itself read
    * with row stride cin (the im2col rows overlap), all rows one strided batch: the only copy
-   * is the padding.
+   * is the padding. With `bias` (`[cout]`) the result is `max(y + bias, 0)`, the layer's
+   * epilogue applied before the copy out.
    */
-  conv1d(x: Float32Array, w: Float32Array, s: Conv1dShape): Float32Array {
+  conv1d(x: Float32Array, w: Float32Array, s: Conv1dShape, bias?: Float32Array): Float32Array {
     const lp = s.padBefore + s.len + s.padAfter, lout = lp - s.kw + 1;
     checkConv(x, s, lout);
     if (w.length !== s.kw * s.cin * s.cout) throw new Error("conv1d: w is not [kw, cin, cout]");
@@ -910,6 +894,7 @@ export class WasmGemm {
         m: lout,
         batch: { count: s.n, strideA: lp * s.cin, strideC: lout * s.cout },
       });
+      if (bias) this.biasRelu(y, s.n * lout, bias);
       return y.data.slice();
     } finally {
       xp.free();

@@ -35,6 +35,7 @@
  * @module
  */
 import type { Conv1dShape, PackedB, WasmBuffer, WasmGemm } from "./wasm_gemm.ts";
+import { compileLaneMaps, type LaneMapFn } from "./lane_maps.ts";
 
 /** Evaluation points of the default F(4, 4): six finite points and ∞. */
 export const WINOGRAD_POINTS: readonly number[] = [0, 1, -1, 2, -2, 0.5];
@@ -191,6 +192,8 @@ export class WinogradConv {
   readonly #input: LaneMap;
   readonly #output: LaneMap;
   readonly #upstream: LaneMap;
+  /** The same three maps in SIMD on the GEMM's memory, for channel counts divisible by 4. */
+  readonly #simd: { input: LaneMapFn; output: LaneMapFn; upstream: LaneMapFn };
 
   /** F(m, r) with `m` a multiple of `r` (default F(4, 4) at {@link WINOGRAD_POINTS}). */
   constructor(gemm: WasmGemm, m = 4, r = 4, points: readonly number[] = WINOGRAD_POINTS) {
@@ -204,6 +207,12 @@ export class WinogradConv {
     const a = new Float64Array(alpha * m);
     for (let j = 0; j < m; j++) for (let i = 0; i < alpha; i++) a[i * m + j] = at[j * alpha + i];
     this.#upstream = laneMap(a, alpha, m);
+    const [input, output, upstream] = compileLaneMaps(gemm.memory, [
+      { rows: alpha, cols: alpha, values: bt },
+      { rows: m, cols: alpha, values: at },
+      { rows: alpha, cols: m, values: a },
+    ]);
+    this.#simd = { input, output, upstream };
   }
 
   #plan(s: Conv1dShape): Plan {
@@ -222,12 +231,42 @@ export class WinogradConv {
     const { r, alpha } = this.matrices;
     const cin = s.cin, per = alpha * p.slots * cin;
     const v = this.#gemm.alloc(s.n * per);
+    // Zero-padded rows, long enough for the last slot: no bounds checks inside the maps.
+    const rowLen = (r * (p.slots - 1) + alpha) * cin;
+    const from = Math.min(s.len, Math.max(0, rowLen / cin - s.padBefore));
+    if (cin % 4 === 0) {
+      const xp = this.#gemm.alloc(s.n * rowLen);
+      try {
+        const d = xp.data;
+        d.fill(0);
+        for (let n = 0; n < s.n; n++) {
+          d.set(
+            x.subarray(n * s.len * cin, (n * s.len + from) * cin),
+            n * rowLen + s.padBefore * cin,
+          );
+        }
+        const xo = xp.byteOffset / 4, vo = v.byteOffset / 4;
+        for (let n = 0; n < s.n; n++) {
+          this.#simd.input(
+            xo + n * rowLen,
+            r * cin,
+            cin,
+            vo + n * per,
+            cin,
+            p.slots * cin,
+            p.slots,
+            cin,
+          );
+        }
+      } finally {
+        xp.free();
+      }
+      return v;
+    }
     const d = v.data;
-    // One zero-padded row at a time, long enough for the last slot: no bounds checks inside.
-    const row = new Float32Array((r * (p.slots - 1) + alpha) * cin);
+    const row = new Float32Array(rowLen);
     for (let n = 0; n < s.n; n++) {
       row.fill(0);
-      const from = Math.min(s.len, Math.max(0, row.length / cin - s.padBefore));
       row.set(x.subarray(n * s.len * cin, (n * s.len + from) * cin), s.padBefore * cin);
       const vo = n * per;
       for (let slot = 0; slot < p.slots; slot++) {
@@ -239,9 +278,9 @@ export class WinogradConv {
 
   /**
    * `y [n, lout, cout]` = the stride-1 correlation of the zero-padded `x [n, len, cin]` with
-   * `w [kw, cin, cout]` (no bias): {@link WasmGemm.conv1d}'s result.
+   * `w [kw, cin, cout]`, or `max(y + bias, 0)` with `bias`: {@link WasmGemm.conv1d}'s result.
    */
-  conv1d(x: Float32Array, w: Float32Array, s: Conv1dShape): Float32Array {
+  conv1d(x: Float32Array, w: Float32Array, s: Conv1dShape, bias?: Float32Array): Float32Array {
     const g = this.#gemm, { m, r, alpha } = this.matrices;
     const p = this.#plan(s);
     if (x.length !== s.n * s.len * s.cin) throw new Error("winograd: x is not [n, len, cin]");
@@ -276,7 +315,37 @@ export class WinogradConv {
         });
       }
       // Output transform: y[m·t + j] = Σ_ξ Aᵀ[j][ξ] · Y[ξ][t].
-      const yd = yb.data, out = new Float32Array(s.n * p.lout * cout);
+      const out = new Float32Array(s.n * p.lout * cout);
+      if (cout % 4 === 0) {
+        const rowOut = p.tiles * m * cout, ob = g.alloc(s.n * rowOut);
+        try {
+          const yo = yb.byteOffset / 4, oo = ob.byteOffset / 4;
+          for (let n = 0; n < s.n; n++) {
+            this.#simd.output(
+              yo + n * perY,
+              cout,
+              p.tiles * cout,
+              oo + n * rowOut,
+              m * cout,
+              cout,
+              p.tiles,
+              cout,
+            );
+          }
+          if (bias) g.biasRelu(ob, s.n * p.tiles * m, bias);
+          const od = ob.data;
+          if (rowOut === p.lout * cout) out.set(od);
+          else {
+            for (let n = 0; n < s.n; n++) {
+              out.set(od.subarray(n * rowOut, n * rowOut + p.lout * cout), n * p.lout * cout);
+            }
+          }
+        } finally {
+          ob.free();
+        }
+        return out;
+      }
+      const yd = yb.data;
       const tile = new Float32Array(p.tiles * m * cout);
       for (let n = 0; n < s.n; n++) {
         const yo = n * perY;
@@ -284,6 +353,14 @@ export class WinogradConv {
           this.#output(yd, yo + t * cout, p.tiles * cout, tile, t * m * cout, cout, cout);
         }
         out.set(tile.subarray(0, p.lout * cout), n * p.lout * cout);
+      }
+      if (bias) {
+        for (let i = 0; i < out.length; i += cout) {
+          for (let o = 0; o < cout; o++) {
+            const v = out[i + o] + bias[o];
+            out[i + o] = v > 0 ? v : 0;
+          }
+        }
       }
       return out;
     } finally {
@@ -305,33 +382,68 @@ export class WinogradConv {
     const { cin, cout } = s, k = p.chunks * cin;
     const v = this.#transformInput(x, s, p);
     const du = g.alloc(alpha * k * cout);
-    // dZ[ξ][t] = Σ_j A[ξ][j] · dy[m·t + j] for all points at once (zero past lout).
-    const z = new Float32Array(alpha * p.tiles * cout);
-    const dyRow = new Float32Array(p.tiles * m * cout);
+    const perV = alpha * p.slots * cin;
     let pb: PackedB | undefined;
+    let zb: WasmBuffer | undefined, dyp: WasmBuffer | undefined;
+    // dU[ξ] [(c, i) × o] += Vᵀ[ξ] · dZ[ξ]: V's rows read transposed, in place.
+    const accumulateRow = (row: number, xi: number) =>
+      g.multiply({
+        a: {
+          buffer: v,
+          offset: row * perV + xi * p.slots * cin,
+          rowStride: 1,
+          colStride: (m / r) * cin,
+        },
+        b: pb!,
+        c: { buffer: du, offset: xi * k * cout },
+        m: k,
+        accumulate: row > 0,
+      });
     try {
-      const perV = alpha * p.slots * cin;
-      for (let row = 0; row < s.n; row++) {
-        dyRow.set(dy.subarray(row * p.lout * cout, (row + 1) * p.lout * cout));
-        for (let t = 0; t < p.tiles; t++) {
-          this.#upstream(dyRow, t * m * cout, cout, z, t * cout, p.tiles * cout, cout);
+      // dZ[ξ][t] = Σ_j A[ξ][j] · dy[m·t + j] for all points at once (zero past lout).
+      if (cout % 4 === 0) {
+        const rowDy = p.tiles * m * cout;
+        dyp = g.alloc(s.n * rowDy);
+        zb = g.alloc(alpha * p.tiles * cout);
+        const dd = dyp.data;
+        for (let row = 0; row < s.n; row++) {
+          dd.set(dy.subarray(row * p.lout * cout, (row + 1) * p.lout * cout), row * rowDy);
+          dd.fill(0, row * rowDy + p.lout * cout, (row + 1) * rowDy);
         }
-        for (let xi = 0; xi < alpha; xi++) {
-          const zx = z.subarray(xi * p.tiles * cout, (xi + 1) * p.tiles * cout);
-          pb = g.packB(zx, p.tiles, cout, pb);
-          // dU[ξ] [(c, i) × o] += Vᵀ[ξ] · dZ[ξ]: V's rows read transposed, in place.
-          g.multiply({
-            a: {
-              buffer: v,
-              offset: row * perV + xi * p.slots * cin,
-              rowStride: 1,
-              colStride: (m / r) * cin,
-            },
-            b: pb,
-            c: { buffer: du, offset: xi * k * cout },
-            m: k,
-            accumulate: row > 0,
-          });
+        const zo = zb.byteOffset / 4;
+        for (let row = 0; row < s.n; row++) {
+          this.#simd.upstream(
+            dyp.byteOffset / 4 + row * rowDy,
+            m * cout,
+            cout,
+            zo,
+            cout,
+            p.tiles * cout,
+            p.tiles,
+            cout,
+          );
+          for (let xi = 0; xi < alpha; xi++) {
+            pb = g.packB({ buffer: zb, offset: xi * p.tiles * cout }, p.tiles, cout, pb);
+            accumulateRow(row, xi);
+          }
+        }
+      } else {
+        const z = new Float32Array(alpha * p.tiles * cout);
+        const dyRow = new Float32Array(p.tiles * m * cout);
+        for (let row = 0; row < s.n; row++) {
+          dyRow.set(dy.subarray(row * p.lout * cout, (row + 1) * p.lout * cout));
+          for (let t = 0; t < p.tiles; t++) {
+            this.#upstream(dyRow, t * m * cout, cout, z, t * cout, p.tiles * cout, cout);
+          }
+          for (let xi = 0; xi < alpha; xi++) {
+            pb = g.packB(
+              z.subarray(xi * p.tiles * cout, (xi + 1) * p.tiles * cout),
+              p.tiles,
+              cout,
+              pb,
+            );
+            accumulateRow(row, xi);
+          }
         }
       }
       // dw[c·r + j] = Σ_ξ G[ξ][j] · dU[ξ][c].
@@ -352,6 +464,8 @@ export class WinogradConv {
     } finally {
       v.free();
       du.free();
+      zb?.free();
+      dyp?.free();
       pb?.buffer.free();
     }
   }

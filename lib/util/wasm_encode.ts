@@ -47,3 +47,124 @@ export function name(s: string): number[] {
   const bytes = [...new TextEncoder().encode(s)];
   return [...uleb(bytes.length), ...bytes];
 }
+
+// ---------------------------------------------------------------------------------------------
+// A function-body builder: just what the generated kernels need.
+
+/** Value types and the empty block type. */
+export const I32 = 0x7f, V128 = 0x7b, VOID = 0x40;
+
+/** Core opcodes. */
+export const OP = {
+  block: 0x02,
+  loop: 0x03,
+  if: 0x04,
+  else: 0x05,
+  end: 0x0b,
+  br: 0x0c,
+  brIf: 0x0d,
+  callIndirect: 0x11,
+  call: 0x10,
+  localGet: 0x20,
+  localSet: 0x21,
+  localTee: 0x22,
+  f32Load: 0x2a,
+  f32Store: 0x38,
+  i32Const: 0x41,
+  i32Eqz: 0x45,
+  i32Ne: 0x47,
+  i32LtU: 0x49,
+  i32GtU: 0x4b,
+  i32GeU: 0x4f,
+  i32Add: 0x6a,
+  i32Sub: 0x6b,
+  i32Mul: 0x6c,
+  i32Or: 0x72,
+  i32Shl: 0x74,
+  i32ShrU: 0x76,
+  simd: 0xfd,
+} as const;
+
+/** SIMD opcodes (after the 0xfd prefix). */
+export const SIMD = {
+  load: 0x00,
+  load32Splat: 0x09,
+  store: 0x0b,
+  const: 0x0c,
+  f32x4Neg: 0xe1,
+  f32x4Add: 0xe4,
+  f32x4Sub: 0xe5,
+  f32x4Mul: 0xe6,
+  f32x4Max: 0xe9,
+  f32x4Gt: 0x44,
+  v128And: 0x4e,
+  f32x4RelaxedMadd: 0x105,
+} as const;
+
+/** One function body under construction: typed locals and a byte stream with helpers. */
+export class Fn {
+  readonly bytes: number[] = [];
+  private readonly extra: number[] = [];
+  constructor(private readonly params: number) {}
+  /** Declares a local of `type`; returns its index. */
+  local(type: number): number {
+    this.extra.push(type);
+    return this.params + this.extra.length - 1;
+  }
+  op(...b: number[]): this {
+    this.bytes.push(...b);
+    return this;
+  }
+  get(i: number): this {
+    return this.op(OP.localGet, ...uleb(i));
+  }
+  set(i: number): this {
+    return this.op(OP.localSet, ...uleb(i));
+  }
+  i32(n: number): this {
+    return this.op(OP.i32Const, ...sleb(n | 0));
+  }
+  simd(code: number, ...imm: number[]): this {
+    return this.op(OP.simd, ...uleb(code), ...imm);
+  }
+  /** `local[i] = local[i] + local[j]` (j a local index) or `+ c` (c a constant). */
+  addTo(i: number, by: { local: number } | { const: number }): this {
+    this.get(i);
+    if ("local" in by) this.get(by.local);
+    else this.i32(by.const);
+    return this.op(OP.i32Add).set(i);
+  }
+  block(body: () => void): this {
+    this.op(OP.block, VOID);
+    body();
+    return this.op(OP.end);
+  }
+  loop(body: () => void): this {
+    this.op(OP.loop, VOID);
+    body();
+    return this.op(OP.end);
+  }
+  if(then: () => void, otherwise?: () => void): this {
+    this.op(OP.if, VOID);
+    then();
+    if (otherwise) {
+      this.op(OP.else);
+      otherwise();
+    }
+    return this.op(OP.end);
+  }
+  /** The code-section entry: locals grouped in runs of one type, then the body. */
+  encode(): number[] {
+    const groups: number[][] = [];
+    for (const t of this.extra) {
+      const last = groups[groups.length - 1];
+      if (last && last[1] === t) last[0]++;
+      else groups.push([1, t]);
+    }
+    const body = [...vec(groups.map(([n, t]) => [...uleb(n), t])), ...this.bytes, OP.end];
+    return [...uleb(body.length), ...body];
+  }
+}
+
+/** A load/store immediate: log2 alignment, byte offset. */
+export const memarg = (align: number, offset: number) => [...uleb(align), ...uleb(offset)];

@@ -1,0 +1,235 @@
+/**
+ * Small constant matrices applied to channel vectors in WebAssembly SIMD: the Winograd
+ * transforms (winograd.ts) on the GEMM module's memory.
+ *
+ * A lane map computes `dst[b·ds + e] = Σ_a M[b][a] · src[a·ss + e]` for the `count` channels e
+ * of one position, repeated over `reps` positions (src and dst advanced by their steps). The
+ * same maps written as generated straight-line JS took as long as the GEMMs they feed (a fifth
+ * to a third of a Winograd convolution at conv2's shapes): V8 runs them scalar and in float64.
+ * Here each map is straight-line f32x4 code with the coefficients inlined (zeros skipped, ±1
+ * without a multiply), four channels per instruction, the loops inside the module so that one
+ * call from JS maps a whole row. Arithmetic is float32 (the JS maps rounded once, at the store);
+ * tests/winograd_test.ts bounds the convolutions' error either way.
+ * @module
+ */
+import {
+  Fn,
+  I32,
+  memarg,
+  name,
+  OP,
+  section,
+  SIMD,
+  uleb,
+  V128,
+  vec,
+  WASM_HEADER,
+} from "../util/wasm_encode.ts";
+
+/** A matrix `[rows × cols]`, row-major, in float64 (rounded to float32 in the code). */
+export interface LaneMatrix {
+  rows: number;
+  cols: number;
+  values: Float64Array;
+}
+
+/**
+ * `map(src, srcStep, ss, dst, dstStep, ds, reps, count)`: offsets and strides in floats of
+ * the shared memory; `count` a positive multiple of 4; `reps` ≥ 1.
+ */
+export type LaneMapFn = (
+  src: number,
+  srcStep: number,
+  ss: number,
+  dst: number,
+  dstStep: number,
+  ds: number,
+  reps: number,
+  count: number,
+) => void;
+
+function splat(v: number): number[] {
+  return [...new Uint8Array(new Float32Array(4).fill(v).buffer)];
+}
+
+/** The function body of one map (all parameters in bytes except reps and count). */
+function mapBody(m: LaneMatrix): Fn {
+  const f = new Fn(8);
+  const [SRC, SSTEP, SS, DST, DSTEP, DS, REPS, COUNT] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const sp = Array.from({ length: m.cols }, () => f.local(I32));
+  const dp = Array.from({ length: m.rows }, () => f.local(I32));
+  const x = Array.from({ length: m.cols }, () => f.local(V128));
+  const e = f.local(I32), end = f.local(I32);
+  f.get(COUNT).i32(2).op(OP.i32Shl).set(end);
+  f.loop(() => {
+    for (let a = 0; a < m.cols; a++) {
+      f.get(SRC).get(SS).i32(a).op(OP.i32Mul, OP.i32Add).set(sp[a]);
+    }
+    for (let b = 0; b < m.rows; b++) {
+      f.get(DST).get(DS).i32(b).op(OP.i32Mul, OP.i32Add).set(dp[b]);
+    }
+    f.i32(0).set(e);
+    f.loop(() => {
+      for (let a = 0; a < m.cols; a++) {
+        f.get(sp[a]).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0)).set(x[a]);
+      }
+      for (let b = 0; b < m.rows; b++) {
+        f.get(dp[b]).get(e).op(OP.i32Add); // address, below the value
+        let first = true;
+        for (let a = 0; a < m.cols; a++) {
+          const c = Math.fround(m.values[b * m.cols + a]);
+          if (c === 0) continue;
+          if (c === 1 || c === -1) {
+            f.get(x[a]);
+            if (first) { if (c === -1) f.simd(SIMD.f32x4Neg); }
+            else f.simd(c === 1 ? SIMD.f32x4Add : SIMD.f32x4Sub);
+          } else {
+            f.simd(SIMD.const, ...splat(c)).get(x[a]).simd(SIMD.f32x4Mul);
+            if (!first) f.simd(SIMD.f32x4Add);
+          }
+          first = false;
+        }
+        if (first) f.simd(SIMD.const, ...splat(0));
+        f.simd(SIMD.store, ...memarg(2, 0));
+      }
+      f.addTo(e, { const: 16 });
+      f.get(e).get(end).op(OP.i32LtU, OP.brIf, 0);
+    });
+    f.addTo(SRC, { local: SSTEP }).addTo(DST, { local: DSTEP });
+    f.get(REPS).i32(1).op(OP.i32Sub).set(REPS);
+    f.get(REPS).op(OP.brIf, 0);
+  });
+  return f;
+}
+
+/**
+ * Compiles one module with a map per matrix on `memory` (imported as `env.memory`) and
+ * returns them, taking offsets and strides in floats.
+ */
+export function compileLaneMaps(memory: WebAssembly.Memory, mats: LaneMatrix[]): LaneMapFn[] {
+  const bodies = mats.map(mapBody);
+  const bytes = new Uint8Array([
+    ...WASM_HEADER,
+    ...section(1, vec([[0x60, ...vec(Array(8).fill([I32])), 0x00]])),
+    // env.memory, at least one page, no maximum: accepts the GEMM module's memory.
+    ...section(2, vec([[...name("env"), ...name("memory"), 0x02, 0x00, ...uleb(1)]])),
+    ...section(3, vec(bodies.map(() => [0x00]))),
+    ...section(7, vec(bodies.map((_, i) => [...name(`map${i}`), 0x00, ...uleb(i)]))),
+    ...section(10, vec(bodies.map((b) => b.encode()))),
+  ]);
+  if (!WebAssembly.validate(bytes)) {
+    throw new Error("lane_maps: generated module does not validate");
+  }
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+  return mats.map((_, i) => {
+    const fn = inst.exports[`map${i}`] as (...args: number[]) => void;
+    return (src, srcStep, ss, dst, dstStep, ds, reps, count) => {
+      if (count <= 0 || count % 4 !== 0 || reps < 1) {
+        throw new Error(`lane map: count ${count} must be a positive multiple of 4, reps ≥ 1`);
+      }
+      fn(4 * src, 4 * srcStep, 4 * ss, 4 * dst, 4 * dstStep, 4 * ds, reps, count);
+    };
+  });
+}
+
+/**
+ * Per-channel element-wise ops of a convolution layer, on channels-last rows `[rows × count]`
+ * in the shared memory (offsets in floats, `count` a positive multiple of 4):
+ * - `biasRelu(y, rows, bias, count)`: `y = max(y + bias, 0)` in place (the layer's epilogue);
+ * - `reluGrad(dy, y, out, rows, db, count)`: `out = y > 0 ? dy : 0` (ReLU' from the output:
+ *   y > 0 exactly where the pre-activation is) and `db += Σ_rows out` in float32 (callers
+ *   keep `rows` small and sum blocks in float64).
+ */
+export interface ChannelOps {
+  biasRelu(y: number, rows: number, bias: number, count: number): void;
+  reluGrad(dy: number, y: number, out: number, rows: number, db: number, count: number): void;
+}
+
+function biasReluBody(): Fn {
+  const f = new Fn(4);
+  const [Y, ROWS, BIAS, COUNT] = [0, 1, 2, 3];
+  const e = f.local(I32), end = f.local(I32);
+  f.get(COUNT).i32(2).op(OP.i32Shl).set(end);
+  f.loop(() => {
+    f.i32(0).set(e);
+    f.loop(() => {
+      f.get(Y).get(e).op(OP.i32Add);
+      f.get(Y).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
+      f.get(BIAS).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
+      f.simd(SIMD.f32x4Add).simd(SIMD.const, ...splat(0)).simd(SIMD.f32x4Max);
+      f.simd(SIMD.store, ...memarg(2, 0));
+      f.addTo(e, { const: 16 });
+      f.get(e).get(end).op(OP.i32LtU, OP.brIf, 0);
+    });
+    f.addTo(Y, { local: end });
+    f.get(ROWS).i32(1).op(OP.i32Sub).set(ROWS);
+    f.get(ROWS).op(OP.brIf, 0);
+  });
+  return f;
+}
+
+function reluGradBody(): Fn {
+  const f = new Fn(6);
+  const [DY, Y, OUT, ROWS, DB, COUNT] = [0, 1, 2, 3, 4, 5];
+  const e = f.local(I32), end = f.local(I32), v = f.local(V128);
+  f.get(COUNT).i32(2).op(OP.i32Shl).set(end);
+  f.loop(() => {
+    f.i32(0).set(e);
+    f.loop(() => {
+      f.get(DY).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
+      f.get(Y).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
+      f.simd(SIMD.const, ...splat(0)).simd(SIMD.f32x4Gt).simd(SIMD.v128And).set(v);
+      f.get(OUT).get(e).op(OP.i32Add).get(v).simd(SIMD.store, ...memarg(2, 0));
+      f.get(DB).get(e).op(OP.i32Add);
+      f.get(DB).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
+      f.get(v).simd(SIMD.f32x4Add).simd(SIMD.store, ...memarg(2, 0));
+      f.addTo(e, { const: 16 });
+      f.get(e).get(end).op(OP.i32LtU, OP.brIf, 0);
+    });
+    f.addTo(DY, { local: end }).addTo(Y, { local: end }).addTo(OUT, { local: end });
+    f.get(ROWS).i32(1).op(OP.i32Sub).set(ROWS);
+    f.get(ROWS).op(OP.brIf, 0);
+  });
+  return f;
+}
+
+/** Compiles {@link ChannelOps} on `memory` (imported as `env.memory`). */
+export function compileChannelOps(memory: WebAssembly.Memory): ChannelOps {
+  const bodies = [biasReluBody(), reluGradBody()];
+  const bytes = new Uint8Array([
+    ...WASM_HEADER,
+    ...section(
+      1,
+      vec([
+        [0x60, ...vec(Array(4).fill([I32])), 0x00],
+        [0x60, ...vec(Array(6).fill([I32])), 0x00],
+      ]),
+    ),
+    ...section(2, vec([[...name("env"), ...name("memory"), 0x02, 0x00, ...uleb(1)]])),
+    ...section(3, vec([[0x00], [0x01]])),
+    ...section(
+      7,
+      vec([[...name("biasRelu"), 0x00, 0x00], [...name("reluGrad"), 0x00, 0x01]]),
+    ),
+    ...section(10, vec(bodies.map((b) => b.encode()))),
+  ]);
+  if (!WebAssembly.validate(bytes)) throw new Error("channel ops: module does not validate");
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+  const br = inst.exports.biasRelu as (...a: number[]) => void;
+  const rg = inst.exports.reluGrad as (...a: number[]) => void;
+  const check = (rows: number, count: number) => {
+    if (count <= 0 || count % 4 !== 0 || rows < 1) {
+      throw new Error(`channel ops: count ${count} must be a positive multiple of 4, rows ≥ 1`);
+    }
+  };
+  return {
+    biasRelu(y, rows, bias, count) {
+      check(rows, count);
+      br(4 * y, rows, 4 * bias, count);
+    },
+    reluGrad(dy, y, out, rows, db, count) {
+      check(rows, count);
+      rg(4 * dy, 4 * y, 4 * out, rows, 4 * db, count);
+    },
+  };
+}
