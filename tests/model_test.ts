@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/model/backend.ts";
-import { conv2dFilterGradNHWC, conv2dInputGradNHWC, convBiasRelu } from "../lib/model/conv.ts";
+import {
+  conv2dFilterGradNHWC,
+  conv2dInputGradNHWC,
+  convBiasRelu,
+  convBiasReluPool,
+  type PoolSizes,
+} from "../lib/model/conv.ts";
 import { setOwnKernels } from "../lib/model/own_kernels.ts";
 import {
   fastFrontEnd,
@@ -425,6 +431,53 @@ Deno.test("supplied conv gradients on wasm match the cpu backend's Conv2DBackpro
   } finally {
     setOwnKernels(true);
   }
+});
+
+Deno.test("fused conv + bias + ReLU + max-pool (own kernels) equals tfjs's ops, values and gradients", () => {
+  const x = tf.randomUniform([3, 24, 8], -1, 1, "float32", 3) as tf.Tensor3D;
+  const w = tf.randomUniform([5, 8, 8], -0.4, 0.4, "float32", 4) as tf.Tensor3D;
+  const b = tf.randomUniform([8], -0.2, 0.2, "float32", 5) as tf.Tensor1D;
+  const pools: PoolSizes[] = [{ time: 2 }, { channels: 4 }, { time: 2, channels: 2 }, {}];
+  for (const pool of pools) {
+    const run = () =>
+      tf.tidy(() => {
+        const f = (xx: tf.Tensor, ww: tf.Tensor, bb: tf.Tensor) => {
+          const y = convBiasReluPool(
+            xx as tf.Tensor3D,
+            ww as tf.Tensor3D,
+            bb as tf.Tensor1D,
+            2,
+            2,
+            true,
+            pool,
+          );
+          // A weighted sum, so that every output's gradient differs.
+          return tf.sum(tf.mul(y, tf.reshape(tf.range(1, y.size + 1), y.shape)));
+        };
+        const grads = tf.grads(f)([x, w, b]);
+        return [f(x, w, b), ...grads].map((t) => (t.dataSync() as Float32Array).slice());
+      });
+    const own = run();
+    setOwnKernels(false);
+    let ref: Float32Array[];
+    try {
+      ref = run();
+    } finally {
+      setOwnKernels(true);
+    }
+    own.forEach((got, i) => {
+      let scale = 0, err = 0;
+      for (let j = 0; j < got.length; j++) {
+        scale = Math.max(scale, Math.abs(ref[i][j]));
+        err = Math.max(err, Math.abs(got[j] - ref[i][j]));
+      }
+      assert.ok(
+        scale > 0 && err <= 1e-4 * scale,
+        `${JSON.stringify(pool)} output ${i}: ${err} of ${scale}`,
+      );
+    });
+  }
+  tf.dispose([x, w, b]);
 });
 
 Deno.test("same seed gives identical initial weights on cpu and wasm; another seed differs", async () => {

@@ -77,7 +77,59 @@ function flipFilter(w: Float32Array, k: number, cin: number, cout: number): Floa
   return r;
 }
 
-/** {@link convBiasRelu} on our own kernels; same contract. */
+/** Max-pool sizes after a convolution layer: over time positions and over channel groups. */
+export interface PoolSizes {
+  /** Consecutive positions per max (divides the output length); default 1. */
+  time?: number;
+  /** Consecutive channels per max (divides the filters); default 1. */
+  channels?: number;
+}
+
+/**
+ * Max-pool of `y [n, l, c]` over groups of `pt` positions × `pc` channels → `[n, l/pt, c/pc]`,
+ * and for each output the index of its maximum within the group (the first, on ties).
+ */
+function poolWithArgmax(
+  y: Float32Array,
+  n: number,
+  l: number,
+  c: number,
+  pt: number,
+  pc: number,
+): { pooled: Float32Array; argmax: Uint8Array } {
+  const lo = l / pt, co = c / pc, pooled = new Float32Array(n * lo * co);
+  const argmax = new Uint8Array(pooled.length);
+  let o = 0;
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < lo; j++) {
+      const base = (r * l + j * pt) * c;
+      for (let g = 0; g < co; g++) {
+        let best = -Infinity, at = 0;
+        for (let dt = 0; dt < pt; dt++) {
+          const row = base + dt * c + g * pc;
+          for (let dc = 0; dc < pc; dc++) {
+            const v = y[row + dc];
+            if (v > best) {
+              best = v;
+              at = dt * pc + dc;
+            }
+          }
+        }
+        pooled[o] = best;
+        argmax[o++] = at;
+      }
+    }
+  }
+  return { pooled, argmax };
+}
+
+/**
+ * {@link convBiasReluPool} on our own kernels; same contract. With pooling, the layer's
+ * full-resolution output never becomes a tfjs tensor: the backward pass routes each pooled
+ * gradient to its maximum's position (kept as one byte per pooled value), where ReLU' is
+ * `pooled > 0`, instead of tfjs's Max and its mask-building gradient over 15-million-value
+ * tensors.
+ */
 function ownConvBiasRelu(
   { conv: g, gemm }: { conv: ConvKernels; gemm: WasmGemm },
   x: tf.Tensor3D,
@@ -86,28 +138,55 @@ function ownConvBiasRelu(
   padBefore: number,
   padAfter: number,
   inputGrad: boolean,
+  pool: PoolSizes = {},
 ): tf.Tensor3D {
   const [n, len, cin] = x.shape;
   const [k, , cout] = w.shape;
   const lout = len + padBefore + padAfter - k + 1;
+  const pt = pool.time ?? 1, pc = pool.channels ?? 1, pooling = pt > 1 || pc > 1;
+  if (lout % pt !== 0 || cout % pc !== 0 || pt * pc > 256) {
+    throw new Error(`convBiasReluPool: pool ${pt} × ${pc} does not tile ${lout} × ${cout}`);
+  }
   const shape: Conv1dShape = { n, len, cin, kw: k, cout, padBefore, padAfter };
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xx, ww, bb] = args as tf.Tensor[];
     const xd = xx.dataSync() as Float32Array;
     const bias = bb.dataSync() as Float32Array;
     const y = g.conv1d(xd, ww.dataSync() as Float32Array, shape, bias);
-    const value = tf.tensor3d(y, [n, lout, cout]);
+    let argmax: Uint8Array | undefined, value: tf.Tensor3D;
+    if (pooling) {
+      const p = poolWithArgmax(y, n, lout, cout, pt, pc);
+      argmax = p.argmax;
+      value = tf.tensor3d(p.pooled, [n, lout / pt, cout / pc]);
+    } else value = tf.tensor3d(y, [n, lout, cout]);
     (args[3] as tf.GradSaveFunc)([xx, ww, value]);
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [sx, sw, sy] = saved;
-        // ReLU'(pre) = step(y): y > 0 exactly where the pre-activation is positive.
-        const { dpre, db } = gemm.reluGrad(
-          dy.dataSync() as Float32Array,
-          sy.dataSync() as Float32Array,
-          cout,
-        );
+        const dyd = dy.dataSync() as Float32Array, yd = sy.dataSync() as Float32Array;
+        let dpre: Float32Array, db: Float64Array;
+        if (argmax) {
+          // Only each group's maximum received the pooled value; ReLU' there is pooled > 0.
+          dpre = new Float32Array(n * lout * cout);
+          db = new Float64Array(cout);
+          const co = cout / pc, lo = lout / pt;
+          let o = 0;
+          for (let r = 0; r < n; r++) {
+            for (let j = 0; j < lo; j++) {
+              const base = (r * lout + j * pt) * cout;
+              for (let q = 0; q < co; q++, o++) {
+                if (!(yd[o] > 0)) continue;
+                const at = argmax[o], dt = Math.floor(at / pc), ch = q * pc + (at - dt * pc);
+                dpre[base + dt * cout + ch] = dyd[o];
+                db[ch] += dyd[o];
+              }
+            }
+          }
+        } else {
+          // ReLU'(pre) = step(y): y > 0 exactly where the pre-activation is positive.
+          ({ dpre, db } = gemm.reluGrad(dyd, yd, cout));
+        }
         const wd = sw.dataSync() as Float32Array;
         const dx = inputGrad
           ? tf.tensor3d(
@@ -129,6 +208,42 @@ function ownConvBiasRelu(
     };
   });
   return f(x, w, b) as tf.Tensor3D;
+}
+
+/** Max over groups of `size` consecutive positions (axis 1) of `[N, L, C]`. */
+export function maxPoolTime(x: tf.Tensor3D, size: number): tf.Tensor3D {
+  const [n, l, c] = x.shape;
+  return tf.max(tf.reshape(x, [n, l / size, size, c]), 2);
+}
+
+/** Max over groups of `size` consecutive channels of `[N, L, C]`. */
+export function maxPoolChannels(x: tf.Tensor3D, size: number): tf.Tensor3D {
+  const [n, l, c] = x.shape;
+  return tf.max(tf.reshape(x, [n, l, c / size, size]), 3);
+}
+
+/**
+ * `maxPool(relu(conv1d(x, w) + b))`: {@link convBiasRelu} followed by max-pools over
+ * `pool.time` positions and `pool.channels` channels (one of them, as the paper's layers do,
+ * or both), as one op: on our own kernels the unpooled output stays out of tfjs (see
+ * {@link ownConvBiasRelu}); elsewhere it is tfjs's reshape + max. `[N, L, Cin]` →
+ * `[N, Lout / pool.time, Cout / pool.channels]`.
+ */
+export function convBiasReluPool(
+  x: tf.Tensor3D,
+  w: tf.Tensor3D,
+  b: tf.Tensor1D,
+  padBefore: number,
+  padAfter: number,
+  inputGrad: boolean,
+  pool: PoolSizes,
+): tf.Tensor3D {
+  const own = ownKernelsFor(x.shape[2]);
+  if (own) return ownConvBiasRelu(own, x, w, b, padBefore, padAfter, inputGrad, pool);
+  let y = convBiasRelu(x, w, b, padBefore, padAfter, inputGrad);
+  if ((pool.time ?? 1) > 1) y = maxPoolTime(y, pool.time!);
+  if ((pool.channels ?? 1) > 1) y = maxPoolChannels(y, pool.channels!);
+  return y;
 }
 
 /**

@@ -21,7 +21,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { spanSamples } from "../frames/windows.ts";
-import { convBiasRelu } from "./conv.ts";
+import { convBiasRelu, convBiasReluPool, maxPoolChannels, maxPoolTime } from "./conv.ts";
 
 /** Trainable tensors of the front-end. */
 export interface FrontEndWeights {
@@ -140,18 +140,6 @@ export function framePieces(
   return pieces;
 }
 
-/** Max over groups of `size` consecutive positions (axis 1) of `[N, L, C]`. */
-function maxPoolTime(x: tf.Tensor3D, size: number): tf.Tensor3D {
-  const [n, l, c] = x.shape;
-  return tf.max(tf.reshape(x, [n, l / size, size, c]), 2);
-}
-
-/** Max over groups of `size` consecutive channels of `[N, L, C]`. */
-function maxPoolChannels(x: tf.Tensor3D, size: number): tf.Tensor3D {
-  const [n, l, c] = x.shape;
-  return tf.max(tf.reshape(x, [n, l, c / size, size]), 3);
-}
-
 /** Padding of a TF-style 'same' convolution: the odd sample goes after. */
 function samePad(kernel: number): [number, number] {
   const before = Math.floor((kernel - 1) / 2);
@@ -225,25 +213,25 @@ export function fastFrontEnd(
     };
 
     // conv1 over the whole row: positions ≥ (pl, pr) inside a window equal the window's own.
-    const p = maxPoolTime(convBiasRelu(x, w.w1, w.b1, pl, pr, false), pool); // [B, S/pool, F]
+    const p = convBiasReluPool(x, w.w1, w.b1, pl, pr, false, { time: pool }); // [B, S/pool, F]
 
     // conv1 at window edges, with the window's own zero padding.
     const inL = rows(framePieces(x, 0, e1L + pr, hop, nw));
     const inR = rows(framePieces(x, win - e1R - pl, e1R + pl, hop, nw));
-    const edgeL = maxPoolTime(convBiasRelu(inL, w.w1, w.b1, pl, 0, false), pool); // [BW, eL, F]
-    const edgeR = maxPoolTime(convBiasRelu(inR, w.w1, w.b1, 0, pr, false), pool); // [BW, eR, F]
+    const edgeL = convBiasReluPool(inL, w.w1, w.b1, pl, 0, false, { time: pool }); // [BW, eL, F]
+    const edgeR = convBiasReluPool(inR, w.w1, w.b1, 0, pr, false, { time: pool }); // [BW, eR, F]
 
     // conv2 at window edges: pooled edge values + shared pooled values + window padding.
     const midL = rows(framePieces(p, eL, cL + pr - eL, hp, nw));
     const midR = rows(framePieces(p, lp - cR - pl, cR + pl - eR, hp, nw));
     const in2L = tf.concat([edgeL, midL], 1) as tf.Tensor3D;
     const in2R = tf.concat([midR, edgeR], 1) as tf.Tensor3D;
-    const outL = maxPoolChannels(convBiasRelu(in2L, w.w2, w.b2, pl, 0), cp); // [BW, cL, F/cp]
-    const outR = maxPoolChannels(convBiasRelu(in2R, w.w2, w.b2, 0, pr), cp); // [BW, cR, F/cp]
+    const outL = convBiasReluPool(in2L, w.w2, w.b2, pl, 0, true, { channels: cp }); // [BW, cL, F/cp]
+    const outR = convBiasReluPool(in2R, w.w2, w.b2, 0, pr, true, { channels: cp }); // [BW, cR, F/cp]
 
     // conv2 (valid) over the row's pooled sequence: q[m − pl] is position m's output, which
     // is window i's output at m − hp·i for the interior positions [cL, lp − cR).
-    const q = maxPoolChannels(convBiasRelu(p, w.w2, w.b2, 0, 0), cp);
+    const q = convBiasReluPool(p, w.w2, w.b2, 0, 0, true, { channels: cp });
     const mid = framePieces(q, cL - pl, lp - cL - cR, hp, nw);
 
     const gOut = f / cp;
