@@ -100,10 +100,31 @@ function poolWithArgmax(
   const lo = l / pt, co = c / pc, pooled = new Float32Array(n * lo * co);
   const argmax = new Uint8Array(pooled.length);
   let o = 0;
+  if (pc === 1) {
+    // Over time only (conv1's pool of 2): channels innermost, contiguous.
+    for (let r = 0; r < n; r++) {
+      for (let j = 0; j < lo; j++) {
+        const base = (r * l + j * pt) * c;
+        for (let ch = 0; ch < c; ch++, o++) {
+          let best = y[base + ch], at = 0;
+          for (let dt = 1; dt < pt; dt++) {
+            const v = y[base + dt * c + ch];
+            if (v > best) {
+              best = v;
+              at = dt;
+            }
+          }
+          pooled[o] = best;
+          argmax[o] = at;
+        }
+      }
+    }
+    return { pooled, argmax };
+  }
   for (let r = 0; r < n; r++) {
     for (let j = 0; j < lo; j++) {
       const base = (r * l + j * pt) * c;
-      for (let g = 0; g < co; g++) {
+      for (let g = 0; g < co; g++, o++) {
         let best = -Infinity, at = 0;
         for (let dt = 0; dt < pt; dt++) {
           const row = base + dt * c + g * pc;
@@ -116,11 +137,48 @@ function poolWithArgmax(
           }
         }
         pooled[o] = best;
-        argmax[o++] = at;
+        argmax[o] = at;
       }
     }
   }
   return { pooled, argmax };
+}
+
+/**
+ * Gradient of {@link poolWithArgmax} after ReLU: each pooled gradient goes to its group's
+ * maximum, where ReLU' is `pooled > 0`; also the bias gradient Σ over positions.
+ */
+function unpoolReluGrad(
+  dy: Float32Array,
+  pooled: Float32Array,
+  argmax: Uint8Array,
+  n: number,
+  l: number,
+  c: number,
+  pt: number,
+  pc: number,
+): { dpre: Float32Array; db: Float64Array } {
+  const dpre = new Float32Array(n * l * c), db = new Float64Array(c);
+  const lo = l / pt, co = c / pc;
+  let o = 0;
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < lo; j++) {
+      const base = (r * l + j * pt) * c;
+      for (let q = 0; q < co; q++, o++) {
+        if (!(pooled[o] > 0)) continue;
+        const at = argmax[o], g = dy[o];
+        if (pc === 1) {
+          dpre[base + at * c + q] = g;
+          db[q] += g;
+        } else {
+          const dt = (at / pc) | 0, ch = q * pc + at - dt * pc;
+          dpre[base + dt * c + ch] = g;
+          db[ch] += g;
+        }
+      }
+    }
+  }
+  return { dpre, db };
 }
 
 /**
@@ -167,22 +225,7 @@ function ownConvBiasRelu(
         const dyd = dy.dataSync() as Float32Array, yd = sy.dataSync() as Float32Array;
         let dpre: Float32Array, db: Float64Array;
         if (argmax) {
-          // Only each group's maximum received the pooled value; ReLU' there is pooled > 0.
-          dpre = new Float32Array(n * lout * cout);
-          db = new Float64Array(cout);
-          const co = cout / pc, lo = lout / pt;
-          let o = 0;
-          for (let r = 0; r < n; r++) {
-            for (let j = 0; j < lo; j++) {
-              const base = (r * lout + j * pt) * cout;
-              for (let q = 0; q < co; q++, o++) {
-                if (!(yd[o] > 0)) continue;
-                const at = argmax[o], dt = Math.floor(at / pc), ch = q * pc + (at - dt * pc);
-                dpre[base + dt * cout + ch] = dyd[o];
-                db[ch] += dyd[o];
-              }
-            }
-          }
+          ({ dpre, db } = unpoolReluGrad(dyd, yd, argmax, n, lout, cout, pt, pc));
         } else {
           // ReLU'(pre) = step(y): y > 0 exactly where the pre-activation is positive.
           ({ dpre, db } = gemm.reluGrad(dyd, yd, cout));
