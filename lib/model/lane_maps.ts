@@ -92,12 +92,10 @@ function mapBody(m: LaneMatrix): Fn {
         if (first) f.simd(SIMD.const, ...splat(0));
         f.simd(SIMD.store, ...memarg(2, 0));
       }
-      f.addTo(e, { const: 16 });
-      f.get(e).get(end).op(OP.i32LtU, OP.brIf, 0);
+      f.stepBelow(e, { const: 16 }, end);
     });
     f.addTo(SRC, { local: SSTEP }).addTo(DST, { local: DSTEP });
-    f.get(REPS).i32(1).op(OP.i32Sub).set(REPS);
-    f.get(REPS).op(OP.brIf, 0);
+    f.countDown(REPS);
   });
   return f;
 }
@@ -158,12 +156,10 @@ function biasReluBody(): Fn {
       f.get(BIAS).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
       f.simd(SIMD.f32x4Add).simd(SIMD.const, ...splat(0)).simd(SIMD.f32x4Max);
       f.simd(SIMD.store, ...memarg(2, 0));
-      f.addTo(e, { const: 16 });
-      f.get(e).get(end).op(OP.i32LtU, OP.brIf, 0);
+      f.stepBelow(e, { const: 16 }, end);
     });
     f.addTo(Y, { local: end });
-    f.get(ROWS).i32(1).op(OP.i32Sub).set(ROWS);
-    f.get(ROWS).op(OP.brIf, 0);
+    f.countDown(ROWS);
   });
   return f;
 }
@@ -183,12 +179,10 @@ function reluGradBody(): Fn {
       f.get(DB).get(e).op(OP.i32Add);
       f.get(DB).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
       f.get(v).simd(SIMD.f32x4Add).simd(SIMD.store, ...memarg(2, 0));
-      f.addTo(e, { const: 16 });
-      f.get(e).get(end).op(OP.i32LtU, OP.brIf, 0);
+      f.stepBelow(e, { const: 16 }, end);
     });
     f.addTo(DY, { local: end }).addTo(Y, { local: end }).addTo(OUT, { local: end });
-    f.get(ROWS).i32(1).op(OP.i32Sub).set(ROWS);
-    f.get(ROWS).op(OP.brIf, 0);
+    f.countDown(ROWS);
   });
   return f;
 }

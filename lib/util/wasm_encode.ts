@@ -134,6 +134,16 @@ export class Fn {
     else this.i32(by.const);
     return this.op(OP.i32Add).set(i);
   }
+  /** `local[i] += by`, then back to the start of the enclosing loop while `local[i] < local[limit]`. */
+  stepBelow(i: number, by: { local: number } | { const: number }, limit: number): this {
+    this.addTo(i, by);
+    return this.get(i).get(limit).op(OP.i32LtU, OP.brIf, 0);
+  }
+  /** `local[i] -= 1`, then back to the start of the enclosing loop while it is not zero. */
+  countDown(i: number): this {
+    this.get(i).i32(1).op(OP.i32Sub).set(i);
+    return this.get(i).op(OP.brIf, 0);
+  }
   block(body: () => void): this {
     this.op(OP.block, VOID);
     body();
