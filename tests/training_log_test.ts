@@ -61,7 +61,10 @@ function asLogged(records: EpochRecord[] | WeightTrial[]): unknown[] {
 /** Records without their timings, which differ between runs. */
 function untimed(records: unknown[]): unknown[] {
   return records.map((r) => {
-    const { seconds: _s, windowsPerSecond: _w, ...rest } = r as Record<string, unknown>;
+    const { seconds: _s, cpuSeconds: _c, windowsPerSecond: _w, ...rest } = r as Record<
+      string,
+      unknown
+    >;
     return rest;
   });
 }
@@ -164,6 +167,9 @@ Deno.test("a fresh start clears the stale epoch log of an earlier attempt", asyn
     assert.equal(rB.resumedFromEpoch, 0);
     assert.deepEqual(await readLog(log), asLogged(rB.history));
     assert.equal(rB.history.length, 1);
+    // CPU seconds are recorded (Deno has process.cpuUsage) and are a real, positive time.
+    const cpu = rB.history[0].cpuSeconds;
+    assert.ok(cpu !== undefined && cpu > 0 && cpu < 600, `cpuSeconds ${cpu}`);
 
     // Without checkpointing every run is fresh, so a rerun replaces the log rather than
     // appending to it.

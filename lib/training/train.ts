@@ -65,6 +65,14 @@ export interface TrainableModel extends ApplicableModel {
 /** Produces the training batches of one epoch; `seed` is that epoch's shuffling seed. */
 export type EpochBatches = (epoch: number, seed: number) => BatchIterable;
 
+/** User + system CPU microseconds of this process (all threads), where the runtime has them. */
+function cpuMicros(): number | undefined {
+  const p = (globalThis as { process?: { cpuUsage?: () => { user: number; system: number } } })
+    .process;
+  const u = p?.cpuUsage?.();
+  return u ? u.user + u.system : undefined;
+}
+
 /** Options of {@link train}. */
 export interface TrainOptions {
   /** Training batches per epoch (shuffle them with the given seed). */
@@ -144,6 +152,12 @@ export interface EpochRecord {
   windowsPerSecond: number;
   /** Wall-clock seconds of the epoch (training and dev evaluation). */
   seconds: number;
+  /**
+   * CPU seconds this process spent in the epoch, all threads (its gradient workers included),
+   * where the runtime reports them: unlike `seconds` it does not grow while the machine is busy
+   * with other jobs or the run is paused.
+   */
+  cpuSeconds?: number;
   /** tfjs backend. */
   backend: string;
   /** Batches in the epoch. */
@@ -334,7 +348,7 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
     let batchesThisRun = 0;
 
     for (let epoch = state.nextEpoch; epoch < opts.epochs && !state.stopped; epoch++) {
-      const t0 = performance.now();
+      const t0 = performance.now(), cpu0 = cpuMicros();
       let batches = 0, windows = 0, lossSum = 0, l2Sum = 0;
       const taskSums: Record<string, number> = Object.fromEntries(tasks.map((t) => [t.name, 0]));
       const perEpoch = state.batchesPerEpoch ?? opts.batchesPerEpoch;
@@ -424,6 +438,7 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
         best: improved,
         windowsPerSecond: windows / trainSeconds,
         seconds: (performance.now() - t0) / 1000,
+        cpuSeconds: cpu0 === undefined ? undefined : (cpuMicros()! - cpu0) / 1e6,
         backend,
         batches,
       };
