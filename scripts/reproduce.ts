@@ -197,7 +197,12 @@ async function main() {
   );
   console.log(
     "per system: " +
-      Object.entries(outcome.run.durations).map(([s, d]) => `${s} ${d.toFixed(0)} s`).join(", "),
+      Object.entries(outcome.run.durations).map(([s, d]) => {
+        const cpu = outcome.run.cpuDurations?.[s];
+        return `${s} ${d.toFixed(0)} s${
+          typeof cpu === "number" ? ` (CPU ${cpu.toFixed(0)} s)` : ""
+        }`;
+      }).join(", "),
   );
   console.log(`\n${tableText(outcome.results)}`);
   console.log("★ = one-tailed z-test against e2e STL on test, p < .05");

@@ -142,6 +142,12 @@ Deno.test({
         .reduce((a, e) => a + e.seconds, 0);
       assert.ok(epochSeconds > 0);
       assert.equal(first.run.durations["e2e-mtl"], epochSeconds);
+      // CPU time likewise, from the same records; the SVM has none.
+      const epochCpu = mtl.seeds.flatMap((s) => Object.values(s.histories).flat())
+        .reduce((a, e) => a + e.cpuSeconds!, 0);
+      assert.ok(epochCpu > 0);
+      assert.equal(first.run.cpuDurations?.["e2e-mtl"], epochCpu);
+      assert.equal(first.run.cpuDurations?.["os-svm"], null);
 
       // Interrupt: drop the system's result and seed 2's model; the next sitting retrains only it.
       await Deno.remove(join(out, "systems/e2e-mtl/result.json"));

@@ -79,6 +79,7 @@ export {
   predictionsOf,
   type SeedRun,
   summarise,
+  systemCpuSeconds,
   type SystemRun,
 } from "./summary.ts";
 export {

@@ -35,7 +35,13 @@ import {
 import { corpusFeatures } from "./features.ts";
 import { pickFigureUtterances, writeOutputs } from "./outputs.ts";
 import type { ExperimentResults } from "./results.ts";
-import { type FoldMembers, type SeedRun, summarise, type SystemRun } from "./summary.ts";
+import {
+  type FoldMembers,
+  type SeedRun,
+  summarise,
+  systemCpuSeconds,
+  type SystemRun,
+} from "./summary.ts";
 import { type RunContext, runNeural, runSvm } from "./systems.ts";
 
 /** Options of {@link runExperiment}. */
@@ -68,6 +74,11 @@ export interface RunRecord {
   seeds: number[];
   /** Seconds per system: its models' training over every sitting (the SVM: its fits). */
   durations: Record<string, number>;
+  /**
+   * CPU seconds per neural system over the same epochs, all threads (null: the SVM, or some
+   * epoch recorded without CPU time). On a shared machine the steadier measure of cost.
+   */
+  cpuDurations?: Record<string, number | null>;
   /** Runtime versions. */
   versions: { deno: string; v8: string; tfjs: string };
   /** The machine that ran the invocation (missing fields could not be read). */
@@ -384,7 +395,11 @@ export async function runExperiment(
     }
     const runs = await runSystems(ctx, fingerprint);
     const durations: Record<string, number> = {};
-    for (const system of config.systems) durations[system] = runs[system]!.seconds;
+    const cpuDurations: Record<string, number | null> = {};
+    for (const system of config.systems) {
+      durations[system] = runs[system]!.seconds;
+      cpuDurations[system] = systemCpuSeconds(runs[system]!);
+    }
     const results = summarise(runs, corpus.tasks, {
       corpus: corpus.name,
       protocol: config.data.protocol,
@@ -401,6 +416,7 @@ export async function runExperiment(
       commit: options.commit !== undefined ? options.commit : await gitCommit(),
       seeds: Array.from({ length: config.training.seeds }, (_, i) => i + 1),
       durations,
+      cpuDurations,
       versions: { deno: Deno.version.deno, v8: Deno.version.v8, tfjs: tf.version_core },
       hardware: await hardware(),
       utterances: foldSizes(folds),

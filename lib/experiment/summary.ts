@@ -50,6 +50,25 @@ export interface SystemRun {
   seeds: SeedRun[];
 }
 
+/**
+ * CPU seconds a neural system's models spent, summed over seeds, models and epochs (from
+ * their epoch records, so over every sitting); null for the SVM, or when an epoch was recorded
+ * without CPU time (models trained before epoch records carried it).
+ */
+export function systemCpuSeconds(run: SystemRun): number | null {
+  let total = 0, epochs = 0;
+  for (const seed of run.seeds) {
+    for (const history of Object.values(seed.histories)) {
+      for (const e of history) {
+        if (e.cpuSeconds === undefined) return null;
+        total += e.cpuSeconds;
+        epochs++;
+      }
+    }
+  }
+  return epochs > 0 ? total : null;
+}
+
 /** The utterances one fold scores: its dev and test ids (for the per-fold results). */
 export interface FoldMembers {
   /** Fold name. */

@@ -52,7 +52,13 @@ import {
   type RunRecord,
 } from "./run.ts";
 import type { ExperimentResults } from "./results.ts";
-import { type FoldMembers, type Predictions, summarise, type SystemRun } from "./summary.ts";
+import {
+  type FoldMembers,
+  type Predictions,
+  summarise,
+  systemCpuSeconds,
+  type SystemRun,
+} from "./summary.ts";
 import {
   assembleSeedRun,
   modelSpecFor,
@@ -809,7 +815,11 @@ export async function collectTrials(
       seeds,
     }, plan.folds);
     const durations: Record<string, number> = {};
-    for (const s of Object.keys(runs) as SystemName[]) durations[s] = runs[s]!.seconds;
+    const cpuDurations: Record<string, number | null> = {};
+    for (const s of Object.keys(runs) as SystemName[]) {
+      durations[s] = runs[s]!.seconds;
+      cpuDurations[s] = systemCpuSeconds(runs[s]!);
+    }
     const finished = new Date();
     const run: RunRecord = {
       started: plan.created,
@@ -821,6 +831,7 @@ export async function collectTrials(
       commit: plan.commit,
       seeds: Array.from({ length: seeds }, (_, i) => i + 1),
       durations,
+      cpuDurations,
       versions: { deno: Deno.version.deno, v8: Deno.version.v8, tfjs: tf.version_core },
       utterances: plan.utterances,
       trials: {
