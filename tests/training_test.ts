@@ -266,7 +266,7 @@ Deno.test("an interrupted run resumes to the same weights and metrics", async ()
     assert.equal(rRes.resumedFromEpoch, 2);
     assert.deepEqual(await weightValues(resumed), await weightValues(full));
     const strip = (h: typeof rFull.history) =>
-      h.map(({ seconds: _s, windowsPerSecond: _w, ...rest }) => rest);
+      h.map(({ seconds: _s, cpuSeconds: _c, windowsPerSecond: _w, ...rest }) => rest);
     assert.deepEqual(strip(rRes.history), strip(rFull.history));
     assert.equal(rRes.bestEpoch, rFull.bestEpoch);
     assert.deepEqual(rRes.dev?.tasks.valence.probabilities, rFull.dev?.tasks.valence.probabilities);
@@ -275,7 +275,16 @@ Deno.test("an interrupted run resumes to the same weights and metrics", async ()
       JSON.parse(l)
     );
     assert.deepEqual(lines.map((l) => l.epoch), [1, 2, 3, 4]);
-    for (const key of ["loss", "taskLoss", "devUar", "windowsPerSecond", "seconds", "backend"]) {
+    const keys = [
+      "loss",
+      "taskLoss",
+      "devUar",
+      "windowsPerSecond",
+      "seconds",
+      "cpuSeconds",
+      "backend",
+    ];
+    for (const key of keys) {
       assert.ok(key in lines[0], `log lacks ${key}`);
     }
     const names = [...Deno.readDirSync(dirB)].map((e) => e.name).sort();
