@@ -190,13 +190,13 @@ function unpoolReluGrad(
  */
 function ownConvBiasRelu(
   { conv: g, gemm }: { conv: ConvKernels; gemm: WasmGemm },
-  x: tf.Tensor3D,
-  w: tf.Tensor3D,
-  b: tf.Tensor1D,
-  padBefore: number,
-  padAfter: number,
-  inputGrad: boolean,
-  pool: PoolSizes = {},
+  [x, w, b]: [tf.Tensor3D, tf.Tensor3D, tf.Tensor1D],
+  { padBefore, padAfter, inputGrad, pool = {} }: {
+    padBefore: number;
+    padAfter: number;
+    inputGrad: boolean;
+    pool?: PoolSizes;
+  },
 ): tf.Tensor3D {
   const [n, len, cin] = x.shape;
   const [k, , cout] = w.shape;
@@ -282,7 +282,7 @@ export function convBiasReluPool(
   pool: PoolSizes,
 ): tf.Tensor3D {
   const own = ownKernelsFor(x.shape[2]);
-  if (own) return ownConvBiasRelu(own, x, w, b, padBefore, padAfter, inputGrad, pool);
+  if (own) return ownConvBiasRelu(own, [x, w, b], { padBefore, padAfter, inputGrad, pool });
   let y = convBiasRelu(x, w, b, padBefore, padAfter, inputGrad);
   if ((pool.time ?? 1) > 1) y = maxPoolTime(y, pool.time!);
   if ((pool.channels ?? 1) > 1) y = maxPoolChannels(y, pool.channels!);
@@ -315,7 +315,7 @@ export function convBiasRelu(
     );
   }
   const own = ownKernelsFor(cin);
-  if (own) return ownConvBiasRelu(own, x, w, b, padBefore, padAfter, inputGrad);
+  if (own) return ownConvBiasRelu(own, [x, w, b], { padBefore, padAfter, inputGrad });
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xx, ww, bb] = args as tf.Tensor[];
     const y = tf.reshape(
