@@ -202,6 +202,8 @@ function ownConvBiasRelu(
   const [k, , cout] = w.shape;
   const lout = len + padBefore + padAfter - k + 1;
   const pt = pool.time ?? 1, pc = pool.channels ?? 1, pooling = pt > 1 || pc > 1;
+  // conv1's pool of 2 over time runs in SIMD (WasmGemm.poolPairs); other pools in JS.
+  const pairs = pt === 2 && pc === 1 && cout % 4 === 0;
   if (lout % pt !== 0 || cout % pc !== 0 || pt * pc > 256) {
     throw new Error(`convBiasReluPool: pool ${pt} × ${pc} does not tile ${lout} × ${cout}`);
   }
@@ -211,8 +213,12 @@ function ownConvBiasRelu(
     const xd = xx.dataSync() as Float32Array;
     const bias = bb.dataSync() as Float32Array;
     const y = g.conv1d(xd, ww.dataSync() as Float32Array, shape, bias);
-    let argmax: Uint8Array | undefined, value: tf.Tensor3D;
-    if (pooling) {
+    let argmax: Uint8Array | undefined, mask: Int32Array | undefined, value: tf.Tensor3D;
+    if (pairs) {
+      const p = gemm.poolPairs(y, (n * lout) / 2, cout);
+      mask = p.mask;
+      value = tf.tensor3d(p.pooled, [n, lout / 2, cout]);
+    } else if (pooling) {
       const p = poolWithArgmax(y, n, lout, cout, pt, pc);
       argmax = p.argmax;
       value = tf.tensor3d(p.pooled, [n, lout / pt, cout / pc]);
@@ -224,7 +230,8 @@ function ownConvBiasRelu(
         const [sx, sw, sy] = saved;
         const dyd = dy.dataSync() as Float32Array, yd = sy.dataSync() as Float32Array;
         let dpre: Float32Array, db: Float64Array;
-        if (argmax) {
+        if (mask) ({ dpre, db } = gemm.unpoolPairs(dyd, yd, mask, cout));
+        else if (argmax) {
           ({ dpre, db } = unpoolReluGrad(dyd, yd, argmax, n, lout, cout, pt, pc));
         } else {
           // ReLU'(pre) = step(y): y > 0 exactly where the pre-activation is positive.

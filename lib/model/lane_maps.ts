@@ -141,6 +141,25 @@ export function compileLaneMaps(memory: WebAssembly.Memory, mats: LaneMatrix[]):
 export interface ChannelOps {
   biasRelu(y: number, rows: number, bias: number, count: number): void;
   reluGrad(dy: number, y: number, out: number, rows: number, db: number, count: number): void;
+  /**
+   * Max-pool of 2 over positions: for each of `pairs` position pairs of `y [2·pairs × count]`,
+   * `out = max(y[2p], y[2p+1])` and `mask = y[2p+1] > y[2p]` as an all-ones/zero 32-bit lane
+   * (ties go to the first position).
+   */
+  poolPairs(y: number, pairs: number, out: number, mask: number, count: number): void;
+  /**
+   * Its gradient after ReLU: `g = pooled > 0 ? dy : 0` goes to the pair's first position where
+   * the mask is zero and to its second where it is set; `db += Σ g` in float32 (as reluGrad).
+   */
+  unpoolPairs(
+    dy: number,
+    pooled: number,
+    mask: number,
+    dpre: number,
+    pairs: number,
+    db: number,
+    count: number,
+  ): void;
 }
 
 function biasReluBody(): Fn {
@@ -187,30 +206,79 @@ function reluGradBody(): Fn {
   return f;
 }
 
+function poolPairsBody(): Fn {
+  const f = new Fn(5);
+  const [Y, PAIRS, OUT, MASK, COUNT] = [0, 1, 2, 3, 4];
+  const e = f.local(I32), end = f.local(I32), a = f.local(V128), b = f.local(V128);
+  f.get(COUNT).i32(2).op(OP.i32Shl).set(end);
+  f.loop(() => {
+    f.i32(0).set(e);
+    f.loop(() => {
+      f.get(Y).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0)).set(a);
+      f.get(Y).get(e).op(OP.i32Add).get(end).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0)).set(b);
+      f.get(OUT).get(e).op(OP.i32Add).get(a).get(b).simd(SIMD.f32x4Max).simd(
+        SIMD.store,
+        ...memarg(2, 0),
+      );
+      f.get(MASK).get(e).op(OP.i32Add).get(b).get(a).simd(SIMD.f32x4Gt).simd(
+        SIMD.store,
+        ...memarg(2, 0),
+      );
+      f.stepBelow(e, { const: 16 }, end);
+    });
+    f.addTo(Y, { local: end }).addTo(Y, { local: end }).addTo(OUT, { local: end });
+    f.addTo(MASK, { local: end });
+    f.countDown(PAIRS);
+  });
+  return f;
+}
+
+function unpoolPairsBody(): Fn {
+  const f = new Fn(7);
+  const [DY, POOLED, MASK, DPRE, PAIRS, DB, COUNT] = [0, 1, 2, 3, 4, 5, 6];
+  const e = f.local(I32), end = f.local(I32), g = f.local(V128), m = f.local(V128);
+  f.get(COUNT).i32(2).op(OP.i32Shl).set(end);
+  f.loop(() => {
+    f.i32(0).set(e);
+    f.loop(() => {
+      f.get(DY).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
+      f.get(POOLED).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
+      f.simd(SIMD.const, ...splat(0)).simd(SIMD.f32x4Gt).simd(SIMD.v128And).set(g);
+      f.get(MASK).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0)).set(m);
+      f.get(DPRE).get(e).op(OP.i32Add).get(g).get(m).simd(SIMD.v128AndNot).simd(
+        SIMD.store,
+        ...memarg(2, 0),
+      );
+      f.get(DPRE).get(e).op(OP.i32Add).get(end).op(OP.i32Add).get(g).get(m).simd(SIMD.v128And);
+      f.simd(SIMD.store, ...memarg(2, 0));
+      f.get(DB).get(e).op(OP.i32Add);
+      f.get(DB).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
+      f.get(g).simd(SIMD.f32x4Add).simd(SIMD.store, ...memarg(2, 0));
+      f.stepBelow(e, { const: 16 }, end);
+    });
+    f.addTo(DY, { local: end }).addTo(POOLED, { local: end }).addTo(MASK, { local: end });
+    f.addTo(DPRE, { local: end }).addTo(DPRE, { local: end });
+    f.countDown(PAIRS);
+  });
+  return f;
+}
+
 /** Compiles {@link ChannelOps} on `memory` (imported as `env.memory`). */
 export function compileChannelOps(memory: WebAssembly.Memory): ChannelOps {
-  const bodies = [biasReluBody(), reluGradBody()];
+  const bodies = [biasReluBody(), reluGradBody(), poolPairsBody(), unpoolPairsBody()];
+  const names = ["biasRelu", "reluGrad", "poolPairs", "unpoolPairs"];
+  const params = [4, 6, 5, 7];
   const bytes = new Uint8Array([
     ...WASM_HEADER,
-    ...section(
-      1,
-      vec([
-        [0x60, ...vec(Array(4).fill([I32])), 0x00],
-        [0x60, ...vec(Array(6).fill([I32])), 0x00],
-      ]),
-    ),
+    ...section(1, vec(params.map((n) => [0x60, ...vec(Array(n).fill([I32])), 0x00]))),
     ...section(2, vec([[...name("env"), ...name("memory"), 0x02, 0x00, ...uleb(1)]])),
-    ...section(3, vec([[0x00], [0x01]])),
-    ...section(
-      7,
-      vec([[...name("biasRelu"), 0x00, 0x00], [...name("reluGrad"), 0x00, 0x01]]),
-    ),
+    ...section(3, vec(params.map((_, i) => uleb(i)))),
+    ...section(7, vec(names.map((nm, i) => [...name(nm), 0x00, ...uleb(i)]))),
     ...section(10, vec(bodies.map((b) => b.encode()))),
   ]);
   if (!WebAssembly.validate(bytes)) throw new Error("channel ops: module does not validate");
   const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-  const br = inst.exports.biasRelu as (...a: number[]) => void;
-  const rg = inst.exports.reluGrad as (...a: number[]) => void;
+  const [br, rg, pp, up] = names.map((nm) => inst.exports[nm] as (...a: number[]) => void);
   const check = (rows: number, count: number) => {
     if (count <= 0 || count % 4 !== 0 || rows < 1) {
       throw new Error(`channel ops: count ${count} must be a positive multiple of 4, rows ≥ 1`);
@@ -224,6 +292,14 @@ export function compileChannelOps(memory: WebAssembly.Memory): ChannelOps {
     reluGrad(dy, y, out, rows, db, count) {
       check(rows, count);
       rg(4 * dy, 4 * y, 4 * out, rows, 4 * db, count);
+    },
+    poolPairs(y, pairs, out, mask, count) {
+      check(pairs, count);
+      pp(4 * y, pairs, 4 * out, 4 * mask, count);
+    },
+    unpoolPairs(dy, pooled, mask, dpre, pairs, db, count) {
+      check(pairs, count);
+      up(4 * dy, 4 * pooled, 4 * mask, 4 * dpre, pairs, 4 * db, count);
     },
   };
 }

@@ -538,6 +538,78 @@ export class WasmGemm {
   }
 
   /**
+   * Max-pool of 2 over positions of channels-last `y [2·pairs × channels]` (channels a multiple
+   * of 4), in SIMD: the pooled `[pairs × channels]` and, per pooled value, whether the second
+   * position held the maximum (−1, i.e. all bits set) or the first (0; also on ties).
+   */
+  poolPairs(y: Float32Array, pairs: number, channels: number): {
+    pooled: Float32Array;
+    mask: Int32Array;
+  } {
+    if (channels % 4 !== 0 || y.length !== 2 * pairs * channels || pairs < 1) {
+      throw new Error("poolPairs: y must be [2·pairs × channels], channels a multiple of 4");
+    }
+    const yb = this.upload(y),
+      out = this.alloc(pairs * channels),
+      mask = this.alloc(pairs * channels);
+    try {
+      this.channelOps.poolPairs(
+        yb.byteOffset / 4,
+        pairs,
+        out.byteOffset / 4,
+        mask.byteOffset / 4,
+        channels,
+      );
+      return {
+        pooled: out.data.slice(),
+        mask: new Int32Array(this.memory.buffer, mask.byteOffset, mask.length).slice(),
+      };
+    } finally {
+      for (const b of [yb, out, mask]) b.free();
+    }
+  }
+
+  /**
+   * Gradient of {@link poolPairs} after ReLU, in SIMD: `g = pooled > 0 ? dy : 0` goes to the
+   * position the mask names, the other gets 0 → `dpre [2·pairs × channels]`; the bias gradient
+   * `db = Σ g` (float32 over blocks of 256 pairs, float64 across blocks).
+   */
+  unpoolPairs(dy: Float32Array, pooled: Float32Array, mask: Int32Array, channels: number): {
+    dpre: Float32Array;
+    db: Float64Array;
+  } {
+    const n = pooled.length;
+    if (dy.length !== n || mask.length !== n || n % channels !== 0 || channels % 4 !== 0) {
+      throw new Error("unpoolPairs: dy, pooled and mask must be [pairs × channels] alike");
+    }
+    const pairs = n / channels, db = new Float64Array(channels);
+    const dyb = this.upload(dy), pb = this.upload(pooled), mb = this.alloc(n);
+    const out = this.alloc(2 * n), part = this.alloc(channels);
+    try {
+      new Int32Array(this.memory.buffer, mb.byteOffset, n).set(mask);
+      const block = 256;
+      for (let p = 0; p < pairs; p += block) {
+        const k = Math.min(block, pairs - p), off = p * channels;
+        const pd = part.data;
+        pd.fill(0);
+        this.channelOps.unpoolPairs(
+          dyb.byteOffset / 4 + off,
+          pb.byteOffset / 4 + off,
+          mb.byteOffset / 4 + off,
+          out.byteOffset / 4 + 2 * off,
+          k,
+          part.byteOffset / 4,
+          channels,
+        );
+        for (let o = 0; o < channels; o++) db[o] += pd[o];
+      }
+      return { dpre: out.data.slice(), db };
+    } finally {
+      for (const b of [dyb, pb, mb, out, part]) b.free();
+    }
+  }
+
+  /**
    * Backward of {@link biasRelu} from its output: `dpre = y > 0 ? dy : 0` (y > 0 exactly where
    * the pre-activation is positive) and the bias gradient `db = Σ_rows dpre`, summed in float32
    * over blocks of 256 rows and in float64 across blocks.

@@ -98,6 +98,7 @@ export const SIMD = {
   f32x4Max: 0xe9,
   f32x4Gt: 0x44,
   v128And: 0x4e,
+  v128AndNot: 0x4f,
   f32x4RelaxedMadd: 0x105,
 } as const;
 
