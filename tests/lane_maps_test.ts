@@ -76,3 +76,26 @@ for (const channels of [40, 6]) {
     assert.ok(db.some((v) => v !== 0));
   });
 }
+
+Deno.test("poolPairs and unpoolPairs equal the JS definitions, ties to the first position", () => {
+  const rng = new Random(13), pairs = 600, c = 8;
+  const y = Float32Array.from({ length: 2 * pairs * c }, () => Math.max(0, rng.uniform(-1, 1)));
+  y.fill(0.5, 0, 2 * c); // the first pair ties in every channel
+  const { pooled, mask } = gemm.poolPairs(y, pairs, c);
+  const dy = Float32Array.from({ length: pairs * c }, () => rng.uniform(-1, 1));
+  const { dpre, db } = gemm.unpoolPairs(dy, pooled, mask, c);
+  const want = new Float64Array(c);
+  for (let p = 0; p < pairs; p++) {
+    for (let o = 0; o < c; o++) {
+      const a = y[2 * p * c + o], b = y[(2 * p + 1) * c + o], i = p * c + o;
+      assert.equal(pooled[i], Math.max(a, b));
+      assert.equal(mask[i], b > a ? -1 : 0);
+      const g = pooled[i] > 0 ? dy[i] : 0;
+      assert.equal(dpre[2 * p * c + o], b > a ? 0 : g);
+      assert.equal(dpre[(2 * p + 1) * c + o], b > a ? g : 0);
+      want[o] += g;
+    }
+  }
+  for (let o = 0; o < c; o++) assert.ok(Math.abs(db[o] - want[o]) < 1e-4, `db[${o}]`);
+  assert.throws(() => gemm.poolPairs(y, pairs, 6), /multiple of 4/);
+});
