@@ -11,10 +11,10 @@
  * `git worktree` of this repository with `node_modules` linked to this one's does.
  * @module
  */
-import * as tf from "@tensorflow/tfjs-core";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseCommandLine } from "../lib/util/cli.ts";
+import { paperTrainingStep, type StepCode } from "./training_step.ts";
 
 const USAGE = "Usage: deno task bench:ab --base DIR [--pairs 10] [--batch 8] [--windows 300]";
 const { values: args } = parseCommandLine({
@@ -47,60 +47,24 @@ const roots = [
 ];
 const sides = await Promise.all(roots.map(async (root) => ({
   backend: await import(`${root}/model/backend.ts`),
-  model: await import(`${root}/model/model.ts`),
+  model: await import(`${root}/model/model.ts`) as StepCode["model"],
   gradients: await import(`${root}/model/gradients.ts`),
-  loss: await import(`${root}/training/loss.ts`),
+  loss: await import(`${root}/training/loss.ts`) as StepCode["loss"],
 })));
 // This checkout's gradients win where both define one (registration keeps the first).
 sides[1].gradients.registerGradients();
 sides[0].gradients.registerGradients();
 await sides[1].backend.initBackend("wasm");
 
-const tasks = ["arousal", "valence", "dominance"].map((name) => ({
-  name,
-  classes: ["low", "mid", "high"],
-}));
-const S = (W - 1) * 160 + 640;
-let state = 1;
-const rnd = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
-const input = {
-  signal: Float32Array.from({ length: B * S }, rnd),
-  batchSize: B,
-  windows: W,
-  lengths: new Int32Array(B).fill(W),
-};
-const labels = Object.fromEntries(
-  tasks.map((t) => [t.name, Int32Array.from({ length: B }, (_, i) => i % 3)]),
-);
-const steps = sides.map((m) => {
-  const model = m.model.EmotionModel.create(m.model.defaultModelConfig(tasks, { seed: 7 }));
-  const vars = model.trainableVariables();
-  const classWeights = m.loss.classWeightsFor("none", tasks);
-  return () => {
-    const { value, grads } = tf.variableGrads(
-      () =>
-        m.loss.objective(model.apply(input, { training: true, dropoutSeed: 1 }).logits, labels, {
-          classWeights,
-          l2: 0,
-          variables: vars,
-        }).total,
-      vars,
-    );
-    const loss = value.dataSync()[0];
-    const g = Object.values(grads).map((t) => (t as tf.Tensor).dataSync().slice() as Float32Array);
-    value.dispose();
-    tf.dispose(Object.values(grads));
-    return { loss, g };
-  };
-});
+const steps = sides.map((code) => paperTrainingStep(code, B, W, true));
 
 const [a, b] = steps.map((s) => s());
 let worst = 0;
-a.g.forEach((ga, i) => {
+a.gradients.forEach((ga, i) => {
   let scale = 0, err = 0;
   for (let j = 0; j < ga.length; j++) {
     scale = Math.max(scale, Math.abs(ga[j]));
-    err = Math.max(err, Math.abs(ga[j] - b.g[i][j]));
+    err = Math.max(err, Math.abs(ga[j] - b.gradients[i][j]));
   }
   worst = Math.max(worst, err / (scale || 1));
 });

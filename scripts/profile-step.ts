@@ -12,12 +12,12 @@
  * @module
  */
 import { Session } from "node:inspector";
-import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/model/backend.ts";
 import { registerGradients } from "../lib/model/gradients.ts";
 import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
 import { classWeightsFor, objective } from "../lib/training/loss.ts";
 import { parseCommandLine } from "../lib/util/cli.ts";
+import { paperTrainingStep } from "./training_step.ts";
 
 const USAGE = "Usage: deno task profile [--steps 3] [--top 30]";
 const { values: args } = parseCommandLine({
@@ -39,39 +39,13 @@ if (!(Number.isInteger(steps) && steps >= 1 && Number.isInteger(top) && top >= 1
 
 registerGradients();
 await initBackend("wasm");
-const tasks = ["arousal", "valence", "dominance"].map((name) => ({
-  name,
-  classes: ["low", "mid", "high"],
-}));
-const model = EmotionModel.create(defaultModelConfig(tasks, { seed: 7 }));
-const B = 8, W = 300, S = (W - 1) * 160 + 640;
-let state = 1;
-const rnd = () => ((state = (Math.imul(state, 1103515245) + 12345) >>> 0) / 2 ** 32) * 2 - 1;
-const input = {
-  signal: Float32Array.from({ length: B * S }, rnd),
-  batchSize: B,
-  windows: W,
-  lengths: new Int32Array(B).fill(W),
-};
-const labels = Object.fromEntries(
-  tasks.map((t) => [t.name, Int32Array.from({ length: B }, (_, i) => i % 3)]),
+const B = 8, W = 300;
+const step = paperTrainingStep(
+  { model: { EmotionModel, defaultModelConfig }, loss: { objective, classWeightsFor } },
+  B,
+  W,
+  false,
 );
-const vars = model.trainableVariables();
-const classWeights = classWeightsFor("none", tasks);
-const step = () => {
-  const { value, grads } = tf.variableGrads(
-    () =>
-      objective(model.apply(input, { training: true, dropoutSeed: 1 }).logits, labels, {
-        classWeights,
-        l2: 0,
-        variables: vars,
-      }).total,
-    vars,
-  );
-  value.dataSync();
-  value.dispose();
-  tf.dispose(Object.values(grads));
-};
 step(); // warm-up: kernel compilation and V8 tiering stay out of the profile
 
 const session = new Session();
