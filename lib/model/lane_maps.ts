@@ -162,105 +162,99 @@ export interface ChannelOps {
   ): void;
 }
 
-function biasReluBody(): Fn {
-  const f = new Fn(4);
-  const [Y, ROWS, BIAS, COUNT] = [0, 1, 2, 3];
+/**
+ * A per-row channel kernel: `params` i32 parameters, for each of the rows in parameter `rows`,
+ * `body` runs for every 4-channel lane offset `e` (bytes) below `end` = 4 · parameter `count`,
+ * with `vectors` v128 locals `v`; after a row each pointer parameter in `advance` moves on by
+ * that many rows of `end` bytes.
+ */
+function channelKernel(
+  params: number,
+  rows: number,
+  count: number,
+  vectors: number,
+  advance: [pointer: number, rowsPerRow: number][],
+  body: (f: Fn, e: number, end: number, v: number[]) => void,
+): Fn {
+  const f = new Fn(params);
   const e = f.local(I32), end = f.local(I32);
-  f.get(COUNT).i32(2).op(OP.i32Shl).set(end);
+  const v = Array.from({ length: vectors }, () => f.local(V128));
+  f.get(count).i32(2).op(OP.i32Shl).set(end);
   f.loop(() => {
     f.i32(0).set(e);
     f.loop(() => {
-      f.get(Y).get(e).op(OP.i32Add);
-      f.get(Y).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
-      f.get(BIAS).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
-      f.simd(SIMD.f32x4Add).simd(SIMD.const, ...splat(0)).simd(SIMD.f32x4Max);
-      f.simd(SIMD.store, ...memarg(2, 0));
+      body(f, e, end, v);
       f.stepBelow(e, { const: 16 }, end);
     });
-    f.addTo(Y, { local: end });
-    f.countDown(ROWS);
+    for (const [ptr, times] of advance) {
+      for (let t = 0; t < times; t++) f.addTo(ptr, { local: end });
+    }
+    f.countDown(rows);
   });
   return f;
+}
+
+/** Pushes the address `ptr + e` (+ `end`: the same lane of the next row). */
+function at(f: Fn, ptr: number, e: number, end?: number): Fn {
+  f.get(ptr).get(e).op(OP.i32Add);
+  if (end !== undefined) f.get(end).op(OP.i32Add);
+  return f;
+}
+
+/** Pushes the v128 at `ptr + e` (+ `end`). */
+function load(f: Fn, ptr: number, e: number, end?: number): Fn {
+  return at(f, ptr, e, end).simd(SIMD.load, ...memarg(2, 0));
+}
+
+/** `db[e] += v`: the bias gradient's float32 accumulation. */
+function accumulate(f: Fn, db: number, e: number, v: number): void {
+  at(f, db, e);
+  load(f, db, e).get(v).simd(SIMD.f32x4Add).simd(SIMD.store, ...memarg(2, 0));
+}
+
+const store = (f: Fn) => f.simd(SIMD.store, ...memarg(2, 0));
+
+function biasReluBody(): Fn {
+  const [Y, ROWS, BIAS, COUNT] = [0, 1, 2, 3];
+  return channelKernel(4, ROWS, COUNT, 0, [[Y, 1]], (f, e) => {
+    at(f, Y, e);
+    load(f, Y, e);
+    load(f, BIAS, e).simd(SIMD.f32x4Add).simd(SIMD.const, ...splat(0)).simd(SIMD.f32x4Max);
+    store(f);
+  });
 }
 
 function reluGradBody(): Fn {
-  const f = new Fn(6);
   const [DY, Y, OUT, ROWS, DB, COUNT] = [0, 1, 2, 3, 4, 5];
-  const e = f.local(I32), end = f.local(I32), v = f.local(V128);
-  f.get(COUNT).i32(2).op(OP.i32Shl).set(end);
-  f.loop(() => {
-    f.i32(0).set(e);
-    f.loop(() => {
-      f.get(DY).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
-      f.get(Y).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
-      f.simd(SIMD.const, ...splat(0)).simd(SIMD.f32x4Gt).simd(SIMD.v128And).set(v);
-      f.get(OUT).get(e).op(OP.i32Add).get(v).simd(SIMD.store, ...memarg(2, 0));
-      f.get(DB).get(e).op(OP.i32Add);
-      f.get(DB).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
-      f.get(v).simd(SIMD.f32x4Add).simd(SIMD.store, ...memarg(2, 0));
-      f.stepBelow(e, { const: 16 }, end);
-    });
-    f.addTo(DY, { local: end }).addTo(Y, { local: end }).addTo(OUT, { local: end });
-    f.countDown(ROWS);
+  return channelKernel(6, ROWS, COUNT, 1, [[DY, 1], [Y, 1], [OUT, 1]], (f, e, _end, [v]) => {
+    load(f, DY, e);
+    load(f, Y, e).simd(SIMD.const, ...splat(0)).simd(SIMD.f32x4Gt).simd(SIMD.v128And).set(v);
+    store(at(f, OUT, e).get(v));
+    accumulate(f, DB, e, v);
   });
-  return f;
 }
 
 function poolPairsBody(): Fn {
-  const f = new Fn(5);
   const [Y, PAIRS, OUT, MASK, COUNT] = [0, 1, 2, 3, 4];
-  const e = f.local(I32), end = f.local(I32), a = f.local(V128), b = f.local(V128);
-  f.get(COUNT).i32(2).op(OP.i32Shl).set(end);
-  f.loop(() => {
-    f.i32(0).set(e);
-    f.loop(() => {
-      f.get(Y).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0)).set(a);
-      f.get(Y).get(e).op(OP.i32Add).get(end).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0)).set(b);
-      f.get(OUT).get(e).op(OP.i32Add).get(a).get(b).simd(SIMD.f32x4Max).simd(
-        SIMD.store,
-        ...memarg(2, 0),
-      );
-      f.get(MASK).get(e).op(OP.i32Add).get(b).get(a).simd(SIMD.f32x4Gt).simd(
-        SIMD.store,
-        ...memarg(2, 0),
-      );
-      f.stepBelow(e, { const: 16 }, end);
-    });
-    f.addTo(Y, { local: end }).addTo(Y, { local: end }).addTo(OUT, { local: end });
-    f.addTo(MASK, { local: end });
-    f.countDown(PAIRS);
+  return channelKernel(5, PAIRS, COUNT, 2, [[Y, 2], [OUT, 1], [MASK, 1]], (f, e, end, [a, b]) => {
+    load(f, Y, e).set(a);
+    load(f, Y, e, end).set(b);
+    store(at(f, OUT, e).get(a).get(b).simd(SIMD.f32x4Max));
+    store(at(f, MASK, e).get(b).get(a).simd(SIMD.f32x4Gt));
   });
-  return f;
 }
 
 function unpoolPairsBody(): Fn {
-  const f = new Fn(7);
   const [DY, POOLED, MASK, DPRE, PAIRS, DB, COUNT] = [0, 1, 2, 3, 4, 5, 6];
-  const e = f.local(I32), end = f.local(I32), g = f.local(V128), m = f.local(V128);
-  f.get(COUNT).i32(2).op(OP.i32Shl).set(end);
-  f.loop(() => {
-    f.i32(0).set(e);
-    f.loop(() => {
-      f.get(DY).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
-      f.get(POOLED).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
-      f.simd(SIMD.const, ...splat(0)).simd(SIMD.f32x4Gt).simd(SIMD.v128And).set(g);
-      f.get(MASK).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0)).set(m);
-      f.get(DPRE).get(e).op(OP.i32Add).get(g).get(m).simd(SIMD.v128AndNot).simd(
-        SIMD.store,
-        ...memarg(2, 0),
-      );
-      f.get(DPRE).get(e).op(OP.i32Add).get(end).op(OP.i32Add).get(g).get(m).simd(SIMD.v128And);
-      f.simd(SIMD.store, ...memarg(2, 0));
-      f.get(DB).get(e).op(OP.i32Add);
-      f.get(DB).get(e).op(OP.i32Add).simd(SIMD.load, ...memarg(2, 0));
-      f.get(g).simd(SIMD.f32x4Add).simd(SIMD.store, ...memarg(2, 0));
-      f.stepBelow(e, { const: 16 }, end);
-    });
-    f.addTo(DY, { local: end }).addTo(POOLED, { local: end }).addTo(MASK, { local: end });
-    f.addTo(DPRE, { local: end }).addTo(DPRE, { local: end });
-    f.countDown(PAIRS);
+  const advance: [number, number][] = [[DY, 1], [POOLED, 1], [MASK, 1], [DPRE, 2]];
+  return channelKernel(7, PAIRS, COUNT, 2, advance, (f, e, end, [g, m]) => {
+    load(f, DY, e);
+    load(f, POOLED, e).simd(SIMD.const, ...splat(0)).simd(SIMD.f32x4Gt).simd(SIMD.v128And).set(g);
+    load(f, MASK, e).set(m);
+    store(at(f, DPRE, e).get(g).get(m).simd(SIMD.v128AndNot));
+    store(at(f, DPRE, e, end).get(g).get(m).simd(SIMD.v128And));
+    accumulate(f, DB, e, g);
   });
-  return f;
 }
 
 /** Compiles {@link ChannelOps} on `memory` (imported as `env.memory`). */
