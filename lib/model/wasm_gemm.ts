@@ -528,13 +528,7 @@ export class WasmGemm {
       }
       return;
     }
-    const d = y.data;
-    for (let i = 0; i < rows * c; i += c) {
-      for (let o = 0; o < c; o++) {
-        const v = d[i + o] + bias[o];
-        d[i + o] = v > 0 ? v : 0;
-      }
-    }
+    biasReluInPlace(y.data.subarray(0, rows * c), bias);
   }
 
   /**
@@ -1003,6 +997,17 @@ export class WasmGemm {
       xt.free();
       dw.free();
       pb?.buffer.free();
+    }
+  }
+}
+
+/** `y = max(y + bias, 0)` over the rows `[· × bias.length]` of a JS array (the scalar epilogue). */
+export function biasReluInPlace(y: Float32Array, bias: Float32Array): void {
+  const c = bias.length;
+  for (let i = 0; i < y.length; i += c) {
+    for (let o = 0; o < c; o++) {
+      const v = y[i + o] + bias[o];
+      y[i + o] = v > 0 ? v : 0;
     }
   }
 }

@@ -34,7 +34,13 @@
  * against a float64 direct convolution).
  * @module
  */
-import type { Conv1dShape, PackedB, WasmBuffer, WasmGemm } from "./wasm_gemm.ts";
+import {
+  biasReluInPlace,
+  type Conv1dShape,
+  type PackedB,
+  type WasmBuffer,
+  type WasmGemm,
+} from "./wasm_gemm.ts";
 import { compileLaneMaps, type LaneMapFn } from "./lane_maps.ts";
 
 /** Evaluation points of the default F(4, 4): six finite points and ∞. */
@@ -354,14 +360,7 @@ export class WinogradConv {
         }
         out.set(tile.subarray(0, p.lout * cout), n * p.lout * cout);
       }
-      if (bias) {
-        for (let i = 0; i < out.length; i += cout) {
-          for (let o = 0; o < cout; o++) {
-            const v = out[i + o] + bias[o];
-            out[i + o] = v > 0 ? v : 0;
-          }
-        }
-      }
+      if (bias) biasReluInPlace(out, bias);
       return out;
     } finally {
       v.free();
