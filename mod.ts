@@ -98,6 +98,7 @@ export {
   type EgemapsFunctionals,
   type EgemapsLld,
   type EgemapsOptions,
+  EgemapsPool,
   type EgemapsResult,
   extractEgemaps,
 } from "./lib/features/egemaps/mod.ts";

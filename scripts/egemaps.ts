@@ -16,12 +16,13 @@ import { AudioFileError, MIN_SAMPLES, readWav, TARGET_SAMPLE_RATE } from "../lib
 import {
   EGEMAPS_FUNCTIONAL_NAMES,
   EGEMAPS_LLD_NAMES,
-  extractEgemaps,
+  EgemapsPool,
 } from "../lib/features/egemaps/mod.ts";
 import { writeFileAtomic } from "../lib/util/atomic.ts";
 
 const USAGE =
-  "usage: deno task egemaps <wav files or folders…> --out features.csv [--lld-dir DIR] [--strict]";
+  "usage: deno task egemaps <wav files or folders…> --out features.csv [--lld-dir DIR] [--strict]\n" +
+  "       [--workers N]";
 
 const WINDOW_MS = (1000 * MIN_SAMPLES) / TARGET_SAMPLE_RATE;
 
@@ -53,6 +54,9 @@ Options
   --lld-dir DIR    also write the LLD contours, one CSV per file
   --strict         stop at the first bad file with exit code 1 and write no CSV (LLD files of
                    the files before it may already be written)
+  --workers N      files extracted at once, one core each (default: every core,
+                   navigator.hardwareConcurrency); output and messages keep the input order
+                   and the features are the same for any N
   -h, --help       this text
 
 Exit codes
@@ -305,6 +309,7 @@ async function main(): Promise<number> {
       out: { type: "string", short: "o" },
       "lld-dir": { type: "string" },
       strict: { type: "boolean", default: false },
+      workers: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   }, `${USAGE}\n(--help for the rules and exit codes)`);
@@ -321,6 +326,13 @@ async function main(): Promise<number> {
   }
   const out = values.out;
   const lldDir = values["lld-dir"];
+  const workers = values.workers === undefined
+    ? navigator.hardwareConcurrency || 1
+    : Number(values.workers);
+  if (!(Number.isInteger(workers) && workers >= 1)) {
+    console.error(`egemaps: --workers must be a positive integer, got '${values.workers}'`);
+    return 2;
+  }
 
   await checkOutputs(out, lldDir);
   const { inputs, bad, notes, loops } = await collect(positionals);
@@ -343,48 +355,74 @@ async function main(): Promise<number> {
   let padded = 0;
   let extractMs = 0;
   const t0 = performance.now();
-  for (const f of inputs) {
-    let res;
-    try {
-      // readWav's default pads audio shorter than one window, exactly as the experiment's
-      // corpusFeatures (lib/experiment/features.ts) reads it: one rule, the same features.
-      const audio = await readWav(f.path);
-      for (const w of audio.warnings) console.error(`note: ${f.path}: ${w}`);
-      if (audio.padded) {
-        padded++;
-        console.error(
-          `note: ${f.path}: ${audio.originalLength} samples at ${audio.sampleRate} Hz, shorter ` +
-            `than one ${WINDOW_MS} ms window; zero-padded to ${audio.samples.length}`,
-        );
-      }
+  const pool = EgemapsPool.create(Math.min(workers, inputs.length));
+  // Files are read and handed to the pool up to two per worker ahead of the one being written,
+  // and finished strictly in input order: the CSV, the notes and --strict's stopping point are
+  // those of a one-file-at-a-time run.
+  // readWav's default pads audio shorter than one window, exactly as the experiment's
+  // corpusFeatures (lib/experiment/features.ts) reads it: one rule, the same features.
+  const start = (path: string) => {
+    const audio = readWav(path);
+    const res = audio.then((a) => {
       const t = performance.now();
-      res = extractEgemaps(audio.samples, audio.sampleRate);
-      extractMs += performance.now() - t;
-    } catch (err) {
-      const reason = err instanceof AudioFileError ? err.reason : message(err);
-      bad.push({ path: f.path, reason });
-      if (values.strict) {
-        console.error(`${f.path}: ${reason}`);
-        throw new Fail(`--strict: stopping at ${f.path}; no CSV written`);
-      }
-      console.error(`${f.path}: skipped: ${reason}`);
-      continue;
-    }
-    const name = csvCell(f.name);
-    rows.push([name, ...Array.from(res.functionals.values, num)].join(","));
-    if (lldDir !== undefined) {
-      const lines = [["file", "frameTime", ...EGEMAPS_LLD_NAMES].join(",")];
-      res.lld.values.forEach((row, i) => {
-        lines.push([name, res.lld.frameTimes[i].toFixed(6), ...Array.from(row, num)].join(","));
+      return pool.extract(a.samples, a.sampleRate).then((r) => {
+        if (pool.size === 1) extractMs += performance.now() - t;
+        return r;
       });
-      const path = join(lldDir, lldRelPath(f.name));
+    });
+    // Rejections are handled when the file's turn comes; until then they must not count as
+    // unhandled.
+    res.catch(() => {});
+    return { audio, res };
+  };
+  const ahead = pool.size > 1 ? 2 * pool.size : 1;
+  const started: ReturnType<typeof start>[] = [];
+  try {
+    for (let i = 0; i < inputs.length; i++) {
+      for (let j = started.length; j < Math.min(inputs.length, i + ahead); j++) {
+        started.push(start(inputs[j].path));
+      }
+      const f = inputs[i];
+      let res;
       try {
-        await Deno.mkdir(dirname(path), { recursive: true });
-        await writeFileAtomic(path, encoder.encode(lines.join("\n") + "\n"));
-      } catch (e) {
-        throw new Fail(`cannot write LLD file ${path} (for ${f.path}): ${message(e)}`);
+        const audio = await started[i].audio;
+        for (const w of audio.warnings) console.error(`note: ${f.path}: ${w}`);
+        if (audio.padded) {
+          padded++;
+          console.error(
+            `note: ${f.path}: ${audio.originalLength} samples at ${audio.sampleRate} Hz, ` +
+              `shorter than one ${WINDOW_MS} ms window; zero-padded to ${audio.samples.length}`,
+          );
+        }
+        res = await started[i].res;
+      } catch (err) {
+        const reason = err instanceof AudioFileError ? err.reason : message(err);
+        bad.push({ path: f.path, reason });
+        if (values.strict) {
+          console.error(`${f.path}: ${reason}`);
+          throw new Fail(`--strict: stopping at ${f.path}; no CSV written`);
+        }
+        console.error(`${f.path}: skipped: ${reason}`);
+        continue;
+      }
+      const name = csvCell(f.name);
+      rows.push([name, ...Array.from(res.functionals.values, num)].join(","));
+      if (lldDir !== undefined) {
+        const lines = [["file", "frameTime", ...EGEMAPS_LLD_NAMES].join(",")];
+        res.lld.values.forEach((row, k) => {
+          lines.push([name, res.lld.frameTimes[k].toFixed(6), ...Array.from(row, num)].join(","));
+        });
+        const path = join(lldDir, lldRelPath(f.name));
+        try {
+          await Deno.mkdir(dirname(path), { recursive: true });
+          await writeFileAtomic(path, encoder.encode(lines.join("\n") + "\n"));
+        } catch (e) {
+          throw new Fail(`cannot write LLD file ${path} (for ${f.path}): ${message(e)}`);
+        }
       }
     }
+  } finally {
+    pool.close();
   }
   const ok = rows.length - 1;
   if (ok === 0) {
@@ -399,7 +437,9 @@ async function main(): Promise<number> {
   console.error(
     `${ok} file(s) → ${out}${padded ? ` (${padded} zero-padded to one window)` : ""}; ` +
       `${(total / 1000).toFixed(2)} s elapsed, ${(total / ok).toFixed(1)} ms/file ` +
-      `(feature extraction alone ${(extractMs / ok).toFixed(1)} ms/file)`,
+      (pool.size === 1
+        ? `(feature extraction alone ${(extractMs / ok).toFixed(1)} ms/file)`
+        : `(${pool.size} workers)`),
   );
   if (bad.length > 0) {
     console.error(

@@ -40,7 +40,8 @@ reproduce; flags and --set override them.
   --class-weighting none|balanced
   --task-weights LIST   fixed w_m, e.g. arousal=1,valence=0.5 (default all 1; not with --trials)
   --backend NAME        auto | wasm | cpu | webgpu | tensorflow
-  --workers N           engines, one core each, for training and the dev/test evaluation
+  --workers N           engines, one core each, for training and the dev/test evaluation,
+                        and files extracted at once for OS+RNN's eGeMAPS features
                         (default: the experiment's training.workers)
   --limit N             at most N utterances per partition (round-robin over speakers)
   --no-resume           ignore an existing checkpoint in --out
@@ -159,7 +160,9 @@ async function main(): Promise<void> {
   await writeJsonAtomic(join(a.out, "config.json"), config);
   let features;
   if (info.input === "lld") {
-    const f = await corpusFeatures(utterances, join(a.out, "features"), console.error);
+    const f = await corpusFeatures(utterances, join(a.out, "features"), console.error, {
+      workers: config.training.workers,
+    });
     for (const s of f.skipped) console.error(`skipped for OS+RNN: ${s.file}: ${s.reason}`);
     const ok = (list: typeof utterances) => list.filter((u) => f.functionals.has(u.id));
     fold = { ...fold, train: ok(fold.train), dev: ok(fold.dev), test: ok(fold.test) };

@@ -34,6 +34,8 @@ import {
   EGEMAPS_EXTRACTOR_VERSION,
   EGEMAPS_FUNCTIONAL_NAMES,
   EGEMAPS_LLD_NAMES,
+  EgemapsPool,
+  type EgemapsResult,
   extractEgemaps,
 } from "../features/egemaps/mod.ts";
 import { writeFileAtomic } from "../util/atomic.ts";
@@ -191,12 +193,14 @@ async function extractEntry(
   audioSha256: string,
   key: string,
   lldDir: string,
+  extract: (samples: Float32Array, sampleRate: number) => Promise<EgemapsResult> = (x, sr) =>
+    Promise.resolve(extractEgemaps(x, sr)),
 ): Promise<{ entry: CacheEntry; functionals: Float64Array; lld: Float32Array }> {
   const audio = decodeAudio(bytes, u.path, {
     sampleRate: FEATURE_PARAMETERS.sampleRate,
     minSamples: FEATURE_PARAMETERS.minSamples,
   });
-  const f = extractEgemaps(audio.samples, audio.sampleRate);
+  const f = await extract(audio.samples, audio.sampleRate);
   const frames = f.lld.values;
   if (frames.length === 0) throw new Error(`${u.path}: eGeMAPS returned no LLD frames`);
   const lld = new Float32Array(frames.length * LLD_DIM);
@@ -230,12 +234,15 @@ async function extractEntry(
  * @param utterances the utterances (ids must be unique)
  * @param dir the cache folder (created when missing)
  * @param log receives progress and every reason an entry is recomputed
+ * @param options `workers`: files extracted at once, one core each (default 1: the calling
+ *   thread); the features are the same for any number
  * @throws {Error} when two utterances share an id
  */
 export async function corpusFeatures(
   utterances: Utterance[],
   dir: string,
   log: (msg: string) => void = () => {},
+  options: { workers?: number } = {},
 ): Promise<CorpusFeatures> {
   const lldDir = join(dir, "lld");
   await Deno.mkdir(lldDir, { recursive: true });
@@ -316,35 +323,70 @@ export async function corpusFeatures(
 
   // Pass 2: extract. The key comes from the bytes actually decoded, so a file replaced since
   // pass 1 is still stored under what it contains.
-  if (todo.length) log(`eGeMAPS: extracting ${todo.length} files (${functionals.size} cached)`);
+  const workers = Math.max(1, Math.min(options.workers ?? 1, todo.length));
+  if (todo.length) {
+    log(
+      `eGeMAPS: extracting ${todo.length} files (${functionals.size} cached)` +
+        (workers > 1 ? ` on ${workers} workers` : ""),
+    );
+  }
   const t0 = performance.now();
   let sinceSave = 0;
-  // Files with identical content extracted in this pass are extracted once.
-  const fresh = new Map<string, Float64Array>();
-  for (const u of todo) {
-    try {
-      const bytes = await readAudioBytes(u.path);
-      const audioSha256 = await sha256Hex(bytes);
-      const key = await cacheKey(audioSha256);
-      let values = fresh.get(key);
-      if (values === undefined) {
-        const done = await extractEntry(u, bytes, audioSha256, key, lldDir);
-        index.entries[key] = done.entry;
-        values = done.functionals;
-        fresh.set(key, values);
+  // Files with identical content extracted in this pass are extracted once: the first to reach
+  // a key stores its promise before any await, so a second lane finds it.
+  const fresh = new Map<string, Promise<Float64Array>>();
+  // Outcome per todo item, recorded in todo order once all lanes are done, so the maps and the
+  // skipped list do not depend on which file finished first.
+  const outcomes:
+    ({ key: string; audioSha256: string; values: Float64Array } | { error: Error })[] = new Array(
+      todo.length,
+    );
+  const pool = todo.length ? EgemapsPool.create(workers) : undefined;
+  const extract = (x: Float32Array, sr: number) => pool!.extract(x, sr);
+  let next = 0;
+  const lane = async () => {
+    for (let i = next++; i < todo.length; i = next++) {
+      const u = todo[i];
+      try {
+        const bytes = await readAudioBytes(u.path);
+        const audioSha256 = await sha256Hex(bytes);
+        const key = await cacheKey(audioSha256);
+        let values = fresh.get(key);
+        if (values === undefined) {
+          values = extractEntry(u, bytes, audioSha256, key, lldDir, extract).then((done) => {
+            index.entries[key] = done.entry;
+            return done.functionals;
+          });
+          fresh.set(key, values);
+        }
+        outcomes[i] = { key, audioSha256, values: await values };
+        if (++sinceSave >= SAVE_EVERY) {
+          sinceSave = 0;
+          await saveIndex();
+        }
+      } catch (e) {
+        outcomes[i] = { error: e as Error };
       }
-      index.ids[u.id] = key;
-      functionals.set(u.id, values);
-      keyOf.set(u.id, key);
-      audioOf.set(u.id, audioSha256);
-      if (++sinceSave >= SAVE_EVERY) {
-        sinceSave = 0;
-        await saveIndex();
-      }
-    } catch (e) {
-      skipped.push({ file: u.path, reason: `eGeMAPS extraction failed: ${(e as Error).message}` });
     }
+  };
+  // Two files per worker in flight, so a worker never waits for the main thread's reading,
+  // hashing and writing.
+  try {
+    await Promise.all(Array.from({ length: workers > 1 ? 2 * workers : 1 }, lane));
+  } finally {
+    pool?.close();
   }
+  todo.forEach((u, i) => {
+    const o = outcomes[i];
+    if ("error" in o) {
+      skipped.push({ file: u.path, reason: `eGeMAPS extraction failed: ${o.error.message}` });
+      return;
+    }
+    index.ids[u.id] = o.key;
+    functionals.set(u.id, o.values);
+    keyOf.set(u.id, o.key);
+    audioOf.set(u.id, o.audioSha256);
+  });
   if (todo.length) {
     log(`eGeMAPS: ${todo.length} files in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     await saveIndex();

@@ -257,7 +257,10 @@ export async function addFeatures(
   report: CorpusReport | undefined,
   out: string,
 ): Promise<void> {
-  ctx.features = await corpusFeatures(ctx.corpus.utterances, join(out, "features"), ctx.log);
+  // As many files at once as training uses engines: both mean "the cores this run may use".
+  ctx.features = await corpusFeatures(ctx.corpus.utterances, join(out, "features"), ctx.log, {
+    workers: ctx.config.training.workers,
+  });
   for (const s of ctx.features.skipped) ctx.log(`skipped for OS systems: ${s.file}: ${s.reason}`);
   if (report) {
     await writeJsonAtomic(join(out, "corpus-report.json"), {

@@ -25,6 +25,7 @@ import { SpectralFeatures } from "./spectral.ts";
 import { Formants, Harmonics, jitterShimmer } from "./voice.ts";
 
 export { EGEMAPS_FUNCTIONAL_NAMES, EGEMAPS_LLD_NAMES };
+export { EgemapsPool } from "./pool.ts";
 
 /** Version of the extractor's output: bump it when a change alters any value (caches recompute). */
 export const EGEMAPS_EXTRACTOR_VERSION = "1";
