@@ -104,6 +104,7 @@ export {
 
 // model
 export {
+  type AdapterDescription,
   type ApplyOptions,
   type ApplyResult,
   BACKEND_NAMES,
