@@ -105,6 +105,7 @@ export {
 
 // model
 export {
+  type AdapterDescription,
   type ApplyOptions,
   type ApplyResult,
   BACKEND_NAMES,

@@ -8,13 +8,18 @@
  * computation.
  *
  *   deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] [--windows 300]
- *                   [--steps 3] [--workers 1] [--kernels own|tfjs] [--naive] [--json]
+ *                   [--steps 3] [--workers 1] [--kernels own|tfjs] [--naive] [--no-warmup] [--json]
+ *
+ * On webgpu it also prints the adapter (`GPUAdapterInfo`) and counts the GPU compute dispatches
+ * of the timed training epoch and the timed inference pass, per step (`dispatches_per_step`,
+ * `dispatches_per_infer_step` in `--json`; lib/model/webgpu_dispatches.ts says how).
  *
  * `--kernels tfjs` runs conv2 and the GRU recurrence on tfjs's kernels instead of our own
  * (own_kernels.ts; wasm only, one engine), for a comparison in the same run.
  *
  * The workers start before training; the first epoch (steps batches) warms up (kernel
- * compilation), the second is timed; inference has one warm-up pass too. `--naive` runs the
+ * compilation), the second is timed; inference has one warm-up pass too (`--no-warmup` skips
+ * both, for shapes where one more step costs minutes, as on a software GPU). `--naive` runs the
  * per-window reference front-end instead (inference only, on this thread's engine: the training
  * loop and the workers always use the model's own front-end).
  * @module
@@ -26,6 +31,7 @@ import { initBackend, parseBackendName } from "../lib/model/backend.ts";
 import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
 import { paperFlopsPerWindow } from "../lib/model/flops.ts";
 import { setOwnKernels } from "../lib/model/own_kernels.ts";
+import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
 import { evaluate } from "../lib/training/evaluate.ts";
 import { startWorkerPool, train } from "../lib/training/train.ts";
 import { parseCommandLine } from "../lib/util/cli.ts";
@@ -33,7 +39,7 @@ import { Random } from "../lib/util/random.ts";
 
 const BENCH_USAGE =
   "Usage: deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] " +
-  "[--windows 300] [--steps 3] [--workers 1] [--kernels own|tfjs] [--naive] [--json]";
+  "[--windows 300] [--steps 3] [--workers 1] [--kernels own|tfjs] [--naive] [--no-warmup] [--json]";
 
 const { values: args } = parseCommandLine({
   options: {
@@ -42,6 +48,7 @@ const { values: args } = parseCommandLine({
     windows: { type: "string", default: "300" },
     steps: { type: "string", default: "3" },
     naive: { type: "boolean", default: false },
+    "no-warmup": { type: "boolean", default: false },
     workers: { type: "string", default: "1" },
     kernels: { type: "string", default: "own" },
     json: { type: "boolean", default: false },
@@ -80,6 +87,10 @@ const log = (s: string) => {
   if (!args.json) console.log(s);
 };
 log(`backend ${info.backend}, device ${info.device}, workers ${workers}`);
+// Only this thread's engine is counted, which is the whole step on webgpu (its workers are
+// wasm/cpu engines that dispatch nothing).
+const counting = info.backend === "webgpu" && installDispatchCounter();
+const warmup = !args["no-warmup"];
 
 const tasks = ["arousal", "valence", "dominance"].map((name) => ({
   name,
@@ -118,30 +129,38 @@ const pool = workers > 1 ? await startWorkerPool(config, workers) : undefined;
 const inferWorkers = pool && !args.naive ? workers : 1;
 let cpuMark = process.cpuUsage();
 let timedCpu = 0;
+const timedEpoch = warmup ? 2 : 1;
+let dispatchMark = dispatchCount();
+let trainDispatches = 0;
 const result0 = await train(model, {
   train: () => batches,
-  epochs: 2,
+  epochs: timedEpoch,
   learningRate: 1e-4,
   progress: "none",
   workers,
   pool,
   onEpochEnd: (r) => {
-    if (r.epoch === 2) timedCpu = cpuSince(cpuMark);
+    if (r.epoch === timedEpoch) {
+      timedCpu = cpuSince(cpuMark);
+      trainDispatches = dispatchCount() - dispatchMark;
+    }
     cpuMark = process.cpuUsage();
+    dispatchMark = dispatchCount();
     log(
-      `  epoch ${r.epoch}${r.epoch === 1 ? " (warm-up)" : ""}: ${
+      `  epoch ${r.epoch}${r.epoch < timedEpoch ? " (warm-up)" : ""}: ${
         r.windowsPerSecond.toFixed(1)
       } windows/s`,
     );
   },
 });
-const timed = result0.history[1];
+const timed = result0.history[timedEpoch - 1];
 
 // Inference as evaluation runs it (one warm-up pass, then timed).
 const evalOnce = () =>
   evaluate(model, batches, tasks, { workers: inferWorkers > 1 ? pool : undefined });
-await evalOnce();
+if (warmup) await evalOnce();
 let inferWall: number, inferCpu: number;
+const inferMark = dispatchCount();
 if (args.naive) {
   const input = {
     signal: batches[0].signal,
@@ -165,6 +184,7 @@ if (args.naive) {
   inferWall = (performance.now() - t0) / 1000;
   inferCpu = cpuSince(c0);
 }
+const inferDispatches = dispatchCount() - inferMark;
 
 const perStep = batchSize * windows;
 const fwd = paperFlopsPerWindow(config);
@@ -172,6 +192,7 @@ const trainWindowsPerS = timed.windowsPerSecond;
 const result = {
   backend: info.backend,
   device: info.device,
+  adapter: info.adapter,
   frontEnd: args.naive ? "naive (inference)" : "fast",
   workers,
   infer_workers: inferWorkers,
@@ -192,6 +213,11 @@ const result = {
   wasm_heap_mib: info.backend === "wasm"
     ? (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length / 2 ** 20
     : undefined,
+  // Whole steps of the timed epoch and pass: the counts include Adam, evaluation's softmax and
+  // everything else the step launches. Absent (undefined) on backends without dispatches.
+  dispatches_per_step: counting ? trainDispatches / steps : undefined,
+  dispatches_per_infer_step: counting ? inferDispatches / steps : undefined,
+  warmup: warmup ? undefined : false,
   load_average: Deno.loadavg(),
 };
 if (args.json) {
@@ -209,6 +235,12 @@ if (args.json) {
         result.infer_gflops.toFixed(1)
       } GFLOP/s, ${inferWorkers} engine${inferWorkers > 1 ? "s" : ""})`,
   );
+  if (counting) {
+    log(
+      `GPU dispatches: ${result.dispatches_per_step} per training step, ` +
+        `${result.dispatches_per_infer_step} per inference step`,
+    );
+  }
   log(`FLOP model: ${result.mflop_per_window_forward.toFixed(1)} MFLOP per window forward`);
   log(`load average: ${result.load_average.map((x) => x.toFixed(2)).join(" ")}`);
 }

@@ -33,6 +33,22 @@ export interface BackendInfo {
   backend: string;
   /** Human-readable device description, e.g. `wasm (SIMD, 1 thread)`. */
   device: string;
+  /** The WebGPU adapter's `GPUAdapterInfo` fields (webgpu only), as read before tfjs took it. */
+  adapter?: AdapterDescription;
+}
+
+/** What a WebGPU adapter says about itself (`GPUAdapterInfo`; empty strings where unknown). */
+export interface AdapterDescription {
+  /** Vendor name or PCI id as text (lavapipe: `65541`, Mesa's 0x10005). */
+  vendor: string;
+  /** GPU family, e.g. `hopper`; often empty. */
+  architecture: string;
+  /** Device id as text. */
+  device: string;
+  /** Driver's description, e.g. `NVIDIA H200` or `llvmpipe (LLVM 15.0.6, 256 bits)`. */
+  description: string;
+  /** True for a software (CPU) implementation. */
+  software: boolean;
 }
 
 /** Minimal view of the WebGPU objects we touch, so no DOM typings are needed. */
@@ -41,17 +57,27 @@ interface AdapterLike {
   info?: Record<string, unknown>;
 }
 
-/** Describes a WebGPU adapter and decides whether it is a software (CPU) implementation. */
-function describeAdapter(adapter: AdapterLike): { text: string; software: boolean } {
+/**
+ * Describes a WebGPU adapter and decides whether it is a software (CPU) implementation. Called
+ * on an adapter of our own that never gets a device: Deno has refused reading `info` after
+ * `requestDevice` (denoland/deno#28135, tfjs#8518), and tfjs's own adapter does get one.
+ */
+function describeAdapter(adapter: AdapterLike): { text: string; adapter: AdapterDescription } {
   const info = adapter.info ?? {};
-  const parts = ["vendor", "architecture", "device", "description"]
-    .map((k) => info[k])
-    .filter((v) => typeof v === "string" && v.length > 0) as string[];
+  const field = (k: string) => (typeof info[k] === "string" ? info[k] as string : "");
+  const fields = {
+    vendor: field("vendor"),
+    architecture: field("architecture"),
+    device: field("device"),
+    description: field("description"),
+  };
+  const parts = Object.values(fields).filter((v) => v.length > 0);
   const text = parts.length > 0 ? parts.join(", ") : "unknown adapter";
   // Mesa's llvmpipe/lavapipe and SwiftShader are CPU rasterisers: correct but slower than wasm.
-  const software = adapter.isFallbackAdapter === true ||
+  // Newer runtimes put isFallbackAdapter on the info object, older ones on the adapter.
+  const software = adapter.isFallbackAdapter === true || info.isFallbackAdapter === true ||
     /llvmpipe|lavapipe|swiftshader|software|\bcpu\b/i.test(text);
-  return { text, software };
+  return { text, adapter: { ...fields, software } };
 }
 
 /**
@@ -123,7 +149,8 @@ async function initWebgpu(requireHardware: boolean): Promise<BackendInfo> {
         "`apt-get install mesa-vulkan-drivers` provides a software adapter for testing)",
     );
   }
-  const { text, software } = describeAdapter(adapter);
+  const { text, adapter: description } = describeAdapter(adapter);
+  const software = description.software;
   if (requireHardware && software) {
     throw new Error(`WebGPU backend: only a software adapter is available (${text})`);
   }
@@ -132,7 +159,11 @@ async function initWebgpu(requireHardware: boolean): Promise<BackendInfo> {
     throw new Error(`tfjs webgpu backend failed to initialise on ${text}`);
   }
   await tf.ready();
-  return { backend: "webgpu", device: `webgpu: ${text}${software ? " (software)" : ""}` };
+  return {
+    backend: "webgpu",
+    device: `webgpu: ${text}${software ? " (software)" : ""}`,
+    adapter: description,
+  };
 }
 
 async function initTensorflow(): Promise<BackendInfo> {

@@ -11,6 +11,7 @@
  * @module
  */
 export {
+  type AdapterDescription,
   BACKEND_NAMES,
   type BackendInfo,
   initBackend,

@@ -1,0 +1,305 @@
+/**
+ * The TypeScript half of scripts/device-check.sh (GPU issue #11's device check); the shell script
+ * runs the stages, this file does what is easier with structured data:
+ *
+ *   deno run --allow-env=XDG_RUNTIME_DIR scripts/device-check.ts probe
+ *       one JSON line: the WebGPU adapter tfjs gets ({backend, device, adapter}) or {error}.
+ *   deno run --allow-read scripts/device-check.ts modules
+ *       the node_modules files Deno needs to run bench.ts and train.ts (see moduleFiles).
+ *   deno run --allow-read --allow-write=OUT scripts/device-check.ts summary WORK OUT
+ *       reads the stages' results in WORK and writes OUT/summary.json and OUT/summary.md.
+ * @module
+ */
+import { join } from "node:path";
+import { initBackend } from "../lib/model/backend.ts";
+
+/** One stage of the shell script, as it appended it to stages.tsv. */
+interface Stage {
+  name: string;
+  seconds: number;
+  /** Exit status: 124 = stopped by its timeout; -1 = skipped (no time or no adapter). */
+  rc: number;
+  note: string;
+}
+
+/** Fields of bench.ts's --json line that the summary uses. */
+interface BenchJson {
+  device: string;
+  adapter?: { vendor: string; architecture: string; description: string; software: boolean };
+  batch: number;
+  windows: number;
+  steps: number;
+  train_windows_per_s: number;
+  infer_windows_per_s: number;
+  train_s_per_step: number;
+  dispatches_per_step?: number;
+  dispatches_per_infer_step?: number;
+  warmup?: boolean;
+}
+
+/** pytorch_speed.py's JSON line. */
+interface PeerJson {
+  peer: string;
+  device: string;
+  batch: number;
+  windows: number;
+  train_windows_per_s: number;
+  infer_windows_per_s: number;
+}
+
+/** What train.ts writes to results.json (the parts compared here). */
+interface TrainResults {
+  backend: string;
+  bestEpoch?: number;
+  dev: {
+    meanUar: number;
+    tasks: Record<string, { uar: number; ids: string[]; probabilities: number[][] }>;
+  };
+}
+
+async function probe(): Promise<void> {
+  try {
+    const info = await initBackend("webgpu");
+    console.log(JSON.stringify(info));
+  } catch (e) {
+    console.log(JSON.stringify({ error: (e as Error).message }));
+  }
+}
+
+/**
+ * The files of node_modules that travel: every file under 100 KB except source maps and type
+ * declarations (package.json files, small modules, Deno's own .deno metadata), every package's
+ * entry files named by `main`, `module` or `exports` (tfjs's bundles are 0.4–1.2 MB each), and
+ * tfjs-backend-wasm's .wasm binaries. The unused alternative bundles and maps of tfjs (over 100
+ * MB) stay behind. Symbolic links are listed too (tar keeps them as links).
+ */
+async function moduleFiles(root = "node_modules"): Promise<string[]> {
+  const out = new Set<string>();
+  const walk = async (dir: string): Promise<void> => {
+    for await (const e of Deno.readDir(dir)) {
+      const path = join(dir, e.name);
+      if (e.isSymlink) {
+        out.add(path);
+      } else if (e.isDirectory) {
+        await walk(path);
+      } else if (e.isFile) {
+        if (e.name === "package.json") await addEntries(dir, path, out);
+        if (e.name.endsWith(".map") || e.name.endsWith(".d.ts")) continue;
+        const big = (await Deno.stat(path)).size >= 100 * 1024;
+        const tfjsWasm = e.name.endsWith(".wasm") && dir.includes("tfjs-backend-wasm");
+        if (!big || tfjsWasm) out.add(path);
+      }
+    }
+  };
+  await walk(root);
+  return [...out].sort();
+}
+
+/** Adds the files a package.json names as entry points (the strings of main/module/exports). */
+async function addEntries(dir: string, packageJson: string, out: Set<string>): Promise<void> {
+  let pkg: Record<string, unknown>;
+  try {
+    pkg = JSON.parse(await Deno.readTextFile(packageJson));
+  } catch {
+    return; // test fixtures inside packages can hold invalid package.json files
+  }
+  const names: string[] = [];
+  const collect = (v: unknown) => {
+    if (typeof v === "string") names.push(v);
+    else if (v && typeof v === "object") Object.values(v).forEach(collect);
+  };
+  collect(pkg.main);
+  collect(pkg.module);
+  collect(pkg.exports);
+  for (const name of names) {
+    if (name.includes("*")) continue;
+    const path = join(dir, name);
+    try {
+      if ((await Deno.stat(path)).isFile) out.add(path);
+    } catch { /* an entry for another platform, absent from the package */ }
+  }
+}
+
+/** A JSON file, or the last line of a log whose last line is JSON; undefined if neither. */
+async function readJson<T>(path: string): Promise<T | undefined> {
+  let text: string;
+  try {
+    text = (await Deno.readTextFile(path)).trim();
+  } catch {
+    return undefined;
+  }
+  for (const candidate of [text, text.slice(text.lastIndexOf("\n") + 1)]) {
+    try {
+      return JSON.parse(candidate) as T;
+    } catch { /* not this form */ }
+  }
+  return undefined;
+}
+
+async function readStages(work: string): Promise<Stage[]> {
+  let text = "";
+  try {
+    text = await Deno.readTextFile(join(work, "stages.tsv"));
+  } catch {
+    return [];
+  }
+  return text.trim().split("\n").filter((l) => l.length > 0).map((l) => {
+    const [name, seconds, rc, ...note] = l.split("\t");
+    return { name, seconds: Number(seconds), rc: Number(rc), note: note.join(" ") };
+  });
+}
+
+/**
+ * Compares the two trainings' dev results: UAR per task, and the largest difference between the
+ * two runs' probabilities for the same utterance — a continuous measure where UAR on a few
+ * dozen utterances moves in steps of several points.
+ */
+function compareTrainings(gpu: TrainResults, cpu: TrainResults) {
+  const tasks: Record<string, unknown> = {};
+  let maxProbDiff = 0;
+  for (const [name, g] of Object.entries(gpu.dev.tasks)) {
+    const c = cpu.dev.tasks[name];
+    if (!c) continue;
+    const index = new Map(c.ids.map((id, i) => [id, i]));
+    let diff = 0;
+    g.ids.forEach((id, i) => {
+      const j = index.get(id);
+      if (j === undefined) return;
+      g.probabilities[i].forEach((p, k) => {
+        diff = Math.max(diff, Math.abs(p - c.probabilities[j][k]));
+      });
+    });
+    maxProbDiff = Math.max(maxProbDiff, diff);
+    tasks[name] = {
+      webgpu_uar: g.uar,
+      wasm_uar: c.uar,
+      uar_difference: g.uar - c.uar,
+      max_probability_difference: diff,
+      utterances: g.ids.length,
+    };
+  }
+  return {
+    webgpu_mean_uar: gpu.dev.meanUar,
+    wasm_mean_uar: cpu.dev.meanUar,
+    webgpu_best_epoch: gpu.bestEpoch,
+    wasm_best_epoch: cpu.bestEpoch,
+    max_probability_difference: maxProbDiff,
+    tasks,
+  };
+}
+
+const pct = (x: number | undefined) => (x === undefined ? "–" : (100 * x).toFixed(1));
+const num = (x: number | undefined, digits = 0) =>
+  x === undefined ? "–" : x.toLocaleString("en-US", { maximumFractionDigits: digits });
+
+async function summary(work: string, out: string): Promise<void> {
+  const stages = await readStages(work);
+  const probeResult = await readJson<Record<string, unknown>>(join(work, "probe.json"));
+  const shapes = (await Deno.readTextFile(join(work, "shapes.txt")).catch(() => ""))
+    .trim().split(/\s+/).filter((s) => s.length > 0);
+  const rows = await Promise.all(shapes.map(async (shape) => ({
+    shape,
+    webgpu: await readJson<BenchJson>(join(work, `bench-webgpu-${shape}.json`)),
+    peer: await readJson<PeerJson>(join(work, `peer-${shape}.json`)),
+  })));
+  const gpuTrain = await readJson<TrainResults>(join(work, "train-webgpu", "results.json"));
+  const cpuTrain = await readJson<TrainResults>(join(work, "train-wasm", "results.json"));
+  const training = gpuTrain && cpuTrain ? compareTrainings(gpuTrain, cpuTrain) : undefined;
+  const meta = await readJson<Record<string, string>>(join(work, "meta.json"));
+
+  const result = {
+    meta,
+    probe: probeResult,
+    stages,
+    speed: rows.map((r) => ({
+      shape: r.shape,
+      webgpu: r.webgpu,
+      peer: r.peer,
+      train_ratio_webgpu_over_peer: r.webgpu && r.peer
+        ? r.webgpu.train_windows_per_s / r.peer.train_windows_per_s
+        : undefined,
+      infer_ratio_webgpu_over_peer: r.webgpu && r.peer
+        ? r.webgpu.infer_windows_per_s / r.peer.infer_windows_per_s
+        : undefined,
+    })),
+    training,
+    training_runs: { webgpu: gpuTrain?.backend, wasm: cpuTrain?.backend },
+  };
+  await Deno.mkdir(out, { recursive: true });
+  await Deno.writeTextFile(join(out, "summary.json"), JSON.stringify(result, null, 2) + "\n");
+
+  const md: string[] = [];
+  md.push(`# Device check (${meta?.mode ?? "?"} mode), ${meta?.date ?? ""}`, "");
+  md.push(`- machine: ${meta?.machine ?? "?"}`);
+  md.push(`- GPU (nvidia-smi): ${meta?.gpu ?? "–"}`);
+  md.push(`- Deno: ${meta?.deno ?? "?"}; PyTorch: ${meta?.torch ?? "–"}`);
+  const adapter = probeResult as { device?: string; error?: string } | undefined;
+  md.push(`- WebGPU: ${adapter?.device ?? `no adapter (${adapter?.error ?? "not probed"})`}`);
+  md.push(`- Vulkan: ${meta?.vulkan ?? "?"}`, "");
+  md.push("## Speed (windows/s; webgpu = `bench --backend webgpu`, peer = pytorch_speed.py)", "");
+  md.push(
+    "| shape | webgpu train | webgpu infer | dispatches/step | dispatches/infer step | peer | peer train | peer infer | train ×peer |",
+  );
+  md.push("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
+  for (const r of result.speed) {
+    const w = r.webgpu, p = r.peer;
+    md.push(
+      `| ${r.shape}${w?.warmup === false ? " (no warm-up)" : ""} | ${
+        num(w?.train_windows_per_s, 1)
+      } | ${num(w?.infer_windows_per_s, 1)} | ${num(w?.dispatches_per_step)} | ${
+        num(w?.dispatches_per_infer_step)
+      } | ${p ? `${p.peer} ${p.device}` : "–"} | ${num(p?.train_windows_per_s, 1)} | ${
+        num(p?.infer_windows_per_s, 1)
+      } | ${num(r.train_ratio_webgpu_over_peer, 2)} |`,
+    );
+  }
+  md.push("", "## Short EMO-DB training, dev set: webgpu against wasm (same config and seed)", "");
+  if (training) {
+    md.push("| task | webgpu UAR % | wasm UAR % | difference | max \\|Δp\\| | dev utterances |");
+    md.push("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (const [name, t] of Object.entries(training.tasks)) {
+      const v = t as {
+        webgpu_uar: number;
+        wasm_uar: number;
+        uar_difference: number;
+        max_probability_difference: number;
+        utterances: number;
+      };
+      md.push(
+        `| ${name} | ${pct(v.webgpu_uar)} | ${pct(v.wasm_uar)} | ${pct(v.uar_difference)} | ${
+          v.max_probability_difference.toExponential(2)
+        } | ${v.utterances} |`,
+      );
+    }
+    md.push(
+      "",
+      `Mean dev UAR: webgpu ${pct(training.webgpu_mean_uar)} %, wasm ${
+        pct(training.wasm_mean_uar)
+      } %; best epochs ${training.webgpu_best_epoch} and ${training.wasm_best_epoch}.`,
+    );
+  } else {
+    md.push(
+      `Not compared: results missing (webgpu ${gpuTrain ? "ok" : "missing"}, wasm ${
+        cpuTrain ? "ok" : "missing"
+      }); see the stages below and log.txt.`,
+    );
+  }
+  md.push("", "## Stages", "", "| stage | seconds | exit | note |", "| --- | ---: | ---: | --- |");
+  for (const s of stages) {
+    const exit = s.rc === 124 ? "124 (timed out)" : s.rc === -1 ? "skipped" : String(s.rc);
+    md.push(`| ${s.name} | ${s.seconds.toFixed(1)} | ${exit} | ${s.note} |`);
+  }
+  await Deno.writeTextFile(join(out, "summary.md"), md.join("\n") + "\n");
+  console.log(md.join("\n"));
+}
+
+if (import.meta.main) {
+  const [command, ...rest] = Deno.args;
+  if (command === "probe") await probe();
+  else if (command === "modules") console.log((await moduleFiles()).join("\n"));
+  else if (command === "summary" && rest.length === 2) await summary(rest[0], rest[1]);
+  else {
+    console.error("usage: device-check.ts probe | modules | summary WORK OUT");
+    Deno.exit(2);
+  }
+}

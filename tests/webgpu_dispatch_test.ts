@@ -1,0 +1,93 @@
+/**
+ * Dispatch counting (lib/model/webgpu_dispatches.ts) and the adapter description on a real
+ * WebGPU adapter: Mesa's lavapipe here, a GPU on a lent machine. A tiny model keeps this to a
+ * few seconds on a software adapter; bench.ts counts the paper model with the same code.
+ */
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import { initBackend } from "../lib/model/backend.ts";
+import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
+import {
+  dispatchCount,
+  dispatchTotals,
+  installDispatchCounter,
+} from "../lib/model/webgpu_dispatches.ts";
+
+/** An adapter is there (not only navigator.gpu): asked once, as initBackend would. */
+const adapterPresent = await (async () => {
+  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  if (!gpu) return false;
+  try {
+    return (await gpu.requestAdapter()) != null;
+  } catch {
+    return false;
+  }
+})();
+if (!adapterPresent) {
+  console.log(
+    "skipping webgpu dispatch tests: no WebGPU adapter (on Debian, mesa-vulkan-drivers " +
+      "provides the software one, lavapipe)",
+  );
+}
+
+const TASKS = [{ name: "arousal", classes: ["low", "mid", "high"] }];
+
+/** Dispatches of one training step (forward, loss, gradients) of a tiny model. */
+function stepDispatches(model: EmotionModel, windows: number): number {
+  const samples = (windows - 1) * 160 + 640;
+  const input = {
+    signal: Float32Array.from({ length: samples }, (_, i) => Math.sin(i / 7)),
+    batchSize: 1,
+    windows,
+    lengths: new Int32Array([windows]),
+  };
+  const before = dispatchCount();
+  const { value, grads } = tf.variableGrads(() => {
+    const logits = model.apply(input, { training: true, dropoutSeed: 1 }).logits.arousal;
+    return tf.sum(tf.logSoftmax(logits)) as tf.Scalar;
+  }, model.trainableVariables());
+  const n = dispatchCount() - before;
+  tf.dispose([value, ...Object.values(grads)]);
+  return n;
+}
+
+Deno.test({
+  name: "webgpu: the adapter is described and a training step's dispatches are counted",
+  ignore: !adapterPresent,
+  // Deno's WebGPU keeps device resources open after the backend is switched away.
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    try {
+      const info = await initBackend("webgpu");
+      assert.equal(info.backend, "webgpu");
+      assert.ok(info.adapter, "webgpu's BackendInfo carries the adapter");
+      assert.ok(
+        info.adapter.description.length > 0 || info.adapter.vendor.length > 0,
+        `adapter named: ${JSON.stringify(info.adapter)}`,
+      );
+      assert.ok(installDispatchCounter());
+      // Installing twice must not double-count.
+      assert.ok(installDispatchCounter());
+      const config = defaultModelConfig(TASKS, {
+        conv: { filters: 4, kernel: 4, pool: 2, channelPool: 2 },
+        gru: { units: 4, layers: 1 },
+        seed: 3,
+      });
+      const model = EmotionModel.create(config);
+      try {
+        const first = stepDispatches(model, 3);
+        const again = stepDispatches(model, 3);
+        assert.ok(first > 0, "a webgpu training step launches compute dispatches");
+        // The same step launches the same programs: the count is a property of the code.
+        assert.equal(again, first);
+        const { direct, indirect } = dispatchTotals();
+        assert.equal(direct + indirect, dispatchCount());
+      } finally {
+        model.dispose();
+      }
+    } finally {
+      await initBackend("wasm");
+    }
+  },
+});
