@@ -1,0 +1,574 @@
+/**
+ * Overlap-save FFT 1-D convolution: the same products as {@link WinogradConv.conv1d} and
+ * {@link WinogradConv.conv1dFilterGrad}, exact in exact arithmetic, with the per-frequency
+ * complex products done as real GEMMs on a {@link WasmGemm}.
+ *
+ * ## Why it is exact
+ * A row is cut into blocks of N = `blockSize` inputs that overlap by kw − 1: block b starts at
+ * padded input position b·L, L = N − kw + 1. The circular correlation of a block with the
+ * zero-padded filter, c[t] = Σ_q xb[(t + q) mod N] · w[q], never wraps for t < L, so its first
+ * L values are outputs b·L … b·L + L − 1 of the linear correlation (overlap-save). In the
+ * frequency domain that correlation is X_b[f] · conj(W[f]) for the N/2 + 1 bins of a real
+ * sequence; with channels, every bin is a complex `cin × cout` product over all blocks of all
+ * rows, which becomes one real GEMM by stacking real and imaginary parts:
+ *
+ *     [Re Y | Im Y] = [Re X | Im X] · [[Re P, Im P], [−Im P, Re P]],  P = conj(W[f]),
+ *
+ * K = 2·cin, N = 2·cout, M = all blocks. Per output that is cin·cout·(N/2 + 1)·4 / L real
+ * multiply-adds (N = 128: ≈ 4.7k against F(4, 4)'s ≈ 28k and direct's 64k at conv2's shape).
+ *
+ * The filter gradient is the correlation of each block with its L upstream gradients (zero
+ * past L): dw[q] = Σ_b Σ_s xb[s + q] · dyb[s] for q < kw, which again never wraps, so its
+ * spectrum is Σ_b X_b[f] · conj(DY_b[f]): per bin one GEMM with A = [Re X | Im X] read
+ * transposed in place (K = all blocks) and B = [Re DY | Im DY], whose four quadrants combine
+ * to the complex sum; an inverse real DFT of the 2·kw needed taps (in float64, in JS) gives dw.
+ * The input gradient is a convolution with the flipped filter and padding kw − 1 − pad, so
+ * callers use {@link FftConv.conv1d} for it, as with Winograd.
+ *
+ * ## The transforms
+ * Real FFTs of size N via one complex FFT of N/2 (even samples real, odd imaginary) and the
+ * usual split, generated as straight-line WebAssembly SIMD with the twiddles inlined: each f32x4
+ * lane is one channel, so one call transforms four channels of every block of a row (the loop
+ * over blocks inside the module), like lib/model/lane_maps.ts does for Winograd. The values live
+ * in v128 locals (V8 spills what does not fit in registers to the stack, i.e. L1). Channel
+ * counts that are not multiples of 4 are padded with zero channels in the copies in and out.
+ * The scale factors (2 from the split, N from the unnormalised inverse) go into the filter
+ * spectra and the gradient's final DFT, where they cost nothing.
+ * @module
+ */
+import { type Conv1dShape, type PackedB, WasmBuffer, type WasmGemm } from "./wasm_gemm.ts";
+import {
+  Fn,
+  I32,
+  memarg,
+  name,
+  OP,
+  section,
+  SIMD,
+  uleb,
+  V128,
+  vec,
+  WASM_HEADER,
+} from "../util/wasm_encode.ts";
+
+/** Default block: N = 128 (L = 89 outputs per block at kw = 40). */
+export const FFT_BLOCK = 128;
+
+/** `[cos(2πk/n), sin(2πk/n)]`, exact at multiples of a quarter turn (zero twiddles vanish). */
+function trig(k: number, n: number): [number, number] {
+  const m = ((k % n) + n) % n;
+  if ((4 * m) % n === 0) {
+    return ([[1, 0], [0, 1], [-1, 0], [0, -1]] as [number, number][])[(4 * m) / n];
+  }
+  const a = (2 * Math.PI * m) / n;
+  return [Math.cos(a), Math.sin(a)];
+}
+
+function splat(v: number): number[] {
+  return [...new Uint8Array(new Float32Array(4).fill(v).buffer)];
+}
+
+/**
+ * Pushes Σ coef·local (f32x4): zero coefficients skipped, ±1 without a multiply, the constant
+ * rounded to float32.
+ */
+function lin(f: Fn, terms: [number, number][]): void {
+  let first = true;
+  for (const [c0, local] of terms) {
+    const c = Math.fround(c0);
+    if (c === 0) continue;
+    if (c === 1 || c === -1) {
+      f.get(local);
+      if (first) { if (c === -1) f.simd(SIMD.f32x4Neg); }
+      else f.simd(c === 1 ? SIMD.f32x4Add : SIMD.f32x4Sub);
+    } else {
+      f.simd(SIMD.const, ...splat(Math.abs(c))).get(local).simd(SIMD.f32x4Mul);
+      if (first) { if (c < 0) f.simd(SIMD.f32x4Neg); }
+      else f.simd(c > 0 ? SIMD.f32x4Add : SIMD.f32x4Sub);
+    }
+    first = false;
+  }
+  if (first) f.simd(SIMD.const, ...splat(0));
+}
+
+/** Bit reversal of `i` over log2(m) bits. */
+function bitReverse(i: number, m: number): number {
+  let r = 0;
+  for (let b = 1; b < m; b <<= 1) r = (r << 1) | ((i & b) ? 1 : 0);
+  return r;
+}
+
+/**
+ * Radix-2 decimation-in-time butterflies over `re`/`im` (locals holding the bit-reversed input),
+ * in place; `sign` −1 for the forward transform, +1 for the (unnormalised) inverse.
+ */
+function butterflies(f: Fn, re: number[], im: number[], sign: number, tr: number, ti: number) {
+  const m = re.length;
+  for (let size = 2; size <= m; size *= 2) {
+    const half = size / 2;
+    for (let k = 0; k < half; k++) {
+      const [c, s0] = trig(k, size), s = sign * s0;
+      for (let j = 0; j < m; j += size) {
+        const a = j + k, b = a + half;
+        // t = w · b with w = c + j·s.
+        lin(f, [[c, re[b]], [-s, im[b]]]);
+        f.set(tr);
+        lin(f, [[s, re[b]], [c, im[b]]]);
+        f.set(ti);
+        f.get(re[a]).get(tr).simd(SIMD.f32x4Sub).set(re[b]);
+        f.get(im[a]).get(ti).simd(SIMD.f32x4Sub).set(im[b]);
+        f.get(re[a]).get(tr).simd(SIMD.f32x4Add).set(re[a]);
+        f.get(im[a]).get(ti).simd(SIMD.f32x4Add).set(im[a]);
+      }
+    }
+  }
+}
+
+const store = (f: Fn) => f.simd(SIMD.store, ...memarg(2, 0));
+const load = (f: Fn) => f.simd(SIMD.load, ...memarg(2, 0));
+
+/**
+ * Forward real FFT of N over four channels: `fwd(src, ss, srcStep, dst, ds, imOff, dstStep,
+ * reps)` (bytes, except reps). For each of `reps` blocks it reads N positions `src + t·ss`
+ * (only the first `valid`; the rest are taken as zeros without being read) and writes 2·X[f]
+ * for f = 0 … N/2 at `dst + f·ds` (real part) and `dst + f·ds + imOff` (imaginary part); then
+ * src and dst move on by their steps.
+ */
+function forwardBody(n: number, valid: number): Fn {
+  const m = n / 2;
+  const f = new Fn(8);
+  const [SRC, SS, SSTEP, DST, DS, IMOFF, DSTEP, REPS] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const re = Array.from({ length: m }, () => f.local(V128));
+  const im = Array.from({ length: m }, () => f.local(V128));
+  const [tr, ti, d0, d1] = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  const p = f.local(I32), q = f.local(I32);
+  f.loop(() => {
+    // z[k] = x[2k] + j·x[2k+1], stored bit-reversed for the in-place DIT.
+    f.get(SRC).set(p);
+    for (let t = 0; t < n; t++) {
+      const slot = bitReverse(t >> 1, m), target = t & 1 ? im[slot] : re[slot];
+      if (t < valid) {
+        load(f.get(p)).set(target);
+        if (t + 1 < valid) f.addTo(p, { local: SS });
+      } else f.simd(SIMD.const, ...splat(0)).set(target);
+    }
+    butterflies(f, re, im, -1, tr, ti);
+    // 2·X[f] = (Z[f] + conj Z[M−f]) − j·e^{−2πjf/N}·(Z[f] − conj Z[M−f]), Z[M] = Z[0].
+    f.get(DST).set(q);
+    for (let fb = 0; fb <= m; fb++) {
+      const a = fb % m, b = (m - fb) % m;
+      const [c, s] = trig(fb, n);
+      lin(f, [[1, re[a]], [-1, re[b]]]);
+      f.set(d0); // Re d
+      lin(f, [[1, im[a]], [1, im[b]]]);
+      f.set(d1); // Im d
+      f.get(q);
+      lin(f, [[1, re[a]], [1, re[b]], [c, d1], [-s, d0]]);
+      store(f);
+      f.get(q).get(IMOFF).op(OP.i32Add);
+      lin(f, [[1, im[a]], [-1, im[b]], [-c, d0], [-s, d1]]);
+      store(f);
+      if (fb < m) f.addTo(q, { local: DS });
+    }
+    f.addTo(SRC, { local: SSTEP }).addTo(DST, { local: DSTEP });
+    f.countDown(REPS);
+  });
+  return f;
+}
+
+/**
+ * Inverse real FFT of N over four channels: `inv(src, ds, imOff, srcStep, dst, ps, dstStep,
+ * reps)` (bytes, except reps). For each block it reads the bins f = 0 … N/2 (real part at
+ * `src + f·ds`, imaginary at `+ imOff`) of a Hermitian spectrum Y and writes N·y[t] for the
+ * first `outputs` positions at `dst + t·ps`.
+ */
+function inverseBody(n: number, outputs: number): Fn {
+  const m = n / 2;
+  const f = new Fn(8);
+  const [SRC, DS, IMOFF, SSTEP, DST, PS, DSTEP, REPS] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const re = Array.from({ length: m }, () => f.local(V128));
+  const im = Array.from({ length: m }, () => f.local(V128));
+  const [tr, ti, d0, d1] = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  const [ar, ai, br, bi] = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
+  const p = f.local(I32);
+  const loadBin = (fb: number, r: number, i: number) => {
+    f.get(SRC).get(DS).i32(fb).op(OP.i32Mul, OP.i32Add).set(p);
+    load(f.get(p)).set(r);
+    load(f.get(p).get(IMOFF).op(OP.i32Add)).set(i);
+  };
+  // 2·Z[f] = (Y[f] + conj Y[M−f]) + j·e^{2πjf/N}·(Y[f] − conj Y[M−f]), A = Y[f], B = Y[M−f].
+  const emitZ = (fb: number, xr: number, xi: number, yr: number, yi: number) => {
+    const [c, s] = trig(fb, n), slot = bitReverse(fb, m);
+    lin(f, [[1, xr], [-1, yr]]);
+    f.set(d0);
+    lin(f, [[1, xi], [1, yi]]);
+    f.set(d1);
+    lin(f, [[1, xr], [1, yr], [-c, d1], [-s, d0]]);
+    f.set(re[slot]);
+    lin(f, [[1, xi], [-1, yi], [c, d0], [-s, d1]]);
+    f.set(im[slot]);
+  };
+  f.loop(() => {
+    for (let fb = 0; fb <= m / 2; fb++) {
+      loadBin(fb, ar, ai);
+      loadBin(m - fb, br, bi);
+      emitZ(fb, ar, ai, br, bi);
+      if (fb > 0 && m - fb !== fb) emitZ(m - fb, br, bi, ar, ai);
+    }
+    butterflies(f, re, im, 1, tr, ti);
+    f.get(DST).set(p);
+    for (let t = 0; t < outputs; t++) {
+      f.get(p).get(t & 1 ? im[t >> 1] : re[t >> 1]);
+      store(f);
+      if (t + 1 < outputs) f.addTo(p, { local: PS });
+    }
+    f.addTo(SRC, { local: SSTEP }).addTo(DST, { local: DSTEP });
+    f.countDown(REPS);
+  });
+  return f;
+}
+
+/** A transform taking byte offsets and strides and a block count (see the bodies above). */
+type Transform = (...args: number[]) => void;
+
+/** The three transforms of one (N, kw): inputs (N read), upstream gradients (L read), inverse. */
+interface Kernels {
+  input: Transform;
+  upstream: Transform;
+  inverse: Transform;
+}
+
+function compileKernels(memory: WebAssembly.Memory, n: number, kw: number): Kernels {
+  const l = n - kw + 1;
+  const bodies = [forwardBody(n, n), forwardBody(n, l), inverseBody(n, l)];
+  const bytes = new Uint8Array([
+    ...WASM_HEADER,
+    ...section(1, vec([[0x60, ...vec(Array(8).fill([I32])), 0x00]])),
+    ...section(2, vec([[...name("env"), ...name("memory"), 0x02, 0x00, ...uleb(1)]])),
+    ...section(3, vec(bodies.map(() => [0x00]))),
+    ...section(7, vec(bodies.map((_, i) => [...name(`t${i}`), 0x00, ...uleb(i)]))),
+    ...section(10, vec(bodies.map((b) => b.encode()))),
+  ]);
+  if (!WebAssembly.validate(bytes)) throw new Error("fft_conv: generated module does not validate");
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+  const [input, upstream, inverse] = [0, 1, 2].map((i) => inst.exports[`t${i}`] as Transform);
+  return { input, upstream, inverse };
+}
+
+/** Block geometry of one convolution shape. */
+interface Plan {
+  /** Outputs per row. */
+  lout: number;
+  /** Outputs per block (N − kw + 1). */
+  step: number;
+  /** Blocks per row. */
+  blocks: number;
+  /** Zero-padded input positions per row: enough for the last block. */
+  rowLen: number;
+  /** Frequency bins N/2 + 1. */
+  bins: number;
+  /** Channel counts rounded up to multiples of 4 (the SIMD lanes). */
+  cin: number;
+  cout: number;
+}
+
+const up4 = (c: number) => Math.ceil(c / 4) * 4;
+
+/**
+ * Copies `rows` rows of `len` positions × `c` channels from `src` into `dst` (a buffer's
+ * view) at float offset `off + row·rowStride + at·cp`, with `cp ≥ c` channels per position
+ * (the extra channels are left as they are: callers zero them).
+ */
+function copyRows(
+  src: Float32Array,
+  rows: number,
+  len: number,
+  c: number,
+  dst: Float32Array,
+  off: number,
+  rowStride: number,
+  cp: number,
+) {
+  for (let r = 0; r < rows; r++) {
+    const s0 = r * len * c, d0 = off + r * rowStride;
+    if (cp === c) dst.set(src.subarray(s0, s0 + len * c), d0);
+    else {
+      for (let t = 0; t < len; t++) {
+        dst.set(src.subarray(s0 + t * c, s0 + (t + 1) * c), d0 + t * cp);
+      }
+    }
+  }
+}
+
+/**
+ * Overlap-save FFT convolutions on a {@link WasmGemm}'s kernels. Same shapes and filter layout
+ * (`w [kw, cin, cout]`) and results (up to float32 rounding) as {@link WinogradConv}; any
+ * channel counts (padded to multiples of 4 internally) and any padding, with kw ≤ the block.
+ */
+export class FftConv {
+  /** Block size N (a power of two ≥ 4). */
+  readonly blockSize: number;
+  readonly #gemm: WasmGemm;
+  readonly #kernels = new Map<number, Kernels>();
+  readonly #cos: Float64Array;
+  readonly #sin: Float64Array;
+
+  /** Blocks of `blockSize` inputs (default {@link FFT_BLOCK}). */
+  constructor(gemm: WasmGemm, blockSize = FFT_BLOCK) {
+    if (!Number.isInteger(Math.log2(blockSize)) || blockSize < 4) {
+      throw new Error(`fft_conv: block size ${blockSize} is not a power of two ≥ 4`);
+    }
+    this.#gemm = gemm;
+    this.blockSize = blockSize;
+    this.#cos = new Float64Array(blockSize);
+    this.#sin = new Float64Array(blockSize);
+    for (let k = 0; k < blockSize; k++) [this.#cos[k], this.#sin[k]] = trig(k, blockSize);
+  }
+
+  #kernelsFor(kw: number): Kernels {
+    let k = this.#kernels.get(kw);
+    if (!k) {
+      k = compileKernels(this.#gemm.memory, this.blockSize, kw);
+      this.#kernels.set(kw, k);
+    }
+    return k;
+  }
+
+  #plan(s: Conv1dShape): Plan {
+    for (const [key, v] of Object.entries(s)) {
+      if (!Number.isInteger(v) || v < 0) throw new Error(`fft_conv: bad ${key} ${v}`);
+    }
+    const n = this.blockSize, lp = s.padBefore + s.len + s.padAfter, lout = lp - s.kw + 1;
+    if (lout < 1 || s.kw < 1 || s.cin < 1 || s.cout < 1) throw new Error("fft_conv: empty shape");
+    if (s.kw > n) throw new Error(`fft_conv: filter width ${s.kw} exceeds the block ${n}`);
+    const step = n - s.kw + 1, blocks = Math.ceil(lout / step);
+    return {
+      lout,
+      step,
+      blocks,
+      rowLen: (blocks - 1) * step + n,
+      bins: n / 2 + 1,
+      cin: up4(s.cin),
+      cout: up4(s.cout),
+    };
+  }
+
+  /**
+   * Spectra of every block of every row, `X [n·blocks][bins][Re cin | Im cin]` (times 2), from
+   * the zero-padded rows (zeros also past their end, for the last block).
+   */
+  #transformInput(x: Float32Array, s: Conv1dShape, p: Plan): WasmBuffer {
+    const g = this.#gemm, cin = p.cin;
+    if (x.length !== s.n * s.len * s.cin) throw new Error("fft_conv: x is not [n, len, cin]");
+    const xp = g.alloc(s.n * p.rowLen * cin);
+    const xf = g.alloc(s.n * p.blocks * p.bins * 2 * cin);
+    try {
+      const d = xp.data;
+      d.fill(0);
+      copyRows(x, s.n, s.len, s.cin, d, s.padBefore * cin, p.rowLen * cin, cin);
+      const { input } = this.#kernelsFor(s.kw);
+      for (let r = 0; r < s.n; r++) {
+        for (let c = 0; c < cin; c += 4) {
+          input(
+            xp.byteOffset + 4 * (r * p.rowLen * cin + c),
+            4 * cin,
+            4 * p.step * cin,
+            xf.byteOffset + 4 * (r * p.blocks * p.bins * 2 * cin + c),
+            4 * 2 * cin,
+            4 * cin,
+            4 * p.bins * 2 * cin,
+            p.blocks,
+          );
+        }
+      }
+      return xf;
+    } catch (e) {
+      xf.free();
+      throw e;
+    } finally {
+      xp.free();
+    }
+  }
+
+  /**
+   * `y [n, lout, cout]` = the stride-1 correlation of the zero-padded `x [n, len, cin]` with
+   * `w [kw, cin, cout]`, or `max(y + bias, 0)` with `bias`: {@link WinogradConv.conv1d}'s result.
+   */
+  conv1d(x: Float32Array, w: Float32Array, s: Conv1dShape, bias?: Float32Array): Float32Array {
+    const g = this.#gemm, nb = this.blockSize;
+    const p = this.#plan(s);
+    if (w.length !== s.kw * s.cin * s.cout) throw new Error("fft_conv: w is not [kw, cin, cout]");
+    if (bias && bias.length !== s.cout) throw new Error("fft_conv: bias is not [cout]");
+    const { cin, cout, bins } = p, total = s.n * p.blocks;
+    const packed: PackedB[] = [];
+    const xf = this.#transformInput(x, s, p);
+    let yf: WasmBuffer | undefined, ob: WasmBuffer | undefined;
+    try {
+      // P[f] = conj(W[f]) = Σ_q w[q]·e^{+2πjfq/N}, scaled by 1/(2N): the transforms' factors.
+      const e = s.cin * s.cout, pr = new Float64Array(e), pi = new Float64Array(e);
+      const b = new Float32Array(4 * cin * cout), scale = 1 / (2 * nb);
+      for (let f = 0; f < bins; f++) {
+        pr.fill(0);
+        pi.fill(0);
+        for (let q = 0; q < s.kw; q++) {
+          const k = (f * q) % nb, c = this.#cos[k] * scale, sn = this.#sin[k] * scale;
+          const wq = q * e;
+          for (let j = 0; j < e; j++) {
+            pr[j] += w[wq + j] * c;
+            pi[j] += w[wq + j] * sn;
+          }
+        }
+        // B = [[Re P, Im P], [−Im P, Re P]] on rows [Re X | Im X], columns [Re Y | Im Y].
+        b.fill(0);
+        const n2 = 2 * cout;
+        for (let i = 0; i < s.cin; i++) {
+          for (let o = 0; o < s.cout; o++) {
+            const v = pr[i * s.cout + o], u = pi[i * s.cout + o];
+            b[i * n2 + o] = v;
+            b[i * n2 + cout + o] = u;
+            b[(cin + i) * n2 + o] = -u;
+            b[(cin + i) * n2 + cout + o] = v;
+          }
+        }
+        packed.push(g.packB(b, 2 * cin, 2 * cout));
+      }
+      yf = g.alloc(total * bins * 2 * cout);
+      for (let f = 0; f < bins; f++) {
+        g.multiply({
+          a: { buffer: xf, offset: f * 2 * cin, rowStride: bins * 2 * cin },
+          b: packed[f],
+          c: { buffer: yf, offset: f * 2 * cout, ld: bins * 2 * cout },
+          m: total,
+        });
+      }
+      // Inverse transforms into [n][blocks·L][cout]; the last block's extra outputs dropped.
+      const rowOut = p.blocks * p.step * cout;
+      ob = g.alloc(s.n * rowOut);
+      const { inverse } = this.#kernelsFor(s.kw);
+      for (let r = 0; r < s.n; r++) {
+        for (let c = 0; c < cout; c += 4) {
+          inverse(
+            yf.byteOffset + 4 * (r * p.blocks * bins * 2 * cout + c),
+            4 * 2 * cout,
+            4 * cout,
+            4 * bins * 2 * cout,
+            ob.byteOffset + 4 * (r * rowOut + c),
+            4 * cout,
+            4 * p.step * cout,
+            p.blocks,
+          );
+        }
+      }
+      if (bias) {
+        const bp = new Float32Array(cout);
+        bp.set(bias);
+        g.biasRelu(ob, s.n * p.blocks * p.step, bp);
+      }
+      const out = new Float32Array(s.n * p.lout * s.cout), od = ob.data;
+      for (let r = 0; r < s.n; r++) {
+        if (cout === s.cout) {
+          out.set(od.subarray(r * rowOut, r * rowOut + p.lout * cout), r * p.lout * cout);
+        } else {
+          for (let t = 0; t < p.lout; t++) {
+            const src = r * rowOut + t * cout;
+            out.set(od.subarray(src, src + s.cout), (r * p.lout + t) * s.cout);
+          }
+        }
+      }
+      return out;
+    } finally {
+      xf.free();
+      yf?.free();
+      ob?.free();
+      for (const pb of packed) pb.buffer.free();
+    }
+  }
+
+  /**
+   * Filter gradient `dw [kw, cin, cout]` of {@link conv1d} for `dy [n, lout, cout]`:
+   * {@link WinogradConv.conv1dFilterGrad}'s result.
+   */
+  conv1dFilterGrad(x: Float32Array, dy: Float32Array, s: Conv1dShape): Float32Array {
+    const g = this.#gemm, nb = this.blockSize;
+    const p = this.#plan(s);
+    if (dy.length !== s.n * p.lout * s.cout) throw new Error("fft_conv: dy's size");
+    const { cin, cout, bins } = p, total = s.n * p.blocks;
+    const xf = this.#transformInput(x, s, p);
+    let dyp: WasmBuffer | undefined, dk: WasmBuffer | undefined, dwf: WasmBuffer | undefined;
+    try {
+      // Upstream gradients, zero past lout, one row of blocks·L positions each.
+      const rowDy = p.blocks * p.step * cout;
+      dyp = g.alloc(s.n * rowDy);
+      dyp.data.fill(0);
+      copyRows(dy, s.n, p.lout, s.cout, dyp.data, 0, rowDy, cout);
+      // Their spectra straight into the GEMM's packed-B layout, one [⌈2cout/8⌉][total][8]
+      // matrix per bin (K = the blocks, columns [Re DY | Im DY]): no separate packing pass.
+      const panels = (2 * cout) / 8, perBin = panels * total * 8;
+      dk = g.alloc(bins * perBin);
+      const { upstream } = this.#kernelsFor(s.kw);
+      const at = (col: number, block: number) => (col >> 3) * total * 8 + block * 8 + (col & 7);
+      for (let r = 0; r < s.n; r++) {
+        for (let c = 0; c < cout; c += 4) {
+          const re = at(c, r * p.blocks), im = at(cout + c, r * p.blocks);
+          upstream(
+            dyp.byteOffset + 4 * (r * rowDy + c),
+            4 * cout,
+            4 * p.step * cout,
+            dk.byteOffset + 4 * re,
+            4 * perBin,
+            4 * (im - re),
+            4 * 8,
+            p.blocks,
+          );
+        }
+      }
+      dyp.free();
+      dyp = undefined;
+      // C[f] [2cin × 2cout] = [Re X | Im X]ᵀ · [Re DY | Im DY] over all blocks.
+      const cc = 4 * cin * cout;
+      dwf = g.alloc(bins * cc);
+      for (let f = 0; f < bins; f++) {
+        g.multiply({
+          a: { buffer: xf, offset: f * 2 * cin, rowStride: 1, colStride: bins * 2 * cin },
+          b: {
+            buffer: new WasmBuffer(g, dk.byteOffset + 4 * f * perBin, perBin),
+            k: total,
+            n: 2 * cout,
+          },
+          c: { buffer: dwf, offset: f * cc },
+          m: 2 * cin,
+        });
+      }
+      // Σ_b X·conj(DY) = (Σ xr·dr + xi·di) + j(Σ xi·dr − xr·di); then
+      // dw[q] = (1/N)·Σ_f weight_f·Re(C[f]·e^{2πjfq/N}), weight 1 at f = 0 and N/2, 2 between,
+      // and 1/4 for the transforms' factor 2 on each side.
+      const e = s.cin * s.cout, cre = new Float64Array(bins * e), cim = new Float64Array(bins * e);
+      const dd = dwf.data, n2 = 2 * cout;
+      for (let f = 0; f < bins; f++) {
+        const o0 = f * cc, wt = (f === 0 || f === bins - 1 ? 1 : 2) / (4 * nb);
+        for (let i = 0; i < s.cin; i++) {
+          for (let o = 0; o < s.cout; o++) {
+            const rr = o0 + i * n2 + o, ir = o0 + (cin + i) * n2 + o;
+            cre[f * e + i * s.cout + o] = wt * (dd[rr] + dd[ir + cout]);
+            cim[f * e + i * s.cout + o] = wt * (dd[ir] - dd[rr + cout]);
+          }
+        }
+      }
+      const dw = new Float32Array(s.kw * e), acc = new Float64Array(e);
+      for (let q = 0; q < s.kw; q++) {
+        acc.fill(0);
+        for (let f = 0; f < bins; f++) {
+          const k = (f * q) % nb, c = this.#cos[k], sn = this.#sin[k], fe = f * e;
+          for (let j = 0; j < e; j++) acc[j] += cre[fe + j] * c - cim[fe + j] * sn;
+        }
+        dw.set(acc, q * e);
+      }
+      return dw;
+    } finally {
+      xf.free();
+      dyp?.free();
+      dk?.free();
+      dwf?.free();
+    }
+  }
+}
