@@ -310,8 +310,23 @@ export class FftConv {
   readonly blockSize: number;
   readonly #gemm: WasmGemm;
   readonly #kernels = new Map<number, Kernels>();
+  readonly #dfts = new Map<number, { toBins: Float32Array; toTaps: Float32Array }>();
   readonly #cos: Float64Array;
   readonly #sin: Float64Array;
+  /**
+   * Milliseconds spent per phase, summed over calls, while set (a profiling aid for the
+   * benchmark; undefined by default, when nothing is timed).
+   */
+  phases: Record<string, number> | undefined;
+  #t = 0;
+
+  /** Adds the time since the last mark to `phase` (when profiling) and marks now. */
+  #mark(phase?: string): void {
+    if (!this.phases) return;
+    const now = performance.now();
+    if (phase) this.phases[phase] = (this.phases[phase] ?? 0) + now - this.#t;
+    this.#t = now;
+  }
 
   /** Blocks of `blockSize` inputs (default {@link FFT_BLOCK}). */
   constructor(gemm: WasmGemm, blockSize = FFT_BLOCK) {
@@ -323,6 +338,33 @@ export class FftConv {
     this.#cos = new Float64Array(blockSize);
     this.#sin = new Float64Array(blockSize);
     for (let k = 0; k < blockSize; k++) [this.#cos[k], this.#sin[k]] = trig(k, blockSize);
+  }
+
+  /**
+   * The filter's DFT matrices for width `kw`: `toBins [2·bins × kw]` (rows cos, then sin, of
+   * 2πfq/N, times 1/(2N): the transforms' factors) and `toTaps [kw × 2·bins]` (cos and −sin
+   * times the Hermitian weight, 1 at f = 0 and N/2 and 2 between, over 4N: the inverse real
+   * DFT and the transforms' factor 2 on each side).
+   */
+  #dft(kw: number): { toBins: Float32Array; toTaps: Float32Array } {
+    let d = this.#dfts.get(kw);
+    if (!d) {
+      const nb = this.blockSize, bins = nb / 2 + 1;
+      const toBins = new Float32Array(2 * bins * kw), toTaps = new Float32Array(kw * 2 * bins);
+      for (let f = 0; f < bins; f++) {
+        const wt = (f === 0 || f === bins - 1 ? 1 : 2) / (4 * nb);
+        for (let q = 0; q < kw; q++) {
+          const k = (f * q) % nb, c = this.#cos[k], sn = this.#sin[k];
+          toBins[f * kw + q] = c / (2 * nb);
+          toBins[(bins + f) * kw + q] = sn / (2 * nb);
+          toTaps[q * 2 * bins + f] = wt * c;
+          toTaps[q * 2 * bins + bins + f] = -wt * sn;
+        }
+      }
+      d = { toBins, toTaps };
+      this.#dfts.set(kw, d);
+    }
+    return d;
   }
 
   #kernelsFor(kw: number): Kernels {
@@ -395,35 +437,29 @@ export class FftConv {
    * `w [kw, cin, cout]`, or `max(y + bias, 0)` with `bias`: {@link WinogradConv.conv1d}'s result.
    */
   conv1d(x: Float32Array, w: Float32Array, s: Conv1dShape, bias?: Float32Array): Float32Array {
-    const g = this.#gemm, nb = this.blockSize;
+    const g = this.#gemm;
     const p = this.#plan(s);
     if (w.length !== s.kw * s.cin * s.cout) throw new Error("fft_conv: w is not [kw, cin, cout]");
     if (bias && bias.length !== s.cout) throw new Error("fft_conv: bias is not [cout]");
     const { cin, cout, bins } = p, total = s.n * p.blocks;
     const packed: PackedB[] = [];
+    this.#mark();
     const xf = this.#transformInput(x, s, p);
+    this.#mark("input FFT");
     let yf: WasmBuffer | undefined, ob: WasmBuffer | undefined;
     try {
-      // P[f] = conj(W[f]) = Σ_q w[q]·e^{+2πjfq/N}, scaled by 1/(2N): the transforms' factors.
-      const e = s.cin * s.cout, pr = new Float64Array(e), pi = new Float64Array(e);
-      const b = new Float32Array(4 * cin * cout), scale = 1 / (2 * nb);
+      // P[f] = conj(W[f]) = Σ_q w[q]·e^{+2πjfq/N} for all bins at once: [Re P; Im P] =
+      // toBins [2·bins × kw] · w [kw × cin·cout], one GEMM (float32, K = kw).
+      const e = s.cin * s.cout;
+      const spec = g.gemm(this.#dft(s.kw).toBins, w, 2 * bins, s.kw, e);
+      const b = new Float32Array(4 * cin * cout);
       for (let f = 0; f < bins; f++) {
-        pr.fill(0);
-        pi.fill(0);
-        for (let q = 0; q < s.kw; q++) {
-          const k = (f * q) % nb, c = this.#cos[k] * scale, sn = this.#sin[k] * scale;
-          const wq = q * e;
-          for (let j = 0; j < e; j++) {
-            pr[j] += w[wq + j] * c;
-            pi[j] += w[wq + j] * sn;
-          }
-        }
         // B = [[Re P, Im P], [−Im P, Re P]] on rows [Re X | Im X], columns [Re Y | Im Y].
         b.fill(0);
-        const n2 = 2 * cout;
+        const n2 = 2 * cout, pr = f * e, pi = (bins + f) * e;
         for (let i = 0; i < s.cin; i++) {
           for (let o = 0; o < s.cout; o++) {
-            const v = pr[i * s.cout + o], u = pi[i * s.cout + o];
+            const v = spec[pr + i * s.cout + o], u = spec[pi + i * s.cout + o];
             b[i * n2 + o] = v;
             b[i * n2 + cout + o] = u;
             b[(cin + i) * n2 + o] = -u;
@@ -432,6 +468,7 @@ export class FftConv {
         }
         packed.push(g.packB(b, 2 * cin, 2 * cout));
       }
+      this.#mark("filter DFT");
       yf = g.alloc(total * bins * 2 * cout);
       for (let f = 0; f < bins; f++) {
         g.multiply({
@@ -441,6 +478,7 @@ export class FftConv {
           m: total,
         });
       }
+      this.#mark("GEMM");
       // Inverse transforms into [n][blocks·L][cout]; the last block's extra outputs dropped.
       const rowOut = p.blocks * p.step * cout;
       ob = g.alloc(s.n * rowOut);
@@ -459,6 +497,7 @@ export class FftConv {
           );
         }
       }
+      this.#mark("inverse FFT");
       if (bias) {
         const bp = new Float32Array(cout);
         bp.set(bias);
@@ -475,6 +514,7 @@ export class FftConv {
           }
         }
       }
+      this.#mark("epilogue, copy out");
       return out;
     } finally {
       xf.free();
@@ -489,11 +529,13 @@ export class FftConv {
    * {@link WinogradConv.conv1dFilterGrad}'s result.
    */
   conv1dFilterGrad(x: Float32Array, dy: Float32Array, s: Conv1dShape): Float32Array {
-    const g = this.#gemm, nb = this.blockSize;
+    const g = this.#gemm;
     const p = this.#plan(s);
     if (dy.length !== s.n * p.lout * s.cout) throw new Error("fft_conv: dy's size");
     const { cin, cout, bins } = p, total = s.n * p.blocks;
+    this.#mark();
     const xf = this.#transformInput(x, s, p);
+    this.#mark("input FFT");
     let dyp: WasmBuffer | undefined, dk: WasmBuffer | undefined, dwf: WasmBuffer | undefined;
     try {
       // Upstream gradients, zero past lout, one row of blocks·L positions each.
@@ -524,6 +566,7 @@ export class FftConv {
       }
       dyp.free();
       dyp = undefined;
+      this.#mark("upstream FFT");
       // C[f] [2cin × 2cout] = [Re X | Im X]ᵀ · [Re DY | Im DY] over all blocks.
       const cc = 4 * cin * cout;
       dwf = g.alloc(bins * cc);
@@ -539,30 +582,23 @@ export class FftConv {
           m: 2 * cin,
         });
       }
-      // Σ_b X·conj(DY) = (Σ xr·dr + xi·di) + j(Σ xi·dr − xr·di); then
-      // dw[q] = (1/N)·Σ_f weight_f·Re(C[f]·e^{2πjfq/N}), weight 1 at f = 0 and N/2, 2 between,
-      // and 1/4 for the transforms' factor 2 on each side.
-      const e = s.cin * s.cout, cre = new Float64Array(bins * e), cim = new Float64Array(bins * e);
+      this.#mark("GEMM (gradient)");
+      // Σ_b X·conj(DY) = (Σ xr·dr + xi·di) + j(Σ xi·dr − xr·di) → [Re C; Im C] [2·bins × e];
+      // then dw[q] = Σ_f Re(C[f]·e^{2πjfq/N}) · weight, one GEMM with toTaps [kw × 2·bins].
+      const e = s.cin * s.cout, spec = new Float32Array(2 * bins * e);
       const dd = dwf.data, n2 = 2 * cout;
       for (let f = 0; f < bins; f++) {
-        const o0 = f * cc, wt = (f === 0 || f === bins - 1 ? 1 : 2) / (4 * nb);
+        const o0 = f * cc, re = f * e, im = (bins + f) * e;
         for (let i = 0; i < s.cin; i++) {
           for (let o = 0; o < s.cout; o++) {
-            const rr = o0 + i * n2 + o, ir = o0 + (cin + i) * n2 + o;
-            cre[f * e + i * s.cout + o] = wt * (dd[rr] + dd[ir + cout]);
-            cim[f * e + i * s.cout + o] = wt * (dd[ir] - dd[rr + cout]);
+            const rr = o0 + i * n2 + o, ir = o0 + (cin + i) * n2 + o, j = i * s.cout + o;
+            spec[re + j] = dd[rr] + dd[ir + cout];
+            spec[im + j] = dd[ir] - dd[rr + cout];
           }
         }
       }
-      const dw = new Float32Array(s.kw * e), acc = new Float64Array(e);
-      for (let q = 0; q < s.kw; q++) {
-        acc.fill(0);
-        for (let f = 0; f < bins; f++) {
-          const k = (f * q) % nb, c = this.#cos[k], sn = this.#sin[k], fe = f * e;
-          for (let j = 0; j < e; j++) acc[j] += cre[fe + j] * c - cim[fe + j] * sn;
-        }
-        dw.set(acc, q * e);
-      }
+      const dw = g.gemm(this.#dft(s.kw).toTaps, spec, s.kw, 2 * bins, e);
+      this.#mark("dw DFT");
       return dw;
     } finally {
       xf.free();
