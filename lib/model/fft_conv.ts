@@ -124,27 +124,62 @@ function butterflies(f: Fn, re: number[], im: number[], sign: number, tr: number
   }
 }
 
+/**
+ * The loops around a transform's body: for each of `reps` blocks (parameter indices), for each
+ * of `groups` 4-channel groups, `body(src, dst)` with the group's pointers in the locals given;
+ * after a group, src moves on by 16 bytes and dst by `dstStepA` after even groups and
+ * `dstStepB` after odd ones (16 both in a channels-last layout; the packed-B layout alternates
+ * within and across 8-column panels); after a block, src and dst move on by their steps. All
+ * channels of a block are transformed while its inputs and outputs are in cache: with the
+ * group loop outside (one pass per group over all blocks) every cache line of the rows was
+ * fetched once per group, and the transforms ran at memory speed.
+ */
+function blockLoops(
+  f: Fn,
+  [src, srcStep, dst, dstStep, reps, groups, dstStepA, dstStepB]: number[],
+  body: (src: number, dst: number) => void,
+): void {
+  const gs = f.local(I32), gd = f.local(I32), gc = f.local(I32), odd = f.local(I32);
+  f.loop(() => {
+    f.get(src).set(gs).get(dst).set(gd).get(groups).set(gc).i32(0).set(odd);
+    f.loop(() => {
+      body(gs, gd);
+      f.addTo(gs, { const: 16 });
+      // gd += odd ? stepB : stepA (select: the first value where the condition is non-zero).
+      f.get(gd).get(dstStepB).get(dstStepA).get(odd).op(0x1b, OP.i32Add).set(gd);
+      f.i32(1).get(odd).op(OP.i32Sub).set(odd);
+      f.countDown(gc);
+    });
+    f.addTo(src, { local: srcStep }).addTo(dst, { local: dstStep });
+    f.countDown(reps);
+  });
+}
+
 const store = (f: Fn) => f.simd(SIMD.store, ...memarg(2, 0));
 const load = (f: Fn) => f.simd(SIMD.load, ...memarg(2, 0));
 
 /**
- * Forward real FFT of N over four channels: `fwd(src, ss, srcStep, dst, ds, imOff, dstStep,
- * reps)` (bytes, except reps). For each of `reps` blocks it reads N positions `src + t·ss`
- * (only the first `valid`; the rest are taken as zeros without being read) and writes 2·X[f]
- * for f = 0 … N/2 at `dst + f·ds` (real part) and `dst + f·ds + imOff` (imaginary part); then
- * src and dst move on by their steps.
+ * Forward real FFT of N over four channels at a time: `fwd(src, ss, srcStep, dst, ds, imOff,
+ * dstStep, reps, groups, dstStepA, dstStepB)` (bytes, except reps and groups). For each of
+ * `reps` blocks and each of `groups` channel groups ({@link blockLoops}) it reads N positions
+ * `src + t·ss` (only the first `valid`; the rest are taken as zeros without being read) and
+ * writes 2·X[f] for f = 0 … N/2 at `dst + f·ds` (real part) and `dst + f·ds + imOff`
+ * (imaginary part).
  */
 function forwardBody(n: number, valid: number): Fn {
   const m = n / 2;
-  const f = new Fn(8);
-  const [SRC, SS, SSTEP, DST, DS, IMOFF, DSTEP, REPS] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const f = new Fn(11);
+  const [SRC, SS, SSTEP, DST, DS, IMOFF, DSTEP, REPS, GROUPS, GA, GB] = Array.from(
+    { length: 11 },
+    (_, i) => i,
+  );
   const re = Array.from({ length: m }, () => f.local(V128));
   const im = Array.from({ length: m }, () => f.local(V128));
   const [tr, ti, d0, d1] = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
   const p = f.local(I32), q = f.local(I32);
-  f.loop(() => {
+  blockLoops(f, [SRC, SSTEP, DST, DSTEP, REPS, GROUPS, GA, GB], (src, dst) => {
     // z[k] = x[2k] + j·x[2k+1], stored bit-reversed for the in-place DIT.
-    f.get(SRC).set(p);
+    f.get(src).set(p);
     for (let t = 0; t < n; t++) {
       const slot = bitReverse(t >> 1, m), target = t & 1 ? im[slot] : re[slot];
       if (t < valid) {
@@ -154,7 +189,7 @@ function forwardBody(n: number, valid: number): Fn {
     }
     butterflies(f, re, im, -1, tr, ti);
     // 2·X[f] = (Z[f] + conj Z[M−f]) − j·e^{−2πjf/N}·(Z[f] − conj Z[M−f]), Z[M] = Z[0].
-    f.get(DST).set(q);
+    f.get(dst).set(q);
     for (let fb = 0; fb <= m; fb++) {
       const a = fb % m, b = (m - fb) % m;
       const [c, s] = trig(fb, n);
@@ -170,29 +205,29 @@ function forwardBody(n: number, valid: number): Fn {
       store(f);
       if (fb < m) f.addTo(q, { local: DS });
     }
-    f.addTo(SRC, { local: SSTEP }).addTo(DST, { local: DSTEP });
-    f.countDown(REPS);
   });
   return f;
 }
 
 /**
- * Inverse real FFT of N over four channels: `inv(src, ds, imOff, srcStep, dst, ps, dstStep,
- * reps)` (bytes, except reps). For each block it reads the bins f = 0 … N/2 (real part at
- * `src + f·ds`, imaginary at `+ imOff`) of a Hermitian spectrum Y and writes N·y[t] for the
- * first `outputs` positions at `dst + t·ps`.
+ * Inverse real FFT of N over four channels at a time: `inv(src, ds, imOff, srcStep, dst, ps,
+ * dstStep, reps, groups)` (bytes, except reps and groups). For each block and channel group
+ * ({@link blockLoops}, both pointers moving on by 16 bytes a group) it reads the bins
+ * f = 0 … N/2 (real part at `src + f·ds`, imaginary at `+ imOff`) of a Hermitian spectrum Y
+ * and writes N·y[t] for the first `outputs` positions at `dst + t·ps`.
  */
 function inverseBody(n: number, outputs: number): Fn {
   const m = n / 2;
-  const f = new Fn(8);
-  const [SRC, DS, IMOFF, SSTEP, DST, PS, DSTEP, REPS] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const f = new Fn(9);
+  const [SRC, DS, IMOFF, SSTEP, DST, PS, DSTEP, REPS, GROUPS] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const re = Array.from({ length: m }, () => f.local(V128));
   const im = Array.from({ length: m }, () => f.local(V128));
   const [tr, ti, d0, d1] = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
   const [ar, ai, br, bi] = [f.local(V128), f.local(V128), f.local(V128), f.local(V128)];
-  const p = f.local(I32);
+  const p = f.local(I32), sixteen = f.local(I32);
+  let src = SRC;
   const loadBin = (fb: number, r: number, i: number) => {
-    f.get(SRC).get(DS).i32(fb).op(OP.i32Mul, OP.i32Add).set(p);
+    f.get(src).get(DS).i32(fb).op(OP.i32Mul, OP.i32Add).set(p);
     load(f.get(p)).set(r);
     load(f.get(p).get(IMOFF).op(OP.i32Add)).set(i);
   };
@@ -208,7 +243,9 @@ function inverseBody(n: number, outputs: number): Fn {
     lin(f, [[1, xi], [-1, yi], [c, d0], [-s, d1]]);
     f.set(im[slot]);
   };
-  f.loop(() => {
+  f.i32(16).set(sixteen);
+  blockLoops(f, [SRC, SSTEP, DST, DSTEP, REPS, GROUPS, sixteen, sixteen], (gs, dst) => {
+    src = gs;
     for (let fb = 0; fb <= m / 2; fb++) {
       loadBin(fb, ar, ai);
       loadBin(m - fb, br, bi);
@@ -216,14 +253,12 @@ function inverseBody(n: number, outputs: number): Fn {
       if (fb > 0 && m - fb !== fb) emitZ(m - fb, br, bi, ar, ai);
     }
     butterflies(f, re, im, 1, tr, ti);
-    f.get(DST).set(p);
+    f.get(dst).set(p);
     for (let t = 0; t < outputs; t++) {
       f.get(p).get(t & 1 ? im[t >> 1] : re[t >> 1]);
       store(f);
       if (t + 1 < outputs) f.addTo(p, { local: PS });
     }
-    f.addTo(SRC, { local: SSTEP }).addTo(DST, { local: DSTEP });
-    f.countDown(REPS);
   });
   return f;
 }
@@ -243,9 +278,9 @@ function compileKernels(memory: WebAssembly.Memory, n: number, kw: number): Kern
   const bodies = [forwardBody(n, n), forwardBody(n, l), inverseBody(n, l)];
   const bytes = new Uint8Array([
     ...WASM_HEADER,
-    ...section(1, vec([[0x60, ...vec(Array(8).fill([I32])), 0x00]])),
+    ...section(1, vec([11, 9].map((k) => [0x60, ...vec(Array(k).fill([I32])), 0x00]))),
     ...section(2, vec([[...name("env"), ...name("memory"), 0x02, 0x00, ...uleb(1)]])),
-    ...section(3, vec(bodies.map(() => [0x00]))),
+    ...section(3, vec([[0x00], [0x00], [0x01]])),
     ...section(7, vec(bodies.map((_, i) => [...name(`t${i}`), 0x00, ...uleb(i)]))),
     ...section(10, vec(bodies.map((b) => b.encode()))),
   ]);
@@ -410,18 +445,19 @@ export class FftConv {
       copyRows(x, s.n, s.len, s.cin, d, s.padBefore * cin, p.rowLen * cin, cin);
       const { input } = this.#kernelsFor(s.kw);
       for (let r = 0; r < s.n; r++) {
-        for (let c = 0; c < cin; c += 4) {
-          input(
-            xp.byteOffset + 4 * (r * p.rowLen * cin + c),
-            4 * cin,
-            4 * p.step * cin,
-            xf.byteOffset + 4 * (r * p.blocks * p.bins * 2 * cin + c),
-            4 * 2 * cin,
-            4 * cin,
-            4 * p.bins * 2 * cin,
-            p.blocks,
-          );
-        }
+        input(
+          xp.byteOffset + 4 * r * p.rowLen * cin,
+          4 * cin,
+          4 * p.step * cin,
+          xf.byteOffset + 4 * r * p.blocks * p.bins * 2 * cin,
+          4 * 2 * cin,
+          4 * cin,
+          4 * p.bins * 2 * cin,
+          p.blocks,
+          cin / 4,
+          16,
+          16,
+        );
       }
       return xf;
     } catch (e) {
@@ -484,18 +520,17 @@ export class FftConv {
       ob = g.alloc(s.n * rowOut);
       const { inverse } = this.#kernelsFor(s.kw);
       for (let r = 0; r < s.n; r++) {
-        for (let c = 0; c < cout; c += 4) {
-          inverse(
-            yf.byteOffset + 4 * (r * p.blocks * bins * 2 * cout + c),
-            4 * 2 * cout,
-            4 * cout,
-            4 * bins * 2 * cout,
-            ob.byteOffset + 4 * (r * rowOut + c),
-            4 * cout,
-            4 * p.step * cout,
-            p.blocks,
-          );
-        }
+        inverse(
+          yf.byteOffset + 4 * r * p.blocks * bins * 2 * cout,
+          4 * 2 * cout,
+          4 * cout,
+          4 * bins * 2 * cout,
+          ob.byteOffset + 4 * r * rowOut,
+          4 * cout,
+          4 * p.step * cout,
+          p.blocks,
+          cout / 4,
+        );
       }
       this.#mark("inverse FFT");
       if (bias) {
@@ -532,7 +567,10 @@ export class FftConv {
     const g = this.#gemm;
     const p = this.#plan(s);
     if (dy.length !== s.n * p.lout * s.cout) throw new Error("fft_conv: dy's size");
-    const { cin, cout, bins } = p, total = s.n * p.blocks;
+    // Output channels padded to a multiple of 8 here: the upstream spectra go straight into
+    // 8-column panels, and each 4-channel group's imaginary part must sit at the same distance
+    // from its real part.
+    const { cin, bins } = p, cout = Math.ceil(s.cout / 8) * 8, total = s.n * p.blocks;
     this.#mark();
     const xf = this.#transformInput(x, s, p);
     this.#mark("input FFT");
@@ -548,21 +586,22 @@ export class FftConv {
       const panels = (2 * cout) / 8, perBin = panels * total * 8;
       dk = g.alloc(bins * perBin);
       const { upstream } = this.#kernelsFor(s.kw);
-      const at = (col: number, block: number) => (col >> 3) * total * 8 + block * 8 + (col & 7);
+      // Column c of block k: (c >> 3)·total·8 + k·8 + (c & 7). Groups step by 4 floats within
+      // a panel and on to the next panel after an odd group.
       for (let r = 0; r < s.n; r++) {
-        for (let c = 0; c < cout; c += 4) {
-          const re = at(c, r * p.blocks), im = at(cout + c, r * p.blocks);
-          upstream(
-            dyp.byteOffset + 4 * (r * rowDy + c),
-            4 * cout,
-            4 * p.step * cout,
-            dk.byteOffset + 4 * re,
-            4 * perBin,
-            4 * (im - re),
-            4 * 8,
-            p.blocks,
-          );
-        }
+        upstream(
+          dyp.byteOffset + 4 * r * rowDy,
+          4 * cout,
+          4 * p.step * cout,
+          dk.byteOffset + 4 * r * p.blocks * 8,
+          4 * perBin,
+          4 * (cout / 8) * total * 8,
+          4 * 8,
+          p.blocks,
+          cout / 4,
+          16,
+          4 * (total * 8 - 4),
+        );
       }
       dyp.free();
       dyp = undefined;
