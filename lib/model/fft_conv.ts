@@ -69,10 +69,35 @@ function splat(v: number): number[] {
 }
 
 /**
- * Pushes Σ coef·local (f32x4): zero coefficients skipped, ±1 without a multiply, the constant
- * rounded to float32.
+ * The splatted constants of one function, each in a local set once before the loops: an
+ * inline `v128.const` costs V8 several instructions every time it is used (moves through
+ * general registers), a local at worst a load from its stack slot.
  */
-function lin(f: Fn, terms: [number, number][]): void {
+class Constants {
+  readonly #locals = new Map<number, number>();
+  constructor(private readonly f: Fn) {}
+  /** The local holding `c` (rounded to float32) in all four lanes. */
+  get(c: number): number {
+    let l = this.#locals.get(c);
+    if (l === undefined) {
+      l = this.f.local(V128);
+      this.#locals.set(c, l);
+    }
+    return l;
+  }
+  /** Puts the code that sets the locals at the start of the function's body. */
+  prepend(): void {
+    const init = new Fn(0);
+    for (const [c, l] of this.#locals) init.simd(SIMD.const, ...splat(c)).set(l);
+    this.f.bytes.unshift(...init.bytes);
+  }
+}
+
+/**
+ * Pushes Σ coef·local (f32x4): zero coefficients skipped, ±1 without a multiply, the constant
+ * rounded to float32 and taken from `k`.
+ */
+function lin(f: Fn, k: Constants, terms: [number, number][]): void {
   let first = true;
   for (const [c0, local] of terms) {
     const c = Math.fround(c0);
@@ -82,13 +107,13 @@ function lin(f: Fn, terms: [number, number][]): void {
       if (first) { if (c === -1) f.simd(SIMD.f32x4Neg); }
       else f.simd(c === 1 ? SIMD.f32x4Add : SIMD.f32x4Sub);
     } else {
-      f.simd(SIMD.const, ...splat(Math.abs(c))).get(local).simd(SIMD.f32x4Mul);
+      f.get(k.get(Math.abs(c))).get(local).simd(SIMD.f32x4Mul);
       if (first) { if (c < 0) f.simd(SIMD.f32x4Neg); }
       else f.simd(c > 0 ? SIMD.f32x4Add : SIMD.f32x4Sub);
     }
     first = false;
   }
-  if (first) f.simd(SIMD.const, ...splat(0));
+  if (first) f.get(k.get(0));
 }
 
 /** Bit reversal of `i` over log2(m) bits. */
@@ -102,18 +127,26 @@ function bitReverse(i: number, m: number): number {
  * Radix-2 decimation-in-time butterflies over `re`/`im` (locals holding the bit-reversed input),
  * in place; `sign` −1 for the forward transform, +1 for the (unnormalised) inverse.
  */
-function butterflies(f: Fn, re: number[], im: number[], sign: number, tr: number, ti: number) {
+function butterflies(
+  f: Fn,
+  k: Constants,
+  re: number[],
+  im: number[],
+  sign: number,
+  tr: number,
+  ti: number,
+) {
   const m = re.length;
   for (let size = 2; size <= m; size *= 2) {
     const half = size / 2;
-    for (let k = 0; k < half; k++) {
-      const [c, s0] = trig(k, size), s = sign * s0;
+    for (let e = 0; e < half; e++) {
+      const [c, s0] = trig(e, size), s = sign * s0;
       for (let j = 0; j < m; j += size) {
-        const a = j + k, b = a + half;
+        const a = j + e, b = a + half;
         // t = w · b with w = c + j·s.
-        lin(f, [[c, re[b]], [-s, im[b]]]);
+        lin(f, k, [[c, re[b]], [-s, im[b]]]);
         f.set(tr);
-        lin(f, [[s, re[b]], [c, im[b]]]);
+        lin(f, k, [[s, re[b]], [c, im[b]]]);
         f.set(ti);
         f.get(re[a]).get(tr).simd(SIMD.f32x4Sub).set(re[b]);
         f.get(im[a]).get(ti).simd(SIMD.f32x4Sub).set(im[b]);
@@ -168,7 +201,7 @@ const load = (f: Fn) => f.simd(SIMD.load, ...memarg(2, 0));
  */
 function forwardBody(n: number, valid: number): Fn {
   const m = n / 2;
-  const f = new Fn(11);
+  const f = new Fn(11), k = new Constants(f);
   const [SRC, SS, SSTEP, DST, DS, IMOFF, DSTEP, REPS, GROUPS, GA, GB] = Array.from(
     { length: 11 },
     (_, i) => i,
@@ -185,27 +218,28 @@ function forwardBody(n: number, valid: number): Fn {
       if (t < valid) {
         load(f.get(p)).set(target);
         if (t + 1 < valid) f.addTo(p, { local: SS });
-      } else f.simd(SIMD.const, ...splat(0)).set(target);
+      } else f.get(k.get(0)).set(target);
     }
-    butterflies(f, re, im, -1, tr, ti);
+    butterflies(f, k, re, im, -1, tr, ti);
     // 2·X[f] = (Z[f] + conj Z[M−f]) − j·e^{−2πjf/N}·(Z[f] − conj Z[M−f]), Z[M] = Z[0].
     f.get(dst).set(q);
     for (let fb = 0; fb <= m; fb++) {
       const a = fb % m, b = (m - fb) % m;
       const [c, s] = trig(fb, n);
-      lin(f, [[1, re[a]], [-1, re[b]]]);
+      lin(f, k, [[1, re[a]], [-1, re[b]]]);
       f.set(d0); // Re d
-      lin(f, [[1, im[a]], [1, im[b]]]);
+      lin(f, k, [[1, im[a]], [1, im[b]]]);
       f.set(d1); // Im d
       f.get(q);
-      lin(f, [[1, re[a]], [1, re[b]], [c, d1], [-s, d0]]);
+      lin(f, k, [[1, re[a]], [1, re[b]], [c, d1], [-s, d0]]);
       store(f);
       f.get(q).get(IMOFF).op(OP.i32Add);
-      lin(f, [[1, im[a]], [-1, im[b]], [-c, d0], [-s, d1]]);
+      lin(f, k, [[1, im[a]], [-1, im[b]], [-c, d0], [-s, d1]]);
       store(f);
       if (fb < m) f.addTo(q, { local: DS });
     }
   });
+  k.prepend();
   return f;
 }
 
@@ -218,7 +252,7 @@ function forwardBody(n: number, valid: number): Fn {
  */
 function inverseBody(n: number, outputs: number): Fn {
   const m = n / 2;
-  const f = new Fn(9);
+  const f = new Fn(9), k = new Constants(f);
   const [SRC, DS, IMOFF, SSTEP, DST, PS, DSTEP, REPS, GROUPS] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const re = Array.from({ length: m }, () => f.local(V128));
   const im = Array.from({ length: m }, () => f.local(V128));
@@ -234,13 +268,13 @@ function inverseBody(n: number, outputs: number): Fn {
   // 2·Z[f] = (Y[f] + conj Y[M−f]) + j·e^{2πjf/N}·(Y[f] − conj Y[M−f]), A = Y[f], B = Y[M−f].
   const emitZ = (fb: number, xr: number, xi: number, yr: number, yi: number) => {
     const [c, s] = trig(fb, n), slot = bitReverse(fb, m);
-    lin(f, [[1, xr], [-1, yr]]);
+    lin(f, k, [[1, xr], [-1, yr]]);
     f.set(d0);
-    lin(f, [[1, xi], [1, yi]]);
+    lin(f, k, [[1, xi], [1, yi]]);
     f.set(d1);
-    lin(f, [[1, xr], [1, yr], [-c, d1], [-s, d0]]);
+    lin(f, k, [[1, xr], [1, yr], [-c, d1], [-s, d0]]);
     f.set(re[slot]);
-    lin(f, [[1, xi], [-1, yi], [c, d0], [-s, d1]]);
+    lin(f, k, [[1, xi], [-1, yi], [c, d0], [-s, d1]]);
     f.set(im[slot]);
   };
   f.i32(16).set(sixteen);
@@ -252,7 +286,7 @@ function inverseBody(n: number, outputs: number): Fn {
       emitZ(fb, ar, ai, br, bi);
       if (fb > 0 && m - fb !== fb) emitZ(m - fb, br, bi, ar, ai);
     }
-    butterflies(f, re, im, 1, tr, ti);
+    butterflies(f, k, re, im, 1, tr, ti);
     f.get(dst).set(p);
     for (let t = 0; t < outputs; t++) {
       f.get(p).get(t & 1 ? im[t >> 1] : re[t >> 1]);
@@ -260,6 +294,7 @@ function inverseBody(n: number, outputs: number): Fn {
       if (t + 1 < outputs) f.addTo(p, { local: PS });
     }
   });
+  k.prepend();
   return f;
 }
 
