@@ -3,12 +3,14 @@
  * (lib/model/winograd.ts) at conv2's long rows?
  *
  *   deno run --allow-read [--allow-sys=loadavg] scripts/bench-fft-conv.ts [--pairs 7]
- *            [--blocks 128,256] [--rows 8] [--len 24240] [--profile]
+ *            [--blocks 128,256] [--rows 8] [--len 24240] [--pad-before 0] [--pad-after 0]
+ *            [--profile]
  *
- * Shape: `rows` rows of `len` positions, 40 → 40 channels, width 40, no padding (the fast
- * front-end's whole-utterance conv2). Three passes, as one training step runs them: forward
- * (with bias + ReLU), the filter gradient, and the input gradient (a convolution of the
- * upstream gradient with the flipped filter, padding 39 both sides).
+ * Shape: `rows` rows of `len` positions, 40 → 40 channels, width 40, no padding by default
+ * (the fast front-end's whole-utterance conv2; its window edges are `--rows 2400 --len 49
+ * --pad-before 19` and `--len 50 --pad-after 20`). Three passes, as one training step runs
+ * them: forward (with bias + ReLU), the filter gradient, and the input gradient (a convolution
+ * of the upstream gradient with the flipped filter, padding 39 − pad on each side).
  *
  * This 2-core machine's speed drifts by ±20 % from one minute to the next, so only paired
  * ratios in one process mean anything: every pair runs Winograd and each FFT block size back
@@ -27,13 +29,16 @@ import { parseCommandLine } from "../lib/util/cli.ts";
 import { Random } from "../lib/util/random.ts";
 
 const USAGE = "Usage: deno run --allow-read [--allow-sys=loadavg] scripts/bench-fft-conv.ts " +
-  "[--pairs 7] [--blocks 128,256] [--rows 8] [--len 24240] [--profile]";
+  "[--pairs 7] [--blocks 128,256] [--rows 8] [--len 24240] [--pad-before 0] [--pad-after 0] " +
+  "[--profile]";
 const { values: args } = parseCommandLine({
   options: {
     pairs: { type: "string", default: "7" },
     blocks: { type: "string", default: "128,256" },
     rows: { type: "string", default: "8" },
     len: { type: "string", default: "24240" },
+    "pad-before": { type: "string", default: "0" },
+    "pad-after": { type: "string", default: "0" },
     profile: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -68,9 +73,18 @@ function flipFilter(w: Float32Array, k: number, cin: number, cout: number): Floa
 }
 
 const C = 40, K = 40;
-const shape: Conv1dShape = { n: ROWS, len: LEN, cin: C, kw: K, cout: C, padBefore: 0, padAfter: 0 };
-const lout = LEN - K + 1;
-const dxShape: Conv1dShape = { ...shape, len: lout, padBefore: K - 1, padAfter: K - 1 };
+const PB = Number(args["pad-before"]), PA = Number(args["pad-after"]);
+const shape: Conv1dShape = {
+  n: ROWS,
+  len: LEN,
+  cin: C,
+  kw: K,
+  cout: C,
+  padBefore: PB,
+  padAfter: PA,
+};
+const lout = LEN + PB + PA - K + 1;
+const dxShape: Conv1dShape = { ...shape, len: lout, padBefore: K - 1 - PB, padAfter: K - 1 - PA };
 
 const rng = new Random(5);
 const x = Float32Array.from({ length: ROWS * LEN * C }, () => rng.uniform(-1, 1));
@@ -107,7 +121,10 @@ function timed(impl: Impl, pass: Pass): { wall: number; cpu: number; out: Float3
 }
 
 // ---- accuracy: sampled outputs and taps against float64 direct sums ----
-console.log(`shape: ${ROWS} rows × ${LEN} positions, ${C} → ${C} channels, width ${K}`);
+console.log(
+  `shape: ${ROWS} rows × ${LEN} positions, ${C} → ${C} channels, width ${K}, ` +
+    `padding ${PB}/${PA} (input gradient: ${K - 1 - PB}/${K - 1 - PA})`,
+);
 console.log(`load average at start: ${loadavg()}`);
 const outs = new Map<string, Record<Pass, Float32Array>>();
 for (const impl of impls) {
@@ -127,8 +144,9 @@ const errors = new Map<string, Record<Pass, number>>(impls.map((i) => [i.name, {
     const r = pick(ROWS), t = pick(lout), o = pick(C);
     let s = bias[o], m = Math.abs(bias[o]);
     for (let q = 0; q < K; q++) {
+      if (t + q - PB < 0 || t + q - PB >= LEN) continue;
       for (let i = 0; i < C; i++) {
-        const v = x[(r * LEN + t + q) * C + i] * w[(q * C + i) * C + o];
+        const v = x[(r * LEN + t + q - PB) * C + i] * w[(q * C + i) * C + o];
         s += v;
         m += Math.abs(v);
       }
@@ -139,7 +157,7 @@ const errors = new Map<string, Record<Pass, number>>(impls.map((i) => [i.name, {
     s = 0;
     m = 0;
     for (let q = 0; q < K; q++) {
-      const p = t2 + q - (K - 1);
+      const p = t2 + q - (K - 1 - PB);
       if (p < 0 || p >= lout) continue;
       for (let o2 = 0; o2 < C; o2++) {
         const v = dy[(r * lout + p) * C + o2] * wf[(q * C + o2) * C + i2];
@@ -155,7 +173,8 @@ const errors = new Map<string, Record<Pass, number>>(impls.map((i) => [i.name, {
     let s = 0, m = 0;
     for (let r = 0; r < ROWS; r++) {
       for (let t = 0; t < lout; t++) {
-        const v = x[(r * LEN + t + q) * C + i] * dy[(r * lout + t) * C + o];
+        if (t + q - PB < 0 || t + q - PB >= LEN) continue;
+        const v = x[(r * LEN + t + q - PB) * C + i] * dy[(r * lout + t) * C + o];
         s += v;
         m += Math.abs(v);
       }
