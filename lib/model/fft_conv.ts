@@ -21,19 +21,29 @@
  * past L): dw[q] = Σ_b Σ_s xb[s + q] · dyb[s] for q < kw, which again never wraps, so its
  * spectrum is Σ_b X_b[f] · conj(DY_b[f]): per bin one GEMM with A = [Re X | Im X] read
  * transposed in place (K = all blocks) and B = [Re DY | Im DY], whose four quadrants combine
- * to the complex sum; an inverse real DFT of the 2·kw needed taps (in float64, in JS) gives dw.
+ * to the complex sum; an inverse real DFT to the kw needed taps (one small GEMM) gives dw.
  * The input gradient is a convolution with the flipped filter and padding kw − 1 − pad, so
  * callers use {@link FftConv.conv1d} for it, as with Winograd.
  *
  * ## The transforms
  * Real FFTs of size N via one complex FFT of N/2 (even samples real, odd imaginary) and the
- * usual split, generated as straight-line WebAssembly SIMD with the twiddles inlined: each f32x4
- * lane is one channel, so one call transforms four channels of every block of a row (the loop
- * over blocks inside the module), like lib/model/lane_maps.ts does for Winograd. The values live
- * in v128 locals (V8 spills what does not fit in registers to the stack, i.e. L1). Channel
- * counts that are not multiples of 4 are padded with zero channels in the copies in and out.
- * The scale factors (2 from the split, N from the unnormalised inverse) go into the filter
- * spectra and the gradient's final DFT, where they cost nothing.
+ * usual split, generated as straight-line WebAssembly SIMD (radix 4, twiddles as constants set
+ * once per call): each f32x4 lane is one channel, and one call transforms all channels of every
+ * block of a row (the loops over blocks and 4-channel groups inside the module), like
+ * lib/model/lane_maps.ts does for Winograd. The values live in v128 locals (V8 spills what
+ * does not fit in registers to the stack; keeping them in a scratch block of memory instead
+ * measured 0.8-0.9× as fast). Channel counts that are not multiples of 4 are padded with zero
+ * channels in the copies in and out. The scale factors (2 from the split, N from the
+ * unnormalised inverse) go into the filter spectra and the gradient's final DFT.
+ *
+ * ## Measured (scripts/bench-fft-conv.ts, 7 pairs in one process, load 2.8-2.9)
+ * conv2's row shape, 8 × 24,240 positions, N = 256: forward (with bias + ReLU) 129 ms against
+ * Winograd's 321, filter gradient 150 against 491, input gradient (padding 39/39) 138 against
+ * 325; all three 417 ms against 1,117, per-pair ratio median **2.72×** (1.75-3.75). Errors
+ * relative to the largest Σ|terms| ≤ 3e-8 there (sampled against float64; Winograd ≤ 1.6e-7)
+ * and ≤ 4.3e-7 at the test shapes. Of FFT's time, the per-bin GEMMs take ≈ 40 %, the
+ * transforms ≈ 45 %, copies in and out most of the rest. The window-edge shape (2,400 rows of
+ * 49, padding 19) gains less: 1.42× over the three passes, the forward alone at par.
  * @module
  */
 import { type Conv1dShape, type PackedB, WasmBuffer, type WasmGemm } from "./wasm_gemm.ts";
@@ -54,9 +64,9 @@ import {
 /**
  * Default block: N = 256 (L = 217 outputs per block at kw = 40; ≈ 3.8k real multiply-adds per
  * output in the GEMMs). Paired at conv2's row shape (8 × 24,240, scripts/bench-fft-conv.ts),
- * all three passes took 446 ms at N = 256 against 512 ms at N = 128 (≈ 4.7k multiply-adds per
- * output); N = 512 lost more in the transforms (256 complex values per transform, spilled) than
- * its ≈ 9 % fewer multiply-adds gained.
+ * all three passes took 417 ms at N = 256 against 487 ms at N = 128 (≈ 4.7k multiply-adds per
+ * output) and 574 ms at N = 512, whose GEMMs (M = 416 blocks, 257 bins) and larger transforms
+ * lost more than its ≈ 9 % fewer multiply-adds gained.
  */
 export const FFT_BLOCK = 256;
 
