@@ -52,17 +52,36 @@ function tallProduct(a: tf.Tensor2D | undefined, d: tf.Tensor2D): tf.Tensor2D {
   return acc!;
 }
 
-/** What the own path needs of a convolution implementation (WasmGemm and WinogradConv). */
+/** What the own path needs of a convolution implementation (WasmGemm, WinogradConv, FftConv). */
 type ConvKernels = Pick<WasmGemm, "conv1d" | "conv1dFilterGrad">;
 
 /**
- * The thread's convolution kernels for a convolution with `cin` inputs: Winograd for conv2;
- * the direct im2col-free GEMM for conv1, whose single input channel leaves too little work per
- * transformed value for Winograd to pay (XNNPACK spent ≈ 5 GFLOP/s on its tall filter gradient).
+ * Output positions per row from which conv2's passes go to the FFT convolution: one block of
+ * 256 inputs yields 217 outputs, so shorter rows (the window edges, 29–67 outputs) would pay for
+ * a block they mostly discard. Paired A/B (docs/performance.md): FFT 2.7× Winograd over the
+ * shared rows' three passes; at the edges 1.4× with the forward at par.
+ */
+const FFT_MIN_OUTPUTS = 217;
+
+/**
+ * The thread's convolution kernels for a convolution with `cin` inputs. conv1 (one input
+ * channel) runs on the direct im2col-free GEMM: too little work per transformed value for a fast
+ * transform to pay (XNNPACK spent ≈ 5 GFLOP/s on its tall filter gradient). conv2 runs on FFT
+ * over long rows and Winograd over short ones, chosen per call from the shape.
  */
 function ownKernelsFor(cin: number): { conv: ConvKernels; gemm: WasmGemm } | undefined {
   const k = ownKernels();
-  return k && { conv: cin < 2 ? k.gemm : k.winograd, gemm: k.gemm };
+  if (!k) return undefined;
+  if (cin < 2) return { conv: k.gemm, gemm: k.gemm };
+  const pick = (s: Conv1dShape) =>
+    s.len + s.padBefore + s.padAfter - s.kw + 1 >= FFT_MIN_OUTPUTS ? k.fft : k.winograd;
+  return {
+    conv: {
+      conv1d: (x, w, s, bias) => pick(s).conv1d(x, w, s, bias),
+      conv1dFilterGrad: (x, dy, s) => pick(s).conv1dFilterGrad(x, dy, s),
+    },
+    gemm: k.gemm,
+  };
 }
 
 /** `w [k, cin, cout]` → reversed in time, in/out swapped `[k, cout, cin]` (dX's filter). */

@@ -1,16 +1,27 @@
 /**
- * The thread's own WebAssembly kernels (one GEMM module, its Winograd convolutions) and the
- * switch that turns them off. They replace tfjs's kernels on the wasm backend where tfjs is the
+ * The thread's own WebAssembly kernels (one GEMM module, its Winograd and FFT convolutions) and
+ * the switch that turns them off. They replace tfjs's kernels on the wasm backend where tfjs is the
  * limit: conv2 (conv.ts) and the GRU recurrence (gru.ts). Each Web Worker engine has its own
  * instance, like its own tfjs engine.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { WasmGemm } from "./wasm_gemm.ts";
+import { FftConv } from "./fft_conv.ts";
 import { WinogradConv } from "./winograd.ts";
 
+/** The kernels of one thread. */
+export interface OwnKernels {
+  /** The GEMM module (also conv1's direct convolution). */
+  gemm: WasmGemm;
+  /** Winograd F(4, 4) convolutions on it. */
+  winograd: WinogradConv;
+  /** Overlap-save FFT convolutions on it (block 256). */
+  fft: FftConv;
+}
+
 let enabled = true;
-let kernels: { gemm: WasmGemm; winograd: WinogradConv } | undefined;
+let kernels: OwnKernels | undefined;
 
 /**
  * Whether the model uses our own kernels on the wasm backend (default true) or tfjs's
@@ -21,11 +32,11 @@ export function setOwnKernels(on: boolean): void {
 }
 
 /** The kernels when they apply (wasm backend, not switched off); undefined otherwise. */
-export function ownKernels(): { gemm: WasmGemm; winograd: WinogradConv } | undefined {
+export function ownKernels(): OwnKernels | undefined {
   if (!enabled || tf.getBackend() !== "wasm") return undefined;
   if (!kernels) {
     const gemm = WasmGemm.create();
-    kernels = { gemm, winograd: new WinogradConv(gemm) };
+    kernels = { gemm, winograd: new WinogradConv(gemm), fft: new FftConv(gemm) };
   }
   return kernels;
 }
