@@ -12,9 +12,10 @@
  *   channel i, whose *channels* are the examples n, and whose *filter* is dY.
  *
  * On the wasm backend the convolutions run on our own kernels instead of XNNPACK: conv2 (≈ 90 %
- * of a training step's FLOPs) — forward, input gradient and filter gradient — as Winograd F(4, 4)
- * convolutions (winograd.ts: 2.3× fewer multiply-adds, exact up to float rounding) whose
- * products run on our relaxed-SIMD GEMM (wasm_gemm.ts, 1.6–1.9× XNNPACK's speed at conv2's
+ * of a training step's FLOPs) — forward, input gradient and filter gradient — as overlap-save FFT
+ * convolutions (fft_conv.ts: block 256 over the long shared rows, ≈ 6× fewer multiply-adds than
+ * Winograd F(4, 4) there; block 128 over the short window edges; see conv2Kernels), with Winograd
+ * (winograd.ts) for filters too wide for a block, all exact up to float rounding, whose products run on our relaxed-SIMD GEMM (wasm_gemm.ts, 1.6–1.9× XNNPACK's speed at conv2's
  * shapes, docs/gemm-study.md); conv1 runs directly on that GEMM. The operands travel through JS
  * arrays, a copy each way. `setOwnKernels` (own_kernels.ts) turns this off.
  *
@@ -25,7 +26,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Conv1dShape, WasmGemm } from "./wasm_gemm.ts";
-import { ownKernels } from "./own_kernels.ts";
+import { type OwnKernels, ownKernels } from "./own_kernels.ts";
 
 /** Rows per chunk of {@link tallProduct}: keeps XNNPACK's packed right operand ≲ 10 MB. */
 const TALL_CHUNK = 65536;
@@ -56,32 +57,37 @@ function tallProduct(a: tf.Tensor2D | undefined, d: tf.Tensor2D): tf.Tensor2D {
 type ConvKernels = Pick<WasmGemm, "conv1d" | "conv1dFilterGrad">;
 
 /**
- * Output positions per row from which conv2's passes go to the FFT convolution: one block of
- * 256 inputs yields 217 outputs, so shorter rows (the window edges, 29–67 outputs) would pay for
- * a block they mostly discard. Paired A/B (docs/performance.md): FFT 2.7× Winograd over the
- * shared rows' three passes; at the edges 1.4× with the forward at par.
+ * conv2's implementation for one call's shape. Overlap-save FFT with a block of 256 inputs over
+ * rows of at least one block's outputs (the shared rows: 24,201 outputs at 300 windows), a block
+ * of 128 over shorter ones (the window edges: 29–69 outputs, one block each), Winograd F(4, 4)
+ * only where the filter is wider than half a block, so that a block would yield too few outputs.
+ * Paired A/B of a training step (docs/performance.md): FFT over the rows 1.28× the all-Winograd
+ * step; then block 128 over the edges another 1.21× (block 256 there: 0.85×, block 64: 1.16×).
  */
-const FFT_MIN_OUTPUTS = 217;
+function conv2Kernels(k: OwnKernels): ConvKernels {
+  const pick = (s: Conv1dShape) => {
+    const lout = s.len + s.padBefore + s.padAfter - s.kw + 1;
+    const long = k.fft.blockSize, short = k.fftShort.blockSize;
+    if (s.kw <= long / 2 && lout >= long - s.kw + 1) return k.fft;
+    if (s.kw <= short / 2) return k.fftShort;
+    return s.kw <= long / 2 ? k.fft : k.winograd;
+  };
+  return {
+    conv1d: (x, w, s, bias) => pick(s).conv1d(x, w, s, bias),
+    conv1dFilterGrad: (x, dy, s) => pick(s).conv1dFilterGrad(x, dy, s),
+  };
+}
 
 /**
- * The thread's convolution kernels for a convolution with `cin` inputs. conv1 (one input
- * channel) runs on the direct im2col-free GEMM: too little work per transformed value for a fast
- * transform to pay (XNNPACK spent ≈ 5 GFLOP/s on its tall filter gradient). conv2 runs on FFT
- * over long rows and Winograd over short ones, chosen per call from the shape.
+ * The thread's convolution kernels for a convolution with `cin` inputs: conv1 (one input
+ * channel) on the direct im2col-free GEMM, where too little work per transformed value is left
+ * for a fast transform to pay (XNNPACK spent ≈ 5 GFLOP/s on its tall filter gradient); wider
+ * inputs on {@link conv2Kernels}.
  */
 function ownKernelsFor(cin: number): { conv: ConvKernels; gemm: WasmGemm } | undefined {
   const k = ownKernels();
   if (!k) return undefined;
-  if (cin < 2) return { conv: k.gemm, gemm: k.gemm };
-  const pick = (s: Conv1dShape) =>
-    s.len + s.padBefore + s.padAfter - s.kw + 1 >= FFT_MIN_OUTPUTS ? k.fft : k.winograd;
-  return {
-    conv: {
-      conv1d: (x, w, s, bias) => pick(s).conv1d(x, w, s, bias),
-      conv1dFilterGrad: (x, dy, s) => pick(s).conv1dFilterGrad(x, dy, s),
-    },
-    gemm: k.gemm,
-  };
+  return { conv: cin < 2 ? k.gemm : conv2Kernels(k), gemm: k.gemm };
 }
 
 /** `w [k, cin, cout]` → reversed in time, in/out swapped `[k, cout, cin]` (dX's filter). */

@@ -16,8 +16,10 @@ export interface OwnKernels {
   gemm: WasmGemm;
   /** Winograd F(4, 4) convolutions on it. */
   winograd: WinogradConv;
-  /** Overlap-save FFT convolutions on it (block 256). */
+  /** Overlap-save FFT convolutions on it, block 256 (long rows). */
   fft: FftConv;
+  /** The same with block 128 (short rows, e.g. the window edges). */
+  fftShort: FftConv;
 }
 
 let enabled = true;
@@ -36,7 +38,12 @@ export function ownKernels(): OwnKernels | undefined {
   if (!enabled || tf.getBackend() !== "wasm") return undefined;
   if (!kernels) {
     const gemm = WasmGemm.create();
-    kernels = { gemm, winograd: new WinogradConv(gemm), fft: new FftConv(gemm) };
+    kernels = {
+      gemm,
+      winograd: new WinogradConv(gemm),
+      fft: new FftConv(gemm),
+      fftShort: new FftConv(gemm, 128),
+    };
   }
   return kernels;
 }
