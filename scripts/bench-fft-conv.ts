@@ -24,6 +24,7 @@
 import process from "node:process";
 import { type Conv1dShape, WasmGemm } from "../lib/model/wasm_gemm.ts";
 import { WinogradConv } from "../lib/model/winograd.ts";
+import { flipFilter } from "../lib/model/conv.ts";
 import { FftConv } from "../lib/model/fft_conv.ts";
 import { parseCommandLine } from "../lib/util/cli.ts";
 import { Random } from "../lib/util/random.ts";
@@ -58,18 +59,6 @@ function loadavg(): string {
     }
   } catch { /* older runtimes */ }
   return "unknown (add --allow-sys=loadavg)";
-}
-
-/** `w [k, cin, cout]` → reversed in time, in/out swapped `[k, cout, cin]` (dX's filter). */
-function flipFilter(w: Float32Array, k: number, cin: number, cout: number): Float32Array {
-  const r = new Float32Array(w.length);
-  for (let q = 0; q < k; q++) {
-    const src = (k - 1 - q) * cin * cout, dst = q * cout * cin;
-    for (let i = 0; i < cin; i++) {
-      for (let o = 0; o < cout; o++) r[dst + o * cin + i] = w[src + i * cout + o];
-    }
-  }
-  return r;
 }
 
 const C = 40, K = 40;

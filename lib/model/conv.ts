@@ -91,7 +91,7 @@ function ownKernelsFor(cin: number): { conv: ConvKernels; gemm: WasmGemm } | und
 }
 
 /** `w [k, cin, cout]` → reversed in time, in/out swapped `[k, cout, cin]` (dX's filter). */
-function flipFilter(w: Float32Array, k: number, cin: number, cout: number): Float32Array {
+export function flipFilter(w: Float32Array, k: number, cin: number, cout: number): Float32Array {
   const r = new Float32Array(w.length);
   for (let q = 0; q < k; q++) {
     const src = (k - 1 - q) * cin * cout, dst = q * cout * cin;
