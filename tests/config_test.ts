@@ -12,15 +12,7 @@ import {
   SMOKE_OVERLAY,
   validateExperiment,
 } from "../lib/experiment/config.ts";
-
-async function withTemp(fn: (dir: string) => Promise<void>) {
-  const dir = await Deno.makeTempDir({ prefix: "config-test-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempDir } from "./temp_dir.ts";
 
 Deno.test("every shipped experiment file validates; iemocap holds the paper's values", async () => {
   for (const corpus of ["example", "emodb", "iemocap", "manifest"] as const) {
@@ -77,7 +69,7 @@ Deno.test("--set parses JSON values, comma lists and refuses unknown keys", () =
 });
 
 Deno.test("schema errors name the key and the file", async () => {
-  await withTemp(async (dir) => {
+  await withTempDir("config-test-", async (dir) => {
     const base = JSON.parse(await Deno.readTextFile(experimentFileFor("example")));
     const write = async (name: string, value: unknown) => {
       const path = join(dir, name);

@@ -13,19 +13,10 @@ import { loadEmodb } from "../lib/corpus/emodb.ts";
 import { loadIemocap } from "../lib/corpus/iemocap.ts";
 import { loadManifest, parseCsv, parseCsvRows } from "../lib/corpus/manifest.ts";
 import type { Corpus } from "../lib/corpus/types.ts";
+import { withTempDir } from "./temp_dir.ts";
 
 const tone = (n: number) => Float32Array.from({ length: n }, (_, i) => 0.2 * Math.sin(i / 7));
 const wav = (n = 3200) => encodeWav16(tone(n), 16000);
-
-/** Runs `f` with a fresh temporary folder and removes it afterwards. */
-async function withTempDir(prefix: string, f: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix });
-  try {
-    await f(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 const reasonsOf = (items: { file: string; reason: string }[] | undefined) =>
   (items ?? []).map((s) => `${s.file}: ${s.reason}`).join("\n");

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { encodeWav16, readWav } from "../lib/audio/mod.ts";
 import { extractEgemaps } from "../lib/features/egemaps/mod.ts";
 import { corpusFeatures } from "../lib/experiment/features.ts";
+import { withTempDir } from "./temp_dir.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
 const SCRIPT = join(REPO, "scripts", "egemaps.ts");
@@ -78,17 +79,8 @@ async function libFunctionals(path: string): Promise<number[]> {
 
 const exists = (p: string) => Deno.lstat(p).then(() => true, () => false);
 
-async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "egemaps_cli_" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 Deno.test("egemaps CLI: follows symlinked files and folders, reports a loop, names rows by relative path, quotes per RFC 4180, mirrors LLD files", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("egemaps_cli_", async (dir) => {
     const root = join(dir, "root");
     await Deno.mkdir(join(root, "sub"), { recursive: true });
     await Deno.mkdir(join(dir, "outside", "dir"), { recursive: true });
@@ -143,7 +135,7 @@ Deno.test("egemaps CLI: follows symlinked files and folders, reports a loop, nam
 });
 
 Deno.test("egemaps CLI: files given directly are named by their path; clashing row names or LLD files are refused before extraction", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("egemaps_cli_", async (dir) => {
     for (const d of ["d1", "d2", "c"]) await Deno.mkdir(join(dir, d));
     await writeTone(join(dir, "d1", "a.wav"), 3200, 150);
     await writeTone(join(dir, "d2", "a.wav"), 3200, 250);
@@ -180,7 +172,7 @@ Deno.test("egemaps CLI: files given directly are named by their path; clashing r
 });
 
 Deno.test("egemaps CLI: all inputs bad fails naming each; some bad keeps the good ones (exit 0, warning); --strict exits 1 and leaves the old CSV", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("egemaps_cli_", async (dir) => {
     const bad = join(dir, "bad");
     await Deno.mkdir(bad);
     await Deno.writeTextFile(join(bad, "broken.wav"), "not a wav");
@@ -217,7 +209,7 @@ Deno.test("egemaps CLI: all inputs bad fails naming each; some bad keeps the goo
 });
 
 Deno.test("egemaps CLI: an unwritable --out or --lld-dir is reported before any extraction, without a stack trace", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("egemaps_cli_", async (dir) => {
     await Deno.writeTextFile(join(dir, "plain"), "a regular file");
     await Deno.mkdir(join(dir, "folder"));
     await writeTone(join(dir, "good.wav"), 3200, 200);
@@ -245,7 +237,7 @@ Deno.test("egemaps CLI: an unwritable --out or --lld-dir is reported before any 
 });
 
 Deno.test("egemaps CLI: audio shorter than one window is zero-padded like reproduce, noted and counted, and gives the experiment's features", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("egemaps_cli_", async (dir) => {
     // 200 samples is below extractEgemaps' 320-sample minimum, 500 is above it but below one
     // 640-sample window, and 8 kHz audio is short only after resampling to 16 kHz.
     await writeTone(join(dir, "s200.wav"), 200, 220);

@@ -9,6 +9,7 @@ import { encodeWav16 } from "../lib/audio/mod.ts";
 import type { Utterance } from "../lib/corpus/types.ts";
 import { EgemapsPool, extractEgemaps } from "../lib/features/egemaps/mod.ts";
 import { corpusFeatures } from "../lib/experiment/features.ts";
+import { withTempDir } from "./temp_dir.ts";
 
 const SR = 16000;
 const REPO = new URL("..", import.meta.url).pathname;
@@ -25,15 +26,6 @@ function tone(f0: number, seed: number, seconds = 0.6): Float32Array {
     x[i] = 0.3 * v + 0.02 * (s / 2147483648 - 0.5);
   }
   return x;
-}
-
-async function withTemp(fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "egemaps-pool-" });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
 }
 
 /** Six good files and, third and fifth, two that cannot be read. */
@@ -85,7 +77,7 @@ Deno.test("EgemapsPool: 3 workers give extractEgemaps' results bit for bit; a wo
 });
 
 Deno.test("feature cache: extraction on 3 workers stores and returns what 1 worker does, failures in corpus order", () =>
-  withTemp(async (dir) => {
+  withTempDir("egemaps-pool-", async (dir) => {
     const us = await corpus(dir);
     const one = await corpusFeatures(us, join(dir, "one"));
     const logs: string[] = [];
@@ -119,7 +111,7 @@ async function cli(args: string[]): Promise<{ code: number; stderr: string }> {
 }
 
 Deno.test("egemaps CLI: --workers 3 writes the CSV and LLD files of --workers 1, messages in input order; --workers 0 is refused", () =>
-  withTemp(async (dir) => {
+  withTempDir("egemaps-pool-", async (dir) => {
     const us = await corpus(dir);
     const inputs = us.filter((_, i) => i !== 4).map((u) => u.path); // one unreadable among them
     const runs = [];

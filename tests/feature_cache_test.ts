@@ -8,6 +8,7 @@ import { EGEMAPS_LLD_NAMES, extractEgemaps } from "../lib/features/egemaps/mod.t
 import { resolveExperiment, SMOKE_OVERLAY } from "../lib/experiment/config.ts";
 import { corpusFeatures } from "../lib/experiment/features.ts";
 import { runExperiment } from "../lib/experiment/run.ts";
+import { withTempDir } from "./temp_dir.ts";
 
 const SR = 16000;
 
@@ -44,15 +45,6 @@ async function fresh(path: string): Promise<{ functionals: Float64Array; lld: Fl
   return { functionals: Float64Array.from(f.functionals.values), lld };
 }
 
-async function withTemp(prefix: string, fn: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix });
-  try {
-    await fn(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
 async function lldFiles(cache: string): Promise<string[]> {
   const names: string[] = [];
   for await (const e of Deno.readDir(join(cache, "lld"))) names.push(e.name);
@@ -60,7 +52,7 @@ async function lldFiles(cache: string): Promise<string[]> {
 }
 
 Deno.test("feature cache: same relative paths in two corpora get each their own features", () =>
-  withTemp("feat-corpora-", async (root) => {
+  withTempDir("feat-corpora-", async (root) => {
     const cache = join(root, "out", "features");
     const a = join(root, "A", "audio", "u01.wav"), b = join(root, "B", "audio", "u01.wav");
     await writeTone(a, 120);
@@ -88,7 +80,7 @@ Deno.test("feature cache: same relative paths in two corpora get each their own 
   }));
 
 Deno.test("feature cache: an audio file rewritten in place is recomputed", () =>
-  withTemp("feat-rewrite-", async (root) => {
+  withTempDir("feat-rewrite-", async (root) => {
     const cache = join(root, "features"), wav = join(root, "u.wav");
     await writeTone(wav, 150);
     await corpusFeatures([utt("u", wav)], cache);
@@ -102,7 +94,7 @@ Deno.test("feature cache: an audio file rewritten in place is recomputed", () =>
   }));
 
 Deno.test("feature cache: ids that differ only outside ASCII never share a cache file", () =>
-  withTemp("feat-unicode-", async (root) => {
+  withTempDir("feat-unicode-", async (root) => {
     const cache = join(root, "features");
     const ids = ["03ä", "03ö", "03日本"];
     const us = ids.map((id) => utt(id, join(root, `${id}.wav`)));
@@ -120,7 +112,7 @@ Deno.test("feature cache: ids that differ only outside ASCII never share a cache
   }));
 
 Deno.test("feature cache: a truncated LLD file is recomputed, between runs and within one", () =>
-  withTemp("feat-truncated-", async (root) => {
+  withTempDir("feat-truncated-", async (root) => {
     const cache = join(root, "features"), wav = join(root, "u.wav");
     await writeTone(wav, 180);
     const want = await fresh(wav);
@@ -155,7 +147,7 @@ Deno.test("feature cache: a truncated LLD file is recomputed, between runs and w
   }));
 
 Deno.test("feature cache: a broken index or a stale extractor version is recomputed", () =>
-  withTemp("feat-index-", async (root) => {
+  withTempDir("feat-index-", async (root) => {
     const cache = join(root, "features"), wav = join(root, "u.wav");
     await writeTone(wav, 200);
     const want = await fresh(wav);
@@ -179,7 +171,7 @@ Deno.test("feature cache: a broken index or a stale extractor version is recompu
   }));
 
 Deno.test("feature cache: failures are skipped with the file named; duplicate ids are refused", () =>
-  withTemp("feat-skip-", async (root) => {
+  withTempDir("feat-skip-", async (root) => {
     const cache = join(root, "features"), good = join(root, "good.wav");
     const missing = join(root, "missing.wav"), broken = join(root, "broken.wav");
     await writeTone(good, 130);
@@ -220,7 +212,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: () =>
-    withTemp("feat-report-", async (out) => {
+    withTempDir("feat-report-", async (out) => {
       const config = await resolveExperiment({
         corpus: "example",
         overlays: [SMOKE_OVERLAY],
