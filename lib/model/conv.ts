@@ -15,7 +15,8 @@
  * of a training step's FLOPs) — forward, input gradient and filter gradient — as overlap-save FFT
  * convolutions (fft_conv.ts: block 256 over the long shared rows, ≈ 6× fewer multiply-adds than
  * Winograd F(4, 4) there; block 128 over the short window edges; see conv2Kernels), with Winograd
- * (winograd.ts) for filters too wide for a block, all exact up to float rounding, whose products run on our relaxed-SIMD GEMM (wasm_gemm.ts, 1.6–1.9× XNNPACK's speed at conv2's
+ * (winograd.ts) for filters too wide for a block, all exact up to float rounding, whose
+ * products run on our relaxed-SIMD GEMM (wasm_gemm.ts, 1.6–1.9× XNNPACK's speed at conv2's
  * shapes, docs/gemm-study.md); conv1 runs directly on that GEMM. The operands travel through JS
  * arrays, a copy each way. `setOwnKernels` (own_kernels.ts) turns this off.
  *
@@ -62,7 +63,7 @@ type ConvKernels = Pick<WasmGemm, "conv1d" | "conv1dFilterGrad">;
  * of 128 over shorter ones (the window edges: 29–69 outputs, one block each), Winograd F(4, 4)
  * only where the filter is wider than half a block, so that a block would yield too few outputs.
  * Paired A/B of a training step (docs/performance.md): FFT over the rows 1.28× the all-Winograd
- * step; then block 128 over the edges another 1.21× (block 256 there: 0.85×, block 64: 1.16×).
+ * step; then block 128 over the edges another 1.25× (block 256 there: 0.85×, block 64: 1.16×).
  */
 function conv2Kernels(k: OwnKernels): ConvKernels {
   const pick = (s: Conv1dShape) => {
