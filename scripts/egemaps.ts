@@ -356,7 +356,7 @@ async function main(): Promise<number> {
   let extractMs = 0;
   const t0 = performance.now();
   const pool = EgemapsPool.create(Math.min(workers, inputs.length));
-  // Files are read and handed to the pool up to two per worker ahead of the one being written,
+  // Files are read and handed to the pool up to pool.inFlight ahead of the one being written,
   // and finished strictly in input order: the CSV, the notes and --strict's stopping point are
   // those of a one-file-at-a-time run.
   // readWav's default pads audio shorter than one window, exactly as the experiment's
@@ -375,7 +375,7 @@ async function main(): Promise<number> {
     res.catch(() => {});
     return { audio, res };
   };
-  const ahead = pool.size > 1 ? 2 * pool.size : 1;
+  const ahead = pool.inFlight;
   const started: ReturnType<typeof start>[] = [];
   try {
     for (let i = 0; i < inputs.length; i++) {

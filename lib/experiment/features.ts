@@ -369,10 +369,8 @@ export async function corpusFeatures(
       }
     }
   };
-  // Two files per worker in flight, so a worker never waits for the main thread's reading,
-  // hashing and writing.
   try {
-    await Promise.all(Array.from({ length: workers > 1 ? 2 * workers : 1 }, lane));
+    await Promise.all(Array.from({ length: pool?.inFlight ?? 0 }, lane));
   } finally {
     pool?.close();
   }

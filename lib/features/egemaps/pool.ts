@@ -78,6 +78,11 @@ function toResult(r: Extract<PoolReply, { ok: true }>): EgemapsResult {
 export class EgemapsPool {
   /** Number of signals extracted at once (workers, or 1 on the calling thread). */
   readonly size: number;
+  /**
+   * Signals a caller should keep handed to the pool so that no worker waits for the caller's
+   * reading, decoding and writing: two per worker, or 1 on the calling thread.
+   */
+  readonly inFlight: number;
   readonly #workers: Worker[];
   readonly #idle: Worker[];
   readonly #queue: Job[] = [];
@@ -87,6 +92,7 @@ export class EgemapsPool {
 
   private constructor(size: number, workers: Worker[]) {
     this.size = size;
+    this.inFlight = workers.length > 0 ? 2 * size : 1;
     this.#workers = workers;
     this.#idle = [...workers];
     for (const w of workers) {
