@@ -15,6 +15,7 @@ import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { parseCommandLine } from "../lib/util/cli.ts";
 import { paperTrainingStep, type StepCode } from "./training_step.ts";
+import { loadavg, median } from "./bench_util.ts";
 
 const USAGE = "Usage: deno task bench:ab --base DIR [--pairs 10] [--batch 8] [--windows 300]";
 const { values: args } = parseCommandLine({
@@ -81,15 +82,11 @@ for (let p = 0; p < pairs; p++) {
     times[k].push(performance.now() - t0);
   }
 }
-const median = (x: number[]) => {
-  const s = x.slice().sort((p, q) => p - q), m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-};
 const ratios = times[0].map((t, i) => t / times[1][i]);
 console.log(
   `${B} × ${W} windows, ${pairs} pairs: base median ${median(times[0]).toFixed(0)} ms, this ${
     median(times[1]).toFixed(0)
   } ms; speed-up (median of pair ratios) ${median(ratios).toFixed(2)}×, pairs ${
     ratios.map((r) => r.toFixed(2)).join(" ")
-  }; load ${Deno.loadavg().map((v) => v.toFixed(2)).join(" ")}`,
+  }; load ${loadavg()}`,
 );

@@ -28,6 +28,7 @@ import { flipFilter } from "../lib/model/conv.ts";
 import { FftConv } from "../lib/model/fft_conv.ts";
 import { parseCommandLine } from "../lib/util/cli.ts";
 import { Random } from "../lib/util/random.ts";
+import { loadavg, median } from "./bench_util.ts";
 
 const USAGE = "Usage: deno run --allow-read [--allow-sys=loadavg] scripts/bench-fft-conv.ts " +
   "[--pairs 7] [--blocks 128,256] [--rows 8] [--len 24240] [--pad-before 0] [--pad-after 0] " +
@@ -50,16 +51,6 @@ if (args.help) {
 }
 const PAIRS = Number(args.pairs), ROWS = Number(args.rows), LEN = Number(args.len);
 const BLOCKS = String(args.blocks).split(",").map(Number);
-
-/** The 1/5/15-minute load average, where `--allow-sys=loadavg` grants it (queried, no prompt). */
-function loadavg(): string {
-  try {
-    if (Deno.permissions.querySync({ name: "sys", kind: "loadavg" }).state === "granted") {
-      return Deno.loadavg().map((v) => v.toFixed(2)).join(" ");
-    }
-  } catch { /* older runtimes */ }
-  return "unknown (add --allow-sys=loadavg)";
-}
 
 const C = 40, K = 40;
 const PB = Number(args["pad-before"]), PA = Number(args["pad-after"]);
@@ -231,10 +222,6 @@ for (let pair = 0; pair < PAIRS; pair++) {
   );
 }
 
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b), h = s.length >> 1;
-  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
-};
 const ref = impls[0].name;
 console.log(
   `\nmedian wall ms (CPU ms) over ${PAIRS} pairs; ratio = Winograd / FFT per pair, median [range]`,

@@ -47,6 +47,7 @@ import {
 } from "../lib/model/wasm_gemm.ts";
 import { parseCommandLine } from "../lib/util/cli.ts";
 import { Random } from "../lib/util/random.ts";
+import { loadavg, median } from "./bench_util.ts";
 
 const USAGE = "Usage: deno run --allow-read scripts/bench-gemm.ts [--windows 230] " +
   "[--positions 139] [--reps 5] [--conv-only]";
@@ -89,16 +90,6 @@ const SHAPE: Conv1dShape = {
   padBefore: PAD_BEFORE,
   padAfter: PAD_AFTER,
 };
-
-/** The 1/5/15-minute load average, where `--allow-sys=loadavg` grants it (queried, no prompt). */
-function loadavg(): string {
-  try {
-    if (Deno.permissions.querySync({ name: "sys", kind: "loadavg" }).state === "granted") {
-      return Deno.loadavg().map((v) => v.toFixed(2)).join(" ");
-    }
-  } catch { /* no permission API */ }
-  return "unknown (add --allow-sys=loadavg)";
-}
 
 /** Deterministic uniform noise in [−1, 1), from the toolkit's one PRNG. */
 function noise(n: number, seed: number): Float32Array {
@@ -346,10 +337,6 @@ for (let rep = 0; rep < REPS; rep++) {
 }
 const endLoad = loadavg();
 
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  return (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2;
-};
 const rows = cases.map((c) => {
   const k = key(c);
   return {
