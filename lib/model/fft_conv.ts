@@ -47,19 +47,7 @@
  * @module
  */
 import { type Conv1dShape, type PackedB, WasmBuffer, type WasmGemm } from "./wasm_gemm.ts";
-import {
-  Fn,
-  I32,
-  memarg,
-  name,
-  OP,
-  section,
-  SIMD,
-  uleb,
-  V128,
-  vec,
-  WASM_HEADER,
-} from "../util/wasm_encode.ts";
+import { Fn, I32, instantiateOnMemory, memarg, OP, SIMD, V128 } from "../util/wasm_encode.ts";
 
 /**
  * Default block: N = 256 (L = 217 outputs per block at kw = 40; ≈ 3.8k real multiply-adds per
@@ -368,18 +356,11 @@ interface Kernels {
 
 function compileKernels(memory: WebAssembly.Memory, n: number, kw: number): Kernels {
   const l = n - kw + 1;
-  const bodies = [forwardBody(n, n), forwardBody(n, l), inverseBody(n, l)];
-  const bytes = new Uint8Array([
-    ...WASM_HEADER,
-    ...section(1, vec([11, 9].map((k) => [0x60, ...vec(Array(k).fill([I32])), 0x00]))),
-    ...section(2, vec([[...name("env"), ...name("memory"), 0x02, 0x00, ...uleb(1)]])),
-    ...section(3, vec([[0x00], [0x00], [0x01]])),
-    ...section(7, vec(bodies.map((_, i) => [...name(`t${i}`), 0x00, ...uleb(i)]))),
-    ...section(10, vec(bodies.map((b) => b.encode()))),
-  ]);
-  if (!WebAssembly.validate(bytes)) throw new Error("fft_conv: generated module does not validate");
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-  const [input, upstream, inverse] = [0, 1, 2].map((i) => inst.exports[`t${i}`] as Transform);
+  const [input, upstream, inverse] = instantiateOnMemory(memory, [
+    { params: 11, body: forwardBody(n, n) },
+    { params: 11, body: forwardBody(n, l) },
+    { params: 9, body: inverseBody(n, l) },
+  ], "fft_conv");
   return { input, upstream, inverse };
 }
 

@@ -12,19 +12,7 @@
  * tests/winograd_test.ts bounds the convolutions' error either way.
  * @module
  */
-import {
-  Fn,
-  I32,
-  memarg,
-  name,
-  OP,
-  section,
-  SIMD,
-  uleb,
-  V128,
-  vec,
-  WASM_HEADER,
-} from "../util/wasm_encode.ts";
+import { Fn, I32, instantiateOnMemory, memarg, OP, SIMD, V128 } from "../util/wasm_encode.ts";
 
 /** A matrix `[rows × cols]`, row-major, in float64 (rounded to float32 in the code). */
 export interface LaneMatrix {
@@ -105,22 +93,12 @@ function mapBody(m: LaneMatrix): Fn {
  * returns them, taking offsets and strides in floats.
  */
 export function compileLaneMaps(memory: WebAssembly.Memory, mats: LaneMatrix[]): LaneMapFn[] {
-  const bodies = mats.map(mapBody);
-  const bytes = new Uint8Array([
-    ...WASM_HEADER,
-    ...section(1, vec([[0x60, ...vec(Array(8).fill([I32])), 0x00]])),
-    // env.memory, at least one page, no maximum: accepts the GEMM module's memory.
-    ...section(2, vec([[...name("env"), ...name("memory"), 0x02, 0x00, ...uleb(1)]])),
-    ...section(3, vec(bodies.map(() => [0x00]))),
-    ...section(7, vec(bodies.map((_, i) => [...name(`map${i}`), 0x00, ...uleb(i)]))),
-    ...section(10, vec(bodies.map((b) => b.encode()))),
-  ]);
-  if (!WebAssembly.validate(bytes)) {
-    throw new Error("lane_maps: generated module does not validate");
-  }
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-  return mats.map((_, i) => {
-    const fn = inst.exports[`map${i}`] as (...args: number[]) => void;
+  const fns = instantiateOnMemory(
+    memory,
+    mats.map((m) => ({ params: 8, body: mapBody(m) })),
+    "lane_maps",
+  );
+  return fns.map((fn) => {
     return (src, srcStep, ss, dst, dstStep, ds, reps, count) => {
       if (count <= 0 || count % 4 !== 0 || reps < 1) {
         throw new Error(`lane map: count ${count} must be a positive multiple of 4, reps ≥ 1`);
@@ -259,20 +237,12 @@ function unpoolPairsBody(): Fn {
 
 /** Compiles {@link ChannelOps} on `memory` (imported as `env.memory`). */
 export function compileChannelOps(memory: WebAssembly.Memory): ChannelOps {
-  const bodies = [biasReluBody(), reluGradBody(), poolPairsBody(), unpoolPairsBody()];
-  const names = ["biasRelu", "reluGrad", "poolPairs", "unpoolPairs"];
-  const params = [4, 6, 5, 7];
-  const bytes = new Uint8Array([
-    ...WASM_HEADER,
-    ...section(1, vec(params.map((n) => [0x60, ...vec(Array(n).fill([I32])), 0x00]))),
-    ...section(2, vec([[...name("env"), ...name("memory"), 0x02, 0x00, ...uleb(1)]])),
-    ...section(3, vec(params.map((_, i) => uleb(i)))),
-    ...section(7, vec(names.map((nm, i) => [...name(nm), 0x00, ...uleb(i)]))),
-    ...section(10, vec(bodies.map((b) => b.encode()))),
-  ]);
-  if (!WebAssembly.validate(bytes)) throw new Error("channel ops: module does not validate");
-  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
-  const [br, rg, pp, up] = names.map((nm) => inst.exports[nm] as (...a: number[]) => void);
+  const [br, rg, pp, up] = instantiateOnMemory(memory, [
+    { params: 4, body: biasReluBody() },
+    { params: 6, body: reluGradBody() },
+    { params: 5, body: poolPairsBody() },
+    { params: 7, body: unpoolPairsBody() },
+  ], "channel ops");
   const check = (rows: number, count: number) => {
     if (count <= 0 || count % 4 !== 0 || rows < 1) {
       throw new Error(`channel ops: count ${count} must be a positive multiple of 4, rows ≥ 1`);

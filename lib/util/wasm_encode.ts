@@ -179,3 +179,27 @@ export class Fn {
 
 /** A load/store immediate: log2 alignment, byte offset. */
 export const memarg = (align: number, offset: number) => [...uleb(align), ...uleb(offset)];
+
+/**
+ * Builds and instantiates one module of functions on `memory`, imported as `env.memory` with at
+ * least one page and no maximum (so another module's grown memory fits), each function taking
+ * `params[i]` i32 arguments and returning nothing; returns them in order.
+ * @throws {Error} naming `what` when the generated module does not validate
+ */
+export function instantiateOnMemory(
+  memory: WebAssembly.Memory,
+  fns: { params: number; body: Fn }[],
+  what: string,
+): ((...args: number[]) => void)[] {
+  const bytes = new Uint8Array([
+    ...WASM_HEADER,
+    ...section(1, vec(fns.map((f) => [0x60, ...vec(Array(f.params).fill([I32])), 0x00]))),
+    ...section(2, vec([[...name("env"), ...name("memory"), 0x02, 0x00, ...uleb(1)]])),
+    ...section(3, vec(fns.map((_, i) => uleb(i)))),
+    ...section(7, vec(fns.map((_, i) => [...name(`f${i}`), 0x00, ...uleb(i)]))),
+    ...section(10, vec(fns.map((f) => f.body.encode()))),
+  ]);
+  if (!WebAssembly.validate(bytes)) throw new Error(`${what}: generated module does not validate`);
+  const inst = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory } });
+  return fns.map((_, i) => inst.exports[`f${i}`] as (...args: number[]) => void);
+}
