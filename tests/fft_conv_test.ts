@@ -78,6 +78,31 @@ Deno.test("fft conv: small blocks, many per row (an off-by-one overlap fails her
   }
 });
 
+Deno.test("fft conv: short rows end to end on one line equal direct convolutions", () => {
+  const rng = new Random(11);
+  const conv = new FftConv(gemm, 256);
+  for (
+    const s of [
+      { n: 37, len: 49, cin: 40, kw: 40, cout: 40, padBefore: 19, padAfter: 0 }, // left edges
+      { n: 29, len: 49, cin: 40, kw: 40, cout: 40, padBefore: 0, padAfter: 20 }, // right edges
+      { n: 23, len: 29, cin: 40, kw: 40, cout: 40, padBefore: 20, padAfter: 39 }, // their dX
+      { n: 13, len: 30, cin: 40, kw: 40, cout: 40, padBefore: 39, padAfter: 19 },
+      { n: 9, len: 17, cin: 6, kw: 9, cout: 5, padBefore: 8, padAfter: 8 }, // full padding
+      { n: 40, len: 5, cin: 4, kw: 5, cout: 4, padBefore: 0, padAfter: 0 }, // no padding
+      { n: 6, len: 100, cin: 4, kw: 40, cout: 4, padBefore: 2, padAfter: 30 },
+    ] as Conv1dShape[]
+  ) {
+    const { lines, blocks } = conv.layout(s);
+    assert.equal(lines, 1, `rows of ${JSON.stringify(s)} share one line`);
+    assert.ok(blocks < s.n, "and fewer blocks than one per row");
+    check(conv, s, rng, s.n === 37);
+  }
+  // Rows of whole blocks of outputs (2 × 217) keep a line each: end to end would take more.
+  const long = { n: 3, len: 473, cin: 40, kw: 40, cout: 40, padBefore: 0, padAfter: 0 };
+  assert.deepEqual(conv.layout(long), { lines: 3, blocks: 6 });
+  check(conv, long, rng, false);
+});
+
 Deno.test("fft conv: refuses what it cannot do", () => {
   assert.throws(() => new FftConv(gemm, 96), /power of two/);
   const conv = new FftConv(gemm, 32);

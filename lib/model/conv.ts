@@ -13,8 +13,8 @@
  *
  * On the wasm backend the convolutions run on our own kernels instead of XNNPACK: conv2 (≈ 90 %
  * of a training step's FLOPs) — forward, input gradient and filter gradient — as overlap-save FFT
- * convolutions (fft_conv.ts: block 256 over the long shared rows, ≈ 6× fewer multiply-adds than
- * Winograd F(4, 4) there; block 128 over the short window edges; see conv2Kernels), with Winograd
+ * convolutions (fft_conv.ts: block 256, ≈ 6× fewer multiply-adds than Winograd F(4, 4) over the
+ * long shared rows, the short window edges laid end to end; see conv2Kernels), with Winograd
  * (winograd.ts) for filters too wide for a block, all exact up to float rounding, whose
  * products run on our relaxed-SIMD GEMM (wasm_gemm.ts, 1.6–1.9× XNNPACK's speed at conv2's
  * shapes, docs/gemm-study.md); conv1 runs directly on that GEMM. The operands travel through JS
@@ -58,21 +58,16 @@ function tallProduct(a: tf.Tensor2D | undefined, d: tf.Tensor2D): tf.Tensor2D {
 type ConvKernels = Pick<WasmGemm, "conv1d" | "conv1dFilterGrad">;
 
 /**
- * conv2's implementation for one call's shape. Overlap-save FFT with a block of 256 inputs over
- * rows of at least one block's outputs (the shared rows: 24,201 outputs at 300 windows), a block
- * of 128 over shorter ones (the window edges: 29–69 outputs, one block each), Winograd F(4, 4)
- * only where the filter is wider than half a block, so that a block would yield too few outputs.
- * Paired A/B of a training step (docs/performance.md): FFT over the rows 1.28× the all-Winograd
- * step; then block 128 over the edges another 1.25× (block 256 there: 0.85×, block 64: 1.16×).
+ * conv2's implementation for one call's shape: overlap-save FFT with a block of 256 inputs,
+ * for the shared rows (24,201 outputs at 300 windows) and for the short window edges (29–30
+ * outputs) alike, which FftConv lays end to end on one line (68–69 positions each instead of
+ * a block each); Winograd F(4, 4) only where the filter is wider than half a block, so that a
+ * block would yield too few outputs. Paired A/B of a training step (docs/performance.md): FFT
+ * over the rows 1.28× the all-Winograd step; then the edges on their own 128-blocks another
+ * 1.25×; then the edges end to end on 256-blocks instead another (see there).
  */
 function conv2Kernels(k: OwnKernels): ConvKernels {
-  const pick = (s: Conv1dShape) => {
-    const lout = s.len + s.padBefore + s.padAfter - s.kw + 1;
-    const long = k.fft.blockSize, short = k.fftShort.blockSize;
-    if (s.kw <= long / 2 && lout >= long - s.kw + 1) return k.fft;
-    if (s.kw <= short / 2) return k.fftShort;
-    return s.kw <= long / 2 ? k.fft : k.winograd;
-  };
+  const pick = (s: Conv1dShape) => (s.kw <= k.fft.blockSize / 2 ? k.fft : k.winograd);
   return {
     conv1d: (x, w, s, bias) => pick(s).conv1d(x, w, s, bias),
     conv1dFilterGrad: (x, dy, s) => pick(s).conv1dFilterGrad(x, dy, s),

@@ -364,16 +364,27 @@ function compileKernels(memory: WebAssembly.Memory, n: number, kw: number): Kern
   return { input, upstream, inverse };
 }
 
-/** Block geometry of one convolution shape. */
+/**
+ * Block geometry of one convolution shape. Rows are laid out on *lines*, the sequences the
+ * transforms cut into blocks: long rows one per line, short rows end to end on one line (see
+ * {@link FftConv}), where a row's input starts `inStride` positions after the previous row's and
+ * its outputs `outStride` positions after the previous row's.
+ */
 interface Plan {
   /** Outputs per row. */
   lout: number;
   /** Outputs per block (N − kw + 1). */
   step: number;
-  /** Blocks per row. */
+  /** Lines: n (a row per line) or 1 (all rows end to end). */
+  lines: number;
+  /** Blocks per line. */
   blocks: number;
-  /** Zero-padded input positions per row: enough for the last block. */
+  /** Zero-padded input positions per line: enough for the last block. */
   rowLen: number;
+  /** Input positions from one row's first to the next's, within a line. */
+  inStride: number;
+  /** Output positions from one row's first to the next's, within a line. */
+  outStride: number;
   /** Frequency bins N/2 + 1. */
   bins: number;
   /** Channel counts rounded up to multiples of 4 (the SIMD lanes). */
@@ -493,15 +504,51 @@ export class FftConv {
     if (lout < 1 || s.kw < 1 || s.cin < 1 || s.cout < 1) throw new Error("fft_conv: empty shape");
     if (s.kw > n) throw new Error(`fft_conv: filter width ${s.kw} exceeds the block ${n}`);
     const step = n - s.kw + 1, blocks = Math.ceil(lout / step);
+    const cin = up4(s.cin), cout = up4(s.cout), bins = n / 2 + 1;
+    // End to end, each row is followed by gap = max(padBefore, padAfter) zeros, which serve as
+    // its padding after and the next row's padding before: every output's kw inputs then see
+    // only its own row and zeros, and the rows' outputs land seg = len + gap positions apart
+    // (the kw − 1 − padBefore − padAfter + gap ≥ 0 outputs between them are discarded). A
+    // window edge of conv2 (49 inputs, padding 19) then costs 68 positions of a 256-block line,
+    // 0.31 blocks, instead of a block of its own.
+    const seg = s.len + Math.max(s.padBefore, s.padAfter);
+    const streamBlocks = Math.ceil(((s.n - 1) * seg + lout) / step);
+    if (s.n > 1 && streamBlocks < s.n * blocks) {
+      return {
+        lout,
+        step,
+        lines: 1,
+        blocks: streamBlocks,
+        rowLen: (streamBlocks - 1) * step + n,
+        inStride: seg,
+        outStride: seg,
+        bins,
+        cin,
+        cout,
+      };
+    }
+    const rowLen = (blocks - 1) * step + n;
     return {
       lout,
       step,
+      lines: s.n,
       blocks,
-      rowLen: (blocks - 1) * step + n,
-      bins: n / 2 + 1,
-      cin: up4(s.cin),
-      cout: up4(s.cout),
+      rowLen,
+      inStride: rowLen,
+      outStride: blocks * step,
+      bins,
+      cin,
+      cout,
     };
+  }
+
+  /**
+   * How a shape's rows are laid out: `lines` (n, a row per line; or 1, all rows end to end
+   * with shared zero gaps, where that takes fewer blocks) and the blocks on all lines together.
+   */
+  layout(s: Conv1dShape): { lines: number; blocks: number } {
+    const p = this.#plan(s);
+    return { lines: p.lines, blocks: p.lines * p.blocks };
   }
 
   /**
@@ -511,11 +558,11 @@ export class FftConv {
   #transformInput(x: Float32Array, s: Conv1dShape, p: Plan): WasmBuffer {
     const g = this.#gemm, cin = p.cin;
     if (x.length !== s.n * s.len * s.cin) throw new Error("fft_conv: x is not [n, len, cin]");
-    const xp = g.alloc(s.n * p.rowLen * cin);
-    const xf = g.alloc(s.n * p.blocks * p.bins * 2 * cin);
+    const xp = g.alloc(p.lines * p.rowLen * cin);
+    const xf = g.alloc(p.lines * p.blocks * p.bins * 2 * cin);
     try {
       const d = xp.data, rowLen = p.rowLen * cin;
-      if (cin === s.cin) {
+      if (cin === s.cin && p.lines === s.n) {
         // Only the padding: the rest is overwritten (saves a pass over the 31 MB of conv2's rows).
         const from = (s.padBefore + s.len) * cin;
         for (let r = 0; r < s.n; r++) {
@@ -523,9 +570,9 @@ export class FftConv {
           d.fill(0, r * rowLen + from, (r + 1) * rowLen);
         }
       } else d.fill(0);
-      copyRows(x, s.n, s.len, s.cin, d, s.padBefore * cin, p.rowLen * cin, cin);
+      copyRows(x, s.n, s.len, s.cin, d, s.padBefore * cin, p.inStride * cin, cin);
       const { input } = this.#kernelsFor(s.kw);
-      for (let r = 0; r < s.n; r++) {
+      for (let r = 0; r < p.lines; r++) {
         input(
           xp.byteOffset + 4 * r * p.rowLen * cin,
           4 * cin,
@@ -558,7 +605,7 @@ export class FftConv {
     const p = this.#plan(s);
     if (w.length !== s.kw * s.cin * s.cout) throw new Error("fft_conv: w is not [kw, cin, cout]");
     if (bias && bias.length !== s.cout) throw new Error("fft_conv: bias is not [cout]");
-    const { cin, cout, bins } = p, total = s.n * p.blocks;
+    const { cin, cout, bins } = p, total = p.lines * p.blocks;
     const packed: PackedB[] = [];
     this.#mark();
     const xf = this.#transformInput(x, s, p);
@@ -596,11 +643,12 @@ export class FftConv {
         });
       }
       this.#mark("GEMM");
-      // Inverse transforms into [n][blocks·L][cout]; the last block's extra outputs dropped.
+      // Inverse transforms into [lines][blocks·L][cout]; outputs between rows and past the
+      // last are dropped.
       const rowOut = p.blocks * p.step * cout;
-      ob = g.alloc(s.n * rowOut);
+      ob = g.alloc(p.lines * rowOut);
       const { inverse } = this.#kernelsFor(s.kw);
-      for (let r = 0; r < s.n; r++) {
+      for (let r = 0; r < p.lines; r++) {
         inverse(
           yf.byteOffset + 4 * r * p.blocks * bins * 2 * cout,
           4 * 2 * cout,
@@ -617,15 +665,16 @@ export class FftConv {
       if (bias) {
         const bp = new Float32Array(cout);
         bp.set(bias);
-        g.biasRelu(ob, s.n * p.blocks * p.step, bp);
+        g.biasRelu(ob, p.lines * p.blocks * p.step, bp);
       }
       const out = new Float32Array(s.n * p.lout * s.cout), od = ob.data;
+      const outStride = p.outStride * cout;
       for (let r = 0; r < s.n; r++) {
         if (cout === s.cout) {
-          out.set(od.subarray(r * rowOut, r * rowOut + p.lout * cout), r * p.lout * cout);
+          out.set(od.subarray(r * outStride, r * outStride + p.lout * cout), r * p.lout * cout);
         } else {
           for (let t = 0; t < p.lout; t++) {
-            const src = r * rowOut + t * cout;
+            const src = r * outStride + t * cout;
             out.set(od.subarray(src, src + s.cout), (r * p.lout + t) * s.cout);
           }
         }
@@ -651,17 +700,18 @@ export class FftConv {
     // Output channels padded to a multiple of 8 here: the upstream spectra go straight into
     // 8-column panels, and each 4-channel group's imaginary part must sit at the same distance
     // from its real part.
-    const { cin, bins } = p, cout = Math.ceil(s.cout / 8) * 8, total = s.n * p.blocks;
+    const { cin, bins } = p, cout = Math.ceil(s.cout / 8) * 8, total = p.lines * p.blocks;
     this.#mark();
     const xf = this.#transformInput(x, s, p);
     this.#mark("input FFT");
     let dyp: WasmBuffer | undefined, dk: WasmBuffer | undefined, dwf: WasmBuffer | undefined;
     try {
-      // Upstream gradients, zero past lout, one row of blocks·L positions each.
+      // Upstream gradients where the forward put the outputs, zero elsewhere (past lout, and
+      // between rows laid end to end), one line of blocks·L positions each.
       const rowDy = p.blocks * p.step * cout;
-      dyp = g.alloc(s.n * rowDy);
+      dyp = g.alloc(p.lines * rowDy);
       dyp.data.fill(0);
-      copyRows(dy, s.n, p.lout, s.cout, dyp.data, 0, rowDy, cout);
+      copyRows(dy, s.n, p.lout, s.cout, dyp.data, 0, p.outStride * cout, cout);
       // Their spectra straight into the GEMM's packed-B layout, one [⌈2cout/8⌉][total][8]
       // matrix per bin (K = the blocks, columns [Re DY | Im DY]): no separate packing pass.
       const panels = (2 * cout) / 8, perBin = panels * total * 8;
@@ -669,7 +719,7 @@ export class FftConv {
       const { upstream } = this.#kernelsFor(s.kw);
       // Column c of block k: (c >> 3)·total·8 + k·8 + (c & 7). Groups step by 4 floats within
       // a panel and on to the next panel after an odd group.
-      for (let r = 0; r < s.n; r++) {
+      for (let r = 0; r < p.lines; r++) {
         upstream(
           dyp.byteOffset + 4 * r * rowDy,
           4 * cout,

@@ -16,10 +16,8 @@ export interface OwnKernels {
   gemm: WasmGemm;
   /** Winograd F(4, 4) convolutions on it. */
   winograd: WinogradConv;
-  /** Overlap-save FFT convolutions on it, block 256 (long rows). */
+  /** Overlap-save FFT convolutions on it, block 256 (short rows laid end to end). */
   fft: FftConv;
-  /** The same with block 128 (short rows, e.g. the window edges). */
-  fftShort: FftConv;
 }
 
 let enabled = true;
@@ -42,7 +40,6 @@ export function ownKernels(): OwnKernels | undefined {
       gemm,
       winograd: new WinogradConv(gemm),
       fft: new FftConv(gemm),
-      fftShort: new FftConv(gemm, 128),
     };
   }
   return kernels;
