@@ -231,25 +231,33 @@ function ownConvBiasRelu(
   const shape: Conv1dShape = { n, len, cin, kw: k, cout, padBefore, padAfter };
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xx, ww, bb] = args as tf.Tensor[];
-    const xd = xx.dataSync() as Float32Array;
+    // The backward pass reads the JS copies the forward made (dataSync copies out of the wasm
+    // heap) instead of tensors saved through the GradSaveFunc: the engine clones each saved
+    // tensor (a copy on wasm: ≈ 30 MB per step for conv2's rows alone) and reading them back
+    // would copy again.
+    const xd = xx.dataSync() as Float32Array, wd = ww.dataSync() as Float32Array;
     const bias = bb.dataSync() as Float32Array;
-    const y = g.conv1d(xd, ww.dataSync() as Float32Array, shape, bias);
-    let argmax: Uint8Array | undefined, mask: Int32Array | undefined, value: tf.Tensor3D;
+    const y = g.conv1d(xd, wd, shape, bias);
+    let argmax: Uint8Array | undefined, mask: Int32Array | undefined, yd: Float32Array;
+    let value: tf.Tensor3D;
     if (pairs) {
       const p = gemm.poolPairs(y, (n * lout) / 2, cout);
       mask = p.mask;
-      value = tf.tensor3d(p.pooled, [n, lout / 2, cout]);
+      yd = p.pooled;
+      value = tf.tensor3d(yd, [n, lout / 2, cout]);
     } else if (pooling) {
       const p = poolWithArgmax(y, n, lout, cout, pt, pc);
       argmax = p.argmax;
-      value = tf.tensor3d(p.pooled, [n, lout / pt, cout / pc]);
-    } else value = tf.tensor3d(y, [n, lout, cout]);
-    (args[3] as tf.GradSaveFunc)([xx, ww, value]);
+      yd = p.pooled;
+      value = tf.tensor3d(yd, [n, lout / pt, cout / pc]);
+    } else {
+      yd = y;
+      value = tf.tensor3d(y, [n, lout, cout]);
+    }
     return {
       value,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, sw, sy] = saved;
-        const dyd = dy.dataSync() as Float32Array, yd = sy.dataSync() as Float32Array;
+      gradFunc: (dy: tf.Tensor) => {
+        const dyd = dy.dataSync() as Float32Array;
         let dpre: Float32Array, db: Float64Array;
         if (mask) ({ dpre, db } = gemm.unpoolPairs(dyd, yd, mask, cout));
         else if (argmax) {
@@ -258,7 +266,6 @@ function ownConvBiasRelu(
           // ReLU'(pre) = step(y): y > 0 exactly where the pre-activation is positive.
           ({ dpre, db } = gemm.reluGrad(dyd, yd, cout));
         }
-        const wd = sw.dataSync() as Float32Array;
         const dx = inputGrad
           ? tf.tensor3d(
             g.conv1d(dpre, flipFilter(wd, k, cin, cout), {
@@ -272,8 +279,8 @@ function ownConvBiasRelu(
             }),
             [n, len, cin],
           )
-          : tf.zerosLike(sx);
-        const dw = g.conv1dFilterGrad(sx.dataSync() as Float32Array, dpre, shape);
+          : tf.zeros([n, len, cin]);
+        const dw = g.conv1dFilterGrad(xd, dpre, shape);
         return [dx, tf.tensor3d(dw, [k, cin, cout]), tf.tensor1d(Float32Array.from(db))];
       },
     };

@@ -198,10 +198,13 @@ function gruOwn(
   const u = recurrent.shape[0], u3 = 3 * u, bu = b * u;
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xx, kk, rr, bb] = args as tf.Tensor[];
-    const save = args[4] as tf.GradSaveFunc;
+    // The backward pass reads the forward's JS copies of x, kernel and recurrent (dataSync
+    // copies out of the wasm heap), not tensors saved through the GradSaveFunc, which the
+    // engine would clone (another copy on wasm) and which would be read out again.
+    const xd = xx.dataSync() as Float32Array, kd = kk.dataSync() as Float32Array;
     // The input projection [B·W, D]·[D, 3U] on our GEMM too (XNNPACK ran it at about half
     // the GEMM's rate): [B, W, 3U], batch-major.
-    const p = g.gemm(xx.dataSync() as Float32Array, kk.dataSync() as Float32Array, b * nw, d, u3);
+    const p = g.gemm(xd, kd, b * nw, d, u3);
     const bd = bb.dataSync() as Float32Array;
     for (let i = 0; i < p.length; i += u3) for (let j = 0; j < u3; j++) p[i + j] += bd[j];
     const rd = rr.dataSync() as Float32Array;
@@ -245,13 +248,11 @@ function gruOwn(
     } finally {
       for (const buf of [hb, rhb, azr, ah, pzr.buffer, ph.buffer]) buf.free();
     }
-    save([xx, kk, rr]);
     return {
       value: tf.tensor3d(out, [b, nw, u]),
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [sx, sk, sr] = saved;
+      gradFunc: (dy: tf.Tensor) => {
         const dyd = dy.dataSync() as Float32Array; // [B, W, U]
-        const r2 = sr.dataSync() as Float32Array;
+        const r2 = rd;
         const dProj = new Float32Array(b * nw * u3); // [B, W, 3U]
         const dZR = new Float32Array(nw * 2 * bu), dCP = new Float32Array(nw * bu); // time-major
         const puzrT = g.packB(columnsTransposed(r2, u, u3, 0, 2 * u), 2 * u, u);
@@ -314,10 +315,10 @@ function gruOwn(
           du.set(dUzr.subarray(i * 2 * u, (i + 1) * 2 * u), i * u3);
           du.set(dUh.subarray(i * u, (i + 1) * u), i * u3 + 2 * u);
         }
-        const kd = sk.dataSync() as Float32Array, kT = new Float32Array(d * u3);
+        const kT = new Float32Array(d * u3);
         for (let i = 0; i < d; i++) for (let j = 0; j < u3; j++) kT[j * d + i] = kd[i * u3 + j];
         const dx = g.gemm(dProj, kT, rows, u3, d);
-        const dk = g.gemm(sx.dataSync() as Float32Array, dProj, d, rows, u3, { transA: true });
+        const dk = g.gemm(xd, dProj, d, rows, u3, { transA: true });
         const db = new Float64Array(u3);
         for (let i = 0; i < dProj.length; i += u3) {
           for (let j = 0; j < u3; j++) db[j] += dProj[i + j];
