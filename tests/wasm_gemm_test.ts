@@ -264,3 +264,27 @@ Deno.test("wasm_gemm: memory grows under resident buffers and freed blocks are r
   assert.equal(g.gemm(new Float32Array(0), new Float32Array(0), 0, 0, 5).length, 0);
   assert.deepEqual(g.gemm(new Float32Array(0), new Float32Array(0), 2, 0, 2), new Float32Array(4));
 });
+
+Deno.test("wasm_gemm: packB's SIMD panels (large B) give the layout [⌈n/8⌉][k][8], zeros past n", () => {
+  const g = WasmGemm.create();
+  // Large enough for the SIMD path, n with a partial last panel, and n a multiple of 8.
+  for (const [k, n] of [[130, 45], [77, 64], [4096, 1], [600, 9]]) {
+    const ld = n + 3, src = noise(2 + k * ld, k + n);
+    const want = new Float32Array(Math.ceil(n / 8) * k * 8);
+    for (let p = 0, o = 0; p < Math.ceil(n / 8); p++) {
+      for (let r = 0; r < k; r++, o += 8) {
+        for (let j = 0; j < 8; j++) want[o + j] = p * 8 + j < n ? src[2 + r * ld + p * 8 + j] : 0;
+      }
+    }
+    const resident = g.packB({ buffer: g.upload(src), offset: 2, ld }, k, n);
+    assert.deepEqual(resident.buffer.data.subarray(0, want.length), want, `resident ${k}×${n}`);
+    const dense = new Float32Array(k * n);
+    for (let r = 0; r < k; r++) dense.set(src.subarray(2 + r * ld, 2 + r * ld + n), r * n);
+    // A stale buffer to reuse: every value must be overwritten, the padding zeroed.
+    const into = g.packB(noise(k * n, 99), k, n);
+    into.buffer.data.fill(7);
+    const js = g.packB(dense, k, n, into);
+    assert.deepEqual(js.buffer.data.subarray(0, want.length), want, `JS array ${k}×${n}`);
+    assert.throws(() => g.packB(dense.subarray(1), k, n), /exceeds/);
+  }
+});

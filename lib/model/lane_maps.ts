@@ -138,6 +138,11 @@ export interface ChannelOps {
     db: number,
     count: number,
   ): void;
+  /**
+   * The GEMM's B packing for whole 8-column panels: for panel p < `panels` and row r < `k`,
+   * the 8 floats at `src + r·ld + 8p` go to `dst + (p·k + r)·8` (float offsets and stride).
+   */
+  packPanels(src: number, ld: number, dst: number, k: number, panels: number): void;
 }
 
 /**
@@ -235,13 +240,33 @@ function unpoolPairsBody(): Fn {
   });
 }
 
+function packPanelsBody(): Fn {
+  const [SRC, LD, DST, K, PANELS] = [0, 1, 2, 3, 4];
+  const f = new Fn(5);
+  const s = f.local(I32), r = f.local(I32);
+  f.loop(() => {
+    f.get(SRC).set(s);
+    f.get(K).set(r);
+    f.loop(() => {
+      f.get(DST).get(s).simd(SIMD.load, ...memarg(2, 0)).simd(SIMD.store, ...memarg(2, 0));
+      f.get(DST).get(s).simd(SIMD.load, ...memarg(2, 16)).simd(SIMD.store, ...memarg(2, 16));
+      f.addTo(s, { local: LD }).addTo(DST, { const: 32 });
+      f.countDown(r);
+    });
+    f.addTo(SRC, { const: 32 });
+    f.countDown(PANELS);
+  });
+  return f;
+}
+
 /** Compiles {@link ChannelOps} on `memory` (imported as `env.memory`). */
 export function compileChannelOps(memory: WebAssembly.Memory): ChannelOps {
-  const [br, rg, pp, up] = instantiateOnMemory(memory, [
+  const [br, rg, pp, up, pk] = instantiateOnMemory(memory, [
     { params: 4, body: biasReluBody() },
     { params: 6, body: reluGradBody() },
     { params: 5, body: poolPairsBody() },
     { params: 7, body: unpoolPairsBody() },
+    { params: 5, body: packPanelsBody() },
   ], "channel ops");
   const check = (rows: number, count: number) => {
     if (count <= 0 || count % 4 !== 0 || rows < 1) {
@@ -264,6 +289,10 @@ export function compileChannelOps(memory: WebAssembly.Memory): ChannelOps {
     unpoolPairs(dy, pooled, mask, dpre, pairs, db, count) {
       check(pairs, count);
       up(4 * dy, 4 * pooled, 4 * mask, 4 * dpre, pairs, 4 * db, count);
+    },
+    packPanels(src, ld, dst, k, panels) {
+      if (k < 1 || panels < 1) throw new Error(`packPanels: k ${k} and panels ${panels} ≥ 1`);
+      pk(4 * src, 4 * ld, 4 * dst, k, panels);
     },
   };
 }

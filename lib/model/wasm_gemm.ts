@@ -483,6 +483,12 @@ const PAGE = 65536;
 const MAX_BYTES = 65536 * PAGE;
 
 /**
+ * Below this many floats packB copies in JS: the SIMD panel copy (and the upload of a JS
+ * array before it) pays off only past a few thousand values.
+ */
+const PACK_IN_WASM = 4096;
+
+/**
  * The GEMM module instantiated, with an allocator over its memory.
  *
  * ```ts
@@ -779,14 +785,47 @@ export class WasmGemm {
     const need = panels * k * 8;
     const buffer = into && into.buffer.length >= need ? into.buffer : this.alloc(need);
     if (into && into.buffer !== buffer) into.buffer.free();
+    if (k > 0 && n >= 8 && k * n >= PACK_IN_WASM) {
+      // Whole panels in SIMD (a JS array first copied in at memcpy speed), the rest below.
+      if (src instanceof Float32Array && src.length < k * n) {
+        throw new Error("packB: B exceeds its array");
+      }
+      const staged = src instanceof Float32Array ? this.upload(src.subarray(0, k * n)) : undefined;
+      try {
+        const resident = src instanceof Float32Array ? undefined : src;
+        const from = staged ?? resident!.buffer;
+        const off = resident?.offset ?? 0, ld = resident?.ld ?? n;
+        if (off + (k - 1) * ld + n > from.length) throw new Error("packB: B exceeds its array");
+        const full = Math.floor(n / 8);
+        this.channelOps.packPanels(from.byteOffset / 4 + off, ld, buffer.byteOffset / 4, k, full);
+        if (full < panels) this.#packTail(from.data, off, ld, k, n, full, buffer.data);
+      } finally {
+        staged?.free();
+      }
+      return { buffer, k, n };
+    }
     // Views after the allocation: it may have grown (and so detached) the memory.
     const s = src instanceof Float32Array ? src : src.buffer.data;
     const off = src instanceof Float32Array ? 0 : (src.offset ?? 0);
     const ld = src instanceof Float32Array ? n : (src.ld ?? n);
     if (off + (k - 1) * ld + n > s.length) throw new Error("packB: B exceeds its array");
-    const d = buffer.data;
-    let o = 0;
-    for (let p = 0; p < panels; p++) {
+    this.#packTail(s, off, ld, k, n, 0, buffer.data);
+    return { buffer, k, n };
+  }
+
+  /** {@link packB}'s scalar loop for panels `from` … ⌈n/8⌉ − 1 (zeros past column n). */
+  #packTail(
+    s: Float32Array,
+    off: number,
+    ld: number,
+    k: number,
+    n: number,
+    from: number,
+    d: Float32Array,
+  ): void {
+    const panels = Math.ceil(n / 8);
+    let o = from * k * 8;
+    for (let p = from; p < panels; p++) {
       const j0 = p * 8, w = Math.min(8, n - j0);
       for (let r = 0; r < k; r++) {
         const row = off + r * ld + j0;
@@ -795,7 +834,6 @@ export class WasmGemm {
         o += 8;
       }
     }
-    return { buffer, k, n };
   }
 
   /**
