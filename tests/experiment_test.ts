@@ -19,7 +19,11 @@ Deno.test({
         values: { backend: "wasm", out },
       });
       const lines: string[] = [];
-      const outcome = await runExperiment(config, { log: (l) => lines.push(l), progress: "none" });
+      const outcome = await runExperiment(config, {
+        log: (l) => lines.push(l),
+        progress: "none",
+        commit: "c0ffee-smoke",
+      });
       const { results } = outcome;
       assert.deepEqual(Object.keys(results.systems), [
         "os-svm",
@@ -58,6 +62,13 @@ Deno.test({
       assert.equal(saved.corpus, "example");
       const runJson = JSON.parse(await Deno.readTextFile(join(out, "run.json")));
       assert.ok(runJson.hardware.cores >= 1 && runJson.hardware.platform.length > 0);
+      // The sitting's commit is in run.json, in the log and in every epoch record it trained.
+      assert.equal(runJson.commit, "c0ffee-smoke");
+      assert.ok(lines.includes("code: commit c0ffee-smoke"));
+      const epochs = (await Deno.readTextFile(join(out, "systems/e2e-mtl-att/mtl/epochs.jsonl")))
+        .trim().split("\n").map((l) => JSON.parse(l));
+      assert.ok(epochs.length >= 1);
+      for (const e of epochs) assert.equal(e.code, "c0ffee-smoke");
       assert.equal(saved.protocol, "split");
       assert.equal(saved.backend, "wasm");
       assert.ok(typeof saved.systems["e2e-mtl-att"]!.valence.test.uar === "number");

@@ -68,7 +68,10 @@ export interface RunRecord {
   backend: string;
   /** Device really used. */
   device: string;
-  /** Git commit of the code (null when unknown). */
+  /**
+   * Git commit of this sitting's code (null when unknown); every epoch record of a model names
+   * the commit that trained it (`code`), so a study run over several sittings shows them all.
+   */
   commit: string | null;
   /** Seeds run. */
   seeds: number[];
@@ -158,14 +161,30 @@ async function hardware(): Promise<Hardware> {
   return h;
 }
 
-/** The git commit of the working directory, when `git` may be run; null otherwise. */
+/** The code's own files: a change to any of them changes what a run computes. */
+const CODE_PATHS = ["lib", "scripts", "experiments", "mod.ts", "deno.json", "deno.lock"];
+
+/**
+ * The git commit of the working directory, with `+modified` appended when the code's own files
+ * (lib, scripts, experiments, the module and its configuration) differ from it, when `git` may
+ * be run; null otherwise.
+ */
 export async function gitCommit(): Promise<string | null> {
   try {
     const allowed = await Deno.permissions.query({ name: "run", command: "git" });
     if (allowed.state !== "granted") return null;
-    const out = await new Deno.Command("git", { args: ["rev-parse", "HEAD"], stderr: "null" })
-      .output();
-    return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
+    const git = (args: string[]) => new Deno.Command("git", { args, stderr: "null" }).output();
+    const out = await git(["rev-parse", "HEAD"]);
+    if (!out.success) return null;
+    const sha = new TextDecoder().decode(out.stdout).trim();
+    const status = await git([
+      "status",
+      "--porcelain",
+      "--untracked-files=no",
+      "--",
+      ...CODE_PATHS,
+    ]);
+    return status.success && status.stdout.length > 0 ? `${sha}+modified` : sha;
   } catch {
     return null;
   }
@@ -391,7 +410,10 @@ export async function runExperiment(
   };
   try {
     const fingerprint = resultFingerprint(config);
+    const commit = options.commit !== undefined ? options.commit : await gitCommit();
+    log(`code: commit ${commit ?? "unknown (git not available)"}`);
     const { ctx, report } = await prepareRun(config, log, options.progress, out);
+    ctx.commit = commit;
     const { corpus, folds, backend } = ctx;
     if (config.systems.some((s) => SYSTEM_INFO[s].input !== "raw")) {
       await addFeatures(ctx, report, out);
@@ -416,7 +438,7 @@ export async function runExperiment(
       config,
       backend: backend.backend,
       device: backend.device,
-      commit: options.commit !== undefined ? options.commit : await gitCommit(),
+      commit,
       seeds: Array.from({ length: config.training.seeds }, (_, i) => i + 1),
       durations,
       cpuDurations,

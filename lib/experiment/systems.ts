@@ -40,6 +40,11 @@ export interface RunContext {
   standardisation: Map<string, Standardisation>;
   /** eGeMAPS features, when an OS system runs. */
   features?: CorpusFeatures;
+  /**
+   * Git commit of the code of this sitting, recorded in every epoch record (a study run over
+   * several sittings may span commits).
+   */
+  commit?: string | null;
 }
 
 async function foldStandardisation(ctx: RunContext, fold: Fold): Promise<Standardisation> {
@@ -153,6 +158,7 @@ export async function trainUnit(
     log: (line) => ctx.log(`  ${name}: ${line}`),
     // The resolved experiment travels with every model, so a model folder says how it was made.
     describe: { system, corpus: ctx.corpus.name, experiment: ctx.config },
+    code: ctx.commit ?? undefined,
   });
   if (r.reused) ctx.log(`  ${name}: already trained (${join(dir, "outcome.json")})`);
   r.model.dispose();

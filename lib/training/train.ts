@@ -112,6 +112,8 @@ export interface TrainOptions {
   batchesPerEpoch?: number;
   /** Name of the backend in use, for logs and checkpoints (default tf.getBackend()). */
   backend?: string;
+  /** Version of the code (e.g. its git commit), recorded in every epoch record. */
+  code?: string;
   /** Called after each epoch's checkpoint is written (an exception here aborts training). */
   onEpochEnd?: (record: EpochRecord) => void | Promise<void>;
   /**
@@ -162,6 +164,11 @@ export interface EpochRecord {
   backend: string;
   /** Batches in the epoch. */
   batches: number;
+  /**
+   * Version of the code that trained this epoch ({@link TrainOptions.code}): a training resumed
+   * under other code says which epochs which code trained.
+   */
+  code?: string;
 }
 
 /** Outcome of {@link train}. The model holds the selected (best) weights afterwards. */
@@ -441,6 +448,7 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
         cpuSeconds: cpu0 === undefined ? undefined : (cpuMicros()! - cpu0) / 1e6,
         backend,
         batches,
+        ...(opts.code ? { code: opts.code } : {}),
       };
       state.history.push(record);
       state.nextEpoch = epoch + 1;

@@ -117,6 +117,8 @@ export interface TrainModelContext {
   resume?: boolean;
   /** Stored with the model under `training` (system, corpus, fold, resolved experiment …). */
   describe?: Record<string, unknown>;
+  /** Version of the code (e.g. its git commit), recorded in every epoch record. */
+  code?: string;
 }
 
 /** A trained model and its scores. */
@@ -286,6 +288,7 @@ async function trainAndEvaluate(
     progress: ctx.progress,
     batchesPerEpoch: Math.ceil(trainSet.length / t.batchSize),
     backend: ctx.backend.backend,
+    code: ctx.code,
     workers: p.workers,
     pool,
   };
