@@ -33,6 +33,14 @@ export function setOwnKernels(on: boolean): void {
   enabled = on;
 }
 
+/**
+ * Whether our own kernels are switched on (see {@link setOwnKernels}); the webgpu GRU
+ * (gru_webgpu.ts) follows the same switch, so its tfjs-op path stays comparable.
+ */
+export function ownKernelsEnabled(): boolean {
+  return enabled;
+}
+
 /** The kernels when they apply (wasm backend, not switched off); undefined otherwise. */
 export function ownKernels(): OwnKernels | undefined {
   if (!enabled || tf.getBackend() !== "wasm") return undefined;
