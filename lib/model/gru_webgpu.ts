@@ -28,34 +28,11 @@
  * after the GRU (attention mask, last real window), not inside it.
  *
  * One utterance per workgroup leaves a GPU mostly idle at small batches; the point is the
- * dispatch count, which bounds a small-batch step. The types below are the part of
- * tfjs-backend-webgpu's `WebGPUProgram` / `WebGPUBackend` interface we use, written out so this
- * module does not import the webgpu package (backend.ts loads it only when asked for).
+ * dispatch count, which bounds a small-batch step. webgpu_program.ts runs the programs.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-
-/** The fields of tfjs-backend-webgpu's `WebGPUProgram` (4.22) our programs set. */
-interface Program {
-  variableNames: string[];
-  outputShape: number[];
-  shaderKey: string;
-  dispatchLayout: { x: number[]; y?: number[]; z?: number[] };
-  dispatch: [number, number, number];
-  workgroupSize: [number, number, number];
-  /** Adds `uniforms.size` (the output's element count) to the shader's uniforms. */
-  size?: boolean;
-  getUserCode(): string;
-}
-
-/** The one method of tfjs-backend-webgpu's `WebGPUBackend` we call. */
-interface WebGpuBackendLike {
-  runWebGPUProgram(
-    program: Program,
-    inputs: tf.TensorInfo[],
-    outputDtype: tf.DataType,
-  ): tf.TensorInfo;
-}
+import { type Program, runProgram as run } from "./webgpu_program.ts";
 
 /** Workgroup size for U units: one invocation per unit up to 256 (WebGPU's default limit). */
 function workgroupFor(u: number): number {
@@ -291,15 +268,8 @@ class GruRecurrentGradProgram implements Program {
   }
 }
 
-/** Runs one of our programs on the active webgpu backend; the result as a tfjs tensor. */
-function run(program: Program, inputs: tf.Tensor[]): tf.Tensor {
-  const backend = tf.backend() as unknown as WebGpuBackendLike;
-  const info = backend.runWebGPUProgram(program, inputs, "float32");
-  return tf.engine().makeTensorFromTensorInfo(info);
-}
-
 /**
- * {@link gru}'s values and gradients on the webgpu backend (call only while it is active) with
+ * gru.ts's `gru` values and gradients on the webgpu backend (call only while it is active) with
  * the recurrence in one dispatch per direction: `[B, W, D]` → `[B, W, U]`. A training step's
  * GRU costs the same few dispatches at any number of windows.
  */
