@@ -10,9 +10,11 @@
  * dispatches per step instead of ~12 per variable) on moments packed per chunk of variables;
  * they are packed on the first webgpu step and unpacked again when another backend steps or the
  * state is read or restored, so every other backend runs the same ops as before.
+ * `setOwnKernels(false)` (own_kernels.ts) keeps webgpu on the tfjs ops too, for comparisons.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { ownKernelsEnabled } from "../model/own_kernels.ts";
 import { PackedMoments } from "./adam_webgpu.ts";
 
 /** Adam hyper-parameters. */
@@ -85,7 +87,7 @@ export class Adam {
     // Float64 bias correction folded into the step size (Kingma & Ba, sec. 2).
     const alpha = this.#lr * Math.sqrt(1 - Math.pow(b2, t)) / (1 - Math.pow(b1, t));
     const epsHat = this.#eps * Math.sqrt(1 - Math.pow(b2, t));
-    if (tf.getBackend() === "webgpu") {
+    if (ownKernelsEnabled() && tf.getBackend() === "webgpu") {
       this.#packed ??= PackedMoments.pack(this.#m, this.#v);
       this.#packed.apply(this.#vars, grads, { b1, b2, alpha, epsHat });
       return;
