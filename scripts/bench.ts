@@ -15,7 +15,8 @@
  * `dispatches_per_infer_step` in `--json`; lib/model/webgpu_dispatches.ts says how).
  *
  * `--kernels tfjs` runs conv2 and the GRU recurrence on tfjs's kernels instead of our own
- * (own_kernels.ts; wasm only, one engine), for a comparison in the same run.
+ * (own_kernels.ts; one engine), for a comparison in the same run: on wasm our GEMM kernels, on
+ * webgpu our WGSL GRU recurrence (gru_webgpu.ts) and fused Adam update (adam_webgpu.ts).
  *
  * The workers start before training; the first epoch (steps batches) warms up (kernel
  * compilation), the second is timed; inference has one warm-up pass too (`--no-warmup` skips
@@ -196,7 +197,7 @@ const result = {
   frontEnd: args.naive ? "naive (inference)" : "fast",
   workers,
   infer_workers: inferWorkers,
-  kernels: info.backend === "wasm" ? args.kernels : "tfjs",
+  kernels: info.backend === "wasm" || info.backend === "webgpu" ? args.kernels : "tfjs",
   batch: batchSize,
   windows,
   steps,

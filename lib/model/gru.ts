@@ -13,10 +13,15 @@
  * per time step and layer: at 300 windows that removes ~14,000 kernel calls (≈ 30 % of a
  * training step) from every step. The step-independent products stay single tfjs matmuls.
  *
+ * On the webgpu backend the recurrence runs in WGSL programs of our own, one dispatch per
+ * direction whatever the number of windows (gru_webgpu.ts), instead of one or more dispatches
+ * per tfjs op and time step. `setOwnKernels(false)` turns both off.
+ *
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { ownKernels } from "./own_kernels.ts";
+import { gruWebGpu } from "./gru_webgpu.ts";
+import { ownKernels, ownKernelsEnabled } from "./own_kernels.ts";
 import type { WasmGemm } from "./wasm_gemm.ts";
 
 /** `[..., M, N]` → `[..., N, M]` as an explicit copy (wasm multiplies transposed operands slowly). */
@@ -67,6 +72,9 @@ export function gru(
 ): tf.Tensor3D {
   const own = ownKernels();
   if (own) return gruOwn(own.gemm, x, kernel, recurrent, bias);
+  if (ownKernelsEnabled() && tf.getBackend() === "webgpu") {
+    return gruWebGpu(x, kernel, recurrent, bias);
+  }
   const [b, nw, d] = x.shape;
   const u = recurrent.shape[0];
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {

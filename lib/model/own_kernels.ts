@@ -31,6 +31,15 @@ export function setOwnKernels(on: boolean): void {
   enabled = on;
 }
 
+/**
+ * Whether our own kernels are switched on (see {@link setOwnKernels}); the webgpu GRU
+ * (gru_webgpu.ts) and Adam update (training/adam_webgpu.ts) follow the same switch, so their
+ * tfjs-op paths stay comparable.
+ */
+export function ownKernelsEnabled(): boolean {
+  return enabled;
+}
+
 /** The kernels when they apply (wasm backend, not switched off); undefined otherwise. */
 export function ownKernels(): OwnKernels | undefined {
   if (!enabled || tf.getBackend() !== "wasm") return undefined;

@@ -1,0 +1,61 @@
+/**
+ * Running WGSL compute programs of our own through tfjs-backend-webgpu, so their inputs and
+ * output are tfjs tensors on the GPU (no read-back, no copy) and each program is one dispatch
+ * in tfjs's command stream (gru_webgpu.ts, training/adam_webgpu.ts).
+ *
+ * The types are the part of tfjs-backend-webgpu's (4.22) `WebGPUProgram` and `WebGPUBackend`
+ * interface we use, written out so these modules do not import the webgpu package (backend.ts
+ * loads it only when asked for). tfjs generates the bindings around `getUserCode()`: the output
+ * `result: array<f32>` (read_write), one read-only `array<f32>` per name in `variableNames`, and a
+ * `uniforms` struct with each input's `<name>Shape`, `outShape`, `size` (when `size` is set) and
+ * the fields the program declares in `uniforms`. A program has exactly one output tensor.
+ * @module
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+/** The fields of tfjs-backend-webgpu's `WebGPUProgram` our programs set. */
+export interface Program {
+  variableNames: string[];
+  outputShape: number[];
+  /** Pipeline cache key: must change whenever `getUserCode()` would. */
+  shaderKey: string;
+  /** Only `x`: tfjs then calls `main(index)` with the flat invocation index. */
+  dispatchLayout: { x: number[]; y?: number[]; z?: number[] };
+  dispatch: [number, number, number];
+  workgroupSize: [number, number, number];
+  /** Adds `uniforms.size` (the output's element count) to the shader's uniforms. */
+  size?: boolean;
+  /** Program-defined uniform fields, WGSL struct member syntax (`alpha : f32, `). */
+  uniforms?: string;
+  getUserCode(): string;
+}
+
+/** A program-defined uniform value, in the order of {@link Program.uniforms}. */
+export interface UniformValue {
+  type: "float32" | "int32" | "uint32";
+  data: number[];
+}
+
+/** The one method of tfjs-backend-webgpu's `WebGPUBackend` we call. */
+interface WebGpuBackendLike {
+  runWebGPUProgram(
+    program: Program,
+    inputs: tf.TensorInfo[],
+    outputDtype: tf.DataType,
+    uniforms?: UniformValue[],
+  ): tf.TensorInfo;
+}
+
+/**
+ * Runs `program` on the active webgpu backend (call only while it is active) and returns its
+ * float32 output as a tensor owned by the current tidy scope.
+ */
+export function runProgram(
+  program: Program,
+  inputs: tf.Tensor[],
+  uniforms?: UniformValue[],
+): tf.Tensor {
+  const backend = tf.backend() as unknown as WebGpuBackendLike;
+  const info = backend.runWebGPUProgram(program, inputs, "float32", uniforms);
+  return tf.engine().makeTensorFromTensorInfo(info);
+}
