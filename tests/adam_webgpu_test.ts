@@ -11,39 +11,10 @@ import { initBackend } from "../lib/model/backend.ts";
 import { Adam, type AdamState } from "../lib/training/adam.ts";
 import { CHUNK } from "../lib/training/adam_webgpu.ts";
 import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
+import { webgpuOrSkip } from "./webgpu_adapter.ts";
+import { maxAbsDiff, noise } from "./numeric.ts";
 
-/** An adapter is there (not only navigator.gpu): asked once, as initBackend would. */
-const adapterPresent = await (async () => {
-  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (!gpu) return false;
-  try {
-    return (await gpu.requestAdapter()) != null;
-  } catch {
-    return false;
-  }
-})();
-if (!adapterPresent) {
-  console.log(
-    "skipping webgpu Adam tests: no WebGPU adapter (on Debian, mesa-vulkan-drivers " +
-      "provides the software one, lavapipe)",
-  );
-}
-
-/** Deterministic uniform noise in [−a, a). */
-function noise(n: number, seed: number, a = 1): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32 * 2 - 1) * a;
-  });
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
+const adapterPresent = webgpuOrSkip("webgpu Adam");
 
 /** Variables of assorted shapes: more than one chunk, the last one partial. */
 const SHAPES: number[][] = [[3, 4], [7], [2, 3, 5], [1], [130], [4, 4], [9, 2], [33], [5, 1]];

@@ -21,6 +21,7 @@ import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
 import { gru, gruReference } from "../lib/model/gru.ts";
 import { GradientWorkers } from "../lib/model/parallel.ts";
 import type { ModelConfig, ModelInput } from "../lib/model/types.ts";
+import { maxAbs, maxAbsDiff, noise } from "./numeric.ts";
 
 await initBackend("wasm");
 
@@ -36,28 +37,6 @@ const PAPER_GEOMETRY: FrontEndGeometry = {
   pool: 2,
   channelPool: 10,
 };
-
-/** Deterministic uniform noise in [−a, a). */
-function noise(n: number, seed: number, a = 1): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32 * 2 - 1) * a;
-  });
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
 
 /** A small config: paper CNN (or features), tiny GRU so tests stay fast. */
 function smallConfig(

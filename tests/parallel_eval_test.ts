@@ -25,6 +25,7 @@ import { predictUtterance, predictUtterances } from "../lib/training/predict.ts"
 import { startWorkerPool, train } from "../lib/training/train.ts";
 import { type ModelSpec, trainModel } from "../lib/training/train_model.ts";
 import { HOP, sineBatch, TASKS, tinyConfig, WIN } from "./fixtures.ts";
+import { maxAbsDiff } from "./numeric.ts";
 
 // Workers follow this thread's backend; cpu keeps the tiny model's passes at milliseconds.
 await tf.setBackend("cpu");
@@ -76,13 +77,6 @@ async function singleEngine(model: EmotionModel, input: ModelInput): Promise<Inf
   } finally {
     tf.dispose([...Object.values(out.logits), ...Object.values(out.attention ?? {})]);
   }
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length, "same length");
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 function assertSameOutputs(got: InferenceResult, want: InferenceResult, what: string): number {

@@ -22,6 +22,7 @@ import {
 
 // Workers follow this thread's backend; cpu keeps the tiny model's steps at milliseconds.
 import { sineBatch, TASKS, tinyConfig as sharedTinyConfig } from "./fixtures.ts";
+import { maxAbsDiff } from "./numeric.ts";
 
 await tf.setBackend("cpu");
 
@@ -68,12 +69,6 @@ async function runTraining(
   } finally {
     model.dispose();
   }
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
 }
 
 /**

@@ -12,23 +12,9 @@ import {
   dispatchTotals,
   installDispatchCounter,
 } from "../lib/model/webgpu_dispatches.ts";
+import { webgpuOrSkip } from "./webgpu_adapter.ts";
 
-/** An adapter is there (not only navigator.gpu): asked once, as initBackend would. */
-const adapterPresent = await (async () => {
-  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (!gpu) return false;
-  try {
-    return (await gpu.requestAdapter()) != null;
-  } catch {
-    return false;
-  }
-})();
-if (!adapterPresent) {
-  console.log(
-    "skipping webgpu dispatch tests: no WebGPU adapter (on Debian, mesa-vulkan-drivers " +
-      "provides the software one, lavapipe)",
-  );
-}
+const adapterPresent = webgpuOrSkip("webgpu dispatch");
 
 const TASKS = [{ name: "arousal", classes: ["low", "mid", "high"] }];
 
