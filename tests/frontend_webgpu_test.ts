@@ -10,6 +10,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/model/backend.ts";
 import {
   fastFrontEnd,
+  frontEnd,
   type FrontEndGeometry,
   type FrontEndWeights,
   naiveFrontEnd,
@@ -148,6 +149,31 @@ Deno.test({
           assert.ok(rel < 1e-4, `${NAMES[i]} at ${JSON.stringify(c)}: relative error ${rel}`);
           assert.deepEqual(routed[i], ours[i], `${NAMES[i]}: fastFrontEnd routes to webgpu`);
         }
+      }
+    } finally {
+      await initBackend("wasm");
+    }
+  },
+});
+
+Deno.test({
+  name: "webgpu front-end: frontEnd's checkpointed chunks (nested tf.grads) run it too",
+  ignore: !adapterPresent,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const c: Case = { b: 2, windows: 5, g: SMALL };
+    // Chunks of 1 window per row, each recomputed in the backward pass.
+    const chunked: FrontEndFn = (signal, windows, g, w) =>
+      frontEnd(signal, windows, g, w, { checkpointAbove: 1, chunkWindows: 2 });
+    try {
+      await initBackend("cpu");
+      const ref = await outputsAndGrads(naiveFrontEnd, c);
+      await initBackend("webgpu");
+      const ours = await outputsAndGrads(chunked, c);
+      for (let i = 0; i < ref.length; i++) {
+        const rel = maxAbsDiff(ref[i], ours[i]) / maxAbs(ref[i]);
+        assert.ok(rel < 1e-4, `${NAMES[i]}, chunked: relative error ${rel}`);
       }
     } finally {
       await initBackend("wasm");
