@@ -131,6 +131,20 @@ Deno.test({
         windows: 4,
         g: { windowSamples: 48, hopSamples: 13, kernel: 5, filters: 6, pool: 3, channelPool: 1 },
       },
+      // Long windows: 2 windows per partial sum of the weight gradients (CHUNK 4096 / 2048
+      // pooled positions), so 3 windows make two partial sums, the second one short.
+      {
+        b: 1,
+        windows: 3,
+        g: {
+          windowSamples: 4096,
+          hopSamples: 1000,
+          kernel: 3,
+          filters: 2,
+          pool: 2,
+          channelPool: 2,
+        },
+      },
       // The paper's sizes, few windows (lavapipe is slow).
       { b: 1, windows: 2, g: PAPER },
     ];

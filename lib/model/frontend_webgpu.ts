@@ -18,7 +18,8 @@
  *   pre-activations `[N, L/pool, F]` (only the argmax channel of a group, only where the ReLU
  *   passed); {@link H1GradProgram} is conv2's transpose onto h1, masked by conv1's ReLU
  *   (h1 > 0), which is the gradient of the pooled conv1 pre-activation; {@link PartialsProgram}
- *   reduces all four weight gradients over chunks of {@link CHUNK} window positions in one
+ *   reduces all four weight gradients over chunks of whole windows (about {@link CHUNK} window
+ *   positions each) in one
  *   program, and one {@link SumRowsProgram} per weight adds the chunks up into its own shape.
  *
  * Each window is computed on its own, as `naiveFrontEnd` does (no sharing of the 75 % overlap
@@ -39,8 +40,17 @@ import { type Program, runProgram as run } from "./webgpu_program.ts";
 /** Invocations per workgroup of every program here. */
 const WG = 64;
 
-/** Window positions (windows × pooled positions) per partial sum of the weight gradients. */
+/**
+ * About this many window positions (windows × pooled positions) per partial sum of the weight
+ * gradients: enough partial sums to fill a GPU, few enough that the partials stay small
+ * (R·P floats, P ≈ 66,000 for the paper's geometry).
+ */
 export const CHUNK = 4096;
+
+/** Whole windows per partial sum (a chunk never splits a window: no index division inside). */
+function windowsPerChunk(g: FrontEndGeometry): number {
+  return Math.max(1, Math.floor(CHUNK / (g.windowSamples / g.pool)));
+}
 
 /** WebGPU's guaranteed `maxComputeWorkgroupsPerDimension`. */
 const MAX_DIM = 65535;
@@ -255,9 +265,10 @@ class H1GradProgram extends FlatProgram {
 }
 
 /**
- * Partial sums of the weight gradients over chunks of {@link CHUNK} window positions (rows
- * n·LP + t). Output `[R, P]`, P = K·F·F (dW2) + F (db2) + K·F (dW1) + F (db1), one invocation
- * per element. Inputs: `X` the signal, `P1`, `D2` (conv2 pre-activation gradient),
+ * Partial sums of the weight gradients over chunks of whole windows
+ * ({@link windowsPerChunk}; rows n·LP + t). dW2's loop visits only the positions t where
+ * t + k − PL falls inside the window, so it has no per-position test or division. Output
+ * `[R, P]`, P = K·F·F (dW2) + F (db2) + K·F (dW1) + F (db1), one invocation per element. Inputs: `X` the signal, `P1`, `D2` (conv2 pre-activation gradient),
  * `Z1` (pooled conv1 pre-activation gradient); `count` = R·P, `windows` per row.
  * dW2[k, i, o] = Σ h1[t + k − PL, i]·D2[t, o]; dW1[k, f] = Σ Z1[p, f]·x[p·POOL + a + k − PL]
  * with a the pool's argmax; the biases sum D2 and Z1.
@@ -271,22 +282,26 @@ class PartialsProgram extends FlatProgram {
     return `
       ${constants(this.g)}
       const PW : i32 = ${partialWidth(this.g)};
-      const CHUNK : i32 = ${CHUNK};
+      const CW : i32 = ${windowsPerChunk(this.g)};
       fn main(index : i32) {
         if (index >= uniforms.count) { return; }
         let e = index % PW;
         let r = index / PW;
-        let rows = uniforms.p1Shape.x * LP;
-        let r0 = r * CHUNK;
-        let r1 = min(r0 + CHUNK, rows);
+        let n0 = r * CW;
+        let n1 = min(n0 + CW, uniforms.p1Shape.x);
+        let r0 = n0 * LP;
+        let r1 = n1 * LP;
         var acc = 0.0;
         if (e < K * F * F) {
           let k = e / (F * F);
           let i = (e / F) % F;
           let o = e % F;
-          for (var row = r0; row < r1; row++) {
-            let s = row % LP + k - PL;
-            if (s >= 0 && s < LP) {
+          // Positions t whose input position t + k − PL lies in [0, LP).
+          let t0 = max(0, PL - k);
+          let t1 = min(LP, LP + PL - k);
+          for (var n = n0; n < n1; n++) {
+            for (var t = t0; t < t1; t++) {
+              let row = n * LP + t;
               acc += P1[(row + k - PL) * 2 * F + i] * D2[row * F + o];
             }
           }
@@ -396,7 +411,7 @@ export function frontEndWebGpu(
           const [sx, sw2, sp1, sp2] = saved;
           const d2 = run(new Conv2GradProgram(g, n), [dy, sp2], uni(n * lp * f));
           const z1 = run(new H1GradProgram(g, n), [d2, sw2, sp1], uni(n * lp * f));
-          const chunks = Math.ceil((n * lp) / CHUNK);
+          const chunks = Math.ceil(n / windowsPerChunk(g));
           const pw = partialWidth(g);
           const q = run(new PartialsProgram(g, chunks), [sx, sp1, d2, z1], uni(chunks * pw));
           const o2 = k * f * f, o1 = o2 + f, ob1 = o1 + k * f;
