@@ -22,6 +22,8 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { spanSamples } from "../frames/windows.ts";
 import { convBiasRelu, convBiasReluPool, maxPoolChannels, maxPoolTime } from "./conv.ts";
+import { frontEndWebGpu, frontEndWebGpuApplies } from "./frontend_webgpu.ts";
+import { ownKernelsEnabled } from "./own_kernels.ts";
 
 /** Trainable tensors of the front-end. */
 export interface FrontEndWeights {
@@ -194,6 +196,14 @@ export function fastFrontEnd(
   g: FrontEndGeometry,
   w: FrontEndWeights,
 ): tf.Tensor3D {
+  // On webgpu our own WGSL programs (frontend_webgpu.ts): a constant ~10 dispatches per
+  // forward and backward pass instead of tfjs's convs, slices and concats. Routed here rather
+  // than in frontEnd so frontEnd's checkpointing still bounds memory for very large batches:
+  // each chunk (and its recomputation inside the nested tf.grads) runs these programs too, so
+  // only there does the count grow, with the number of chunks.
+  if (ownKernelsEnabled() && tf.getBackend() === "webgpu" && frontEndWebGpuApplies(g)) {
+    return frontEndWebGpu(signal, windows, g, w);
+  }
   if (!fastPathApplies(g)) return naiveFrontEnd(signal, windows, g, w);
   return tf.tidy(() => {
     const b = signal.shape[0];

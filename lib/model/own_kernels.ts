@@ -33,8 +33,8 @@ export function setOwnKernels(on: boolean): void {
 
 /**
  * Whether our own kernels are switched on (see {@link setOwnKernels}); the webgpu GRU
- * (gru_webgpu.ts) and Adam update (training/adam_webgpu.ts) follow the same switch, so their
- * tfjs-op paths stay comparable.
+ * (gru_webgpu.ts), CNN front-end (frontend_webgpu.ts) and Adam update (training/adam_webgpu.ts)
+ * follow the same switch, so their tfjs-op paths stay comparable.
  */
 export function ownKernelsEnabled(): boolean {
   return enabled;

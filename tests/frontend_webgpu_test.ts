@@ -1,0 +1,247 @@
+/**
+ * The webgpu CNN front-end (lib/model/frontend_webgpu.ts: WGSL programs of our own) on a real
+ * WebGPU adapter — Mesa's lavapipe here, a GPU on a lent machine: its output and the gradients
+ * of a scalar loss w.r.t. all four weights equal `naiveFrontEnd` (the paper's per-window
+ * reference) on the cpu backend, and one forward and backward pass launches the same number
+ * of dispatches at any number of windows.
+ */
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import { initBackend } from "../lib/model/backend.ts";
+import {
+  fastFrontEnd,
+  frontEnd,
+  type FrontEndGeometry,
+  type FrontEndWeights,
+  naiveFrontEnd,
+  samplesFor,
+} from "../lib/model/frontend.ts";
+import { frontEndWebGpu } from "../lib/model/frontend_webgpu.ts";
+import "../lib/model/model.ts"; // registers the gradients tfjs-core lacks under Deno
+import { setOwnKernels } from "../lib/model/own_kernels.ts";
+import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
+
+/** An adapter is there (not only navigator.gpu): asked once, as initBackend would. */
+const adapterPresent = await (async () => {
+  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  if (!gpu) return false;
+  try {
+    return (await gpu.requestAdapter()) != null;
+  } catch {
+    return false;
+  }
+})();
+if (!adapterPresent) {
+  console.log(
+    "skipping webgpu front-end tests: no WebGPU adapter (on Debian, mesa-vulkan-drivers " +
+      "provides the software one, lavapipe)",
+  );
+}
+
+/** Deterministic uniform noise in [−a, a). */
+function noise(n: number, seed: number, a = 1): Float32Array {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return (s / 2 ** 32 * 2 - 1) * a;
+  });
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
+
+type FrontEndFn = typeof naiveFrontEnd;
+
+interface Case {
+  b: number;
+  windows: number;
+  g: FrontEndGeometry;
+}
+
+/**
+ * Output and gradients (w1, b1, w2, b2) of `sum(out ⊙ dy)` for `fn`. Weights scaled like
+ * Glorot so both ReLUs pass about half their inputs; the biases are small and mixed in sign.
+ */
+async function outputsAndGrads(fn: FrontEndFn, c: Case): Promise<Float32Array[]> {
+  const { b, windows, g } = c;
+  const { kernel: k, filters: f } = g;
+  const s = samplesFor(windows, g);
+  const signal = tf.tensor2d(noise(b * s, 1), [b, s]);
+  const ws = [
+    tf.tensor3d(noise(k * f, 2, Math.sqrt(6 / (k + f))), [k, 1, f]),
+    tf.tensor1d(noise(f, 3, 0.1)),
+    tf.tensor3d(noise(k * f * f, 4, Math.sqrt(6 / (k * f + f))), [k, f, f]),
+    tf.tensor1d(noise(f, 5, 0.1)),
+  ];
+  const dim = (g.windowSamples / g.pool) * (g.filters / g.channelPool);
+  const dy = tf.tensor3d(noise(b * windows * dim, 6), [b, windows, dim]);
+  const apply = (w1: tf.Tensor, b1: tf.Tensor, w2: tf.Tensor, b2: tf.Tensor) =>
+    fn(signal, windows, g, { w1, b1, w2, b2 } as FrontEndWeights);
+  const value = apply(ws[0], ws[1], ws[2], ws[3]);
+  const grads = tf.grads((w1, b1, w2, b2) => apply(w1, b1, w2, b2))(ws, dy);
+  const out = await Promise.all([value, ...grads].map((t) => t.data() as Promise<Float32Array>));
+  tf.dispose([signal, ...ws, dy, value, ...grads]);
+  return out;
+}
+
+const NAMES = ["output", "dw1", "db1", "dw2", "db2"];
+
+const SMALL: FrontEndGeometry = {
+  windowSamples: 64,
+  hopSamples: 16,
+  kernel: 8,
+  filters: 8,
+  pool: 2,
+  channelPool: 4,
+};
+
+/** The paper's geometry. */
+const PAPER: FrontEndGeometry = {
+  windowSamples: 640,
+  hopSamples: 160,
+  kernel: 40,
+  filters: 40,
+  pool: 2,
+  channelPool: 10,
+};
+
+Deno.test({
+  name: "webgpu front-end: output and weight gradients equal naiveFrontEnd on cpu",
+  ignore: !adapterPresent,
+  // Deno's WebGPU keeps device resources open after the backend is switched away.
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const cases: Case[] = [
+      { b: 2, windows: 3, g: SMALL },
+      // Odd kernel (symmetric padding), pool 3, one channel per group, hop not a multiple of
+      // the pool: the programs assume none of the paper's coincidences.
+      {
+        b: 1,
+        windows: 4,
+        g: { windowSamples: 48, hopSamples: 13, kernel: 5, filters: 6, pool: 3, channelPool: 1 },
+      },
+      // Long windows: 2 windows per partial sum of the weight gradients (CHUNK 4096 / 2048
+      // pooled positions), so 3 windows make two partial sums, the second one short.
+      {
+        b: 1,
+        windows: 3,
+        g: {
+          windowSamples: 4096,
+          hopSamples: 1000,
+          kernel: 3,
+          filters: 2,
+          pool: 2,
+          channelPool: 2,
+        },
+      },
+      // The paper's sizes, few windows (lavapipe is slow).
+      { b: 1, windows: 2, g: PAPER },
+    ];
+    try {
+      for (const c of cases) {
+        await initBackend("cpu");
+        const ref = await outputsAndGrads(naiveFrontEnd, c);
+        await initBackend("webgpu");
+        const ours = await outputsAndGrads(frontEndWebGpu, c);
+        // What the model calls on webgpu routes to the same programs.
+        const routed = await outputsAndGrads(fastFrontEnd, c);
+        for (let i = 0; i < ref.length; i++) {
+          const m = maxAbs(ref[i]);
+          assert.ok(m > 0.01, `${NAMES[i]}: reference is not trivially zero`);
+          const rel = maxAbsDiff(ref[i], ours[i]) / m;
+          assert.ok(rel < 1e-4, `${NAMES[i]} at ${JSON.stringify(c)}: relative error ${rel}`);
+          assert.deepEqual(routed[i], ours[i], `${NAMES[i]}: fastFrontEnd routes to webgpu`);
+        }
+      }
+    } finally {
+      await initBackend("wasm");
+    }
+  },
+});
+
+Deno.test({
+  name: "webgpu front-end: frontEnd's checkpointed chunks (nested tf.grads) run it too",
+  ignore: !adapterPresent,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const c: Case = { b: 2, windows: 5, g: SMALL };
+    // Chunks of 1 window per row, each recomputed in the backward pass.
+    const chunked: FrontEndFn = (signal, windows, g, w) =>
+      frontEnd(signal, windows, g, w, { checkpointAbove: 1, chunkWindows: 2 });
+    try {
+      await initBackend("cpu");
+      const ref = await outputsAndGrads(naiveFrontEnd, c);
+      await initBackend("webgpu");
+      const ours = await outputsAndGrads(chunked, c);
+      for (let i = 0; i < ref.length; i++) {
+        const rel = maxAbsDiff(ref[i], ours[i]) / maxAbs(ref[i]);
+        assert.ok(rel < 1e-4, `${NAMES[i]}, chunked: relative error ${rel}`);
+      }
+    } finally {
+      await initBackend("wasm");
+    }
+  },
+});
+
+/** Dispatches of one forward and backward pass (tf.grads: the four weight gradients). */
+async function frontEndDispatches(windows: number): Promise<number> {
+  const g = SMALL, b = 2;
+  const s = samplesFor(windows, g);
+  const signal = tf.tensor2d(noise(b * s, 1), [b, s]);
+  const ws = [
+    tf.tensor3d(noise(g.kernel * g.filters, 2, 0.5), [g.kernel, 1, g.filters]),
+    tf.tensor1d(noise(g.filters, 3, 0.1)),
+    tf.tensor3d(noise(g.kernel * g.filters ** 2, 4, 0.3), [g.kernel, g.filters, g.filters]),
+    tf.tensor1d(noise(g.filters, 5, 0.1)),
+  ];
+  const dim = (g.windowSamples / g.pool) * (g.filters / g.channelPool);
+  const dy = tf.tensor3d(noise(b * windows * dim, 6), [b, windows, dim]);
+  const before = dispatchCount();
+  const grads = tf.grads((w1, b1, w2, b2) =>
+    fastFrontEnd(signal, windows, g, { w1, b1, w2, b2 } as FrontEndWeights)
+  )(ws, dy);
+  const n = dispatchCount() - before;
+  await Promise.all(grads.map((t) => t.data()));
+  tf.dispose([signal, ...ws, dy, ...grads]);
+  return n;
+}
+
+Deno.test({
+  name: "webgpu front-end: a forward and backward pass costs the same dispatches at 3 and 12 " +
+    "windows",
+  ignore: !adapterPresent,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    try {
+      await initBackend("webgpu");
+      assert.ok(installDispatchCounter());
+      await frontEndDispatches(3); // compiles the pipelines
+      const short = await frontEndDispatches(3), long = await frontEndDispatches(12);
+      assert.equal(long, short, `dispatches at 12 windows (${long}) vs 3 (${short})`);
+      assert.ok(short > 0 && short <= 12, `a handful of dispatches: ${short}`);
+      // tfjs's ops (own kernels off) cost more, so the count above is of our programs.
+      setOwnKernels(false);
+      try {
+        const ops = await frontEndDispatches(3);
+        assert.ok(ops > short * 3, `tfjs ops: ${ops} vs ${short}`);
+      } finally {
+        setOwnKernels(true);
+      }
+    } finally {
+      await initBackend("wasm");
+    }
+  },
+});
