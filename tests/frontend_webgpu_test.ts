@@ -20,45 +20,10 @@ import { frontEndWebGpu } from "../lib/model/frontend_webgpu.ts";
 import "../lib/model/model.ts"; // registers the gradients tfjs-core lacks under Deno
 import { setOwnKernels } from "../lib/model/own_kernels.ts";
 import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
+import { webgpuOrSkip } from "./webgpu_adapter.ts";
+import { maxAbs, maxAbsDiff, noise } from "./numeric.ts";
 
-/** An adapter is there (not only navigator.gpu): asked once, as initBackend would. */
-const adapterPresent = await (async () => {
-  const gpu = (navigator as unknown as { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-  if (!gpu) return false;
-  try {
-    return (await gpu.requestAdapter()) != null;
-  } catch {
-    return false;
-  }
-})();
-if (!adapterPresent) {
-  console.log(
-    "skipping webgpu front-end tests: no WebGPU adapter (on Debian, mesa-vulkan-drivers " +
-      "provides the software one, lavapipe)",
-  );
-}
-
-/** Deterministic uniform noise in [−a, a). */
-function noise(n: number, seed: number, a = 1): Float32Array {
-  let s = seed >>> 0;
-  return Float32Array.from({ length: n }, () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32 * 2 - 1) * a;
-  });
-}
-
-function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  assert.equal(a.length, b.length);
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
-  return m;
-}
-
-function maxAbs(a: ArrayLike<number>): number {
-  let m = 0;
-  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
-  return m;
-}
+const adapterPresent = webgpuOrSkip("webgpu front-end");
 
 type FrontEndFn = typeof naiveFrontEnd;
 
