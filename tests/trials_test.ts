@@ -73,9 +73,18 @@ Deno.test({
       assert.equal(none.results, undefined);
 
       for (let i = 0; i < trials.length; i++) {
-        const r = await runTrial(out, i, quiet);
+        // Trial 4 (e2e STL) under a named commit: its result and every epoch record name it.
+        const r = await runTrial(out, i, i === 4 ? { ...quiet, commit: "c0ffee-trial" } : quiet);
         assert.equal(r.status, "ran");
       }
+      const dir4 = join(out, "trials", trials[4].id);
+      assert.equal(
+        JSON.parse(await Deno.readTextFile(join(dir4, "result.json"))).commit,
+        "c0ffee-trial",
+      );
+      const epochs4 = (await Deno.readTextFile(join(dir4, "epochs.jsonl"))).trim().split("\n");
+      assert.ok(epochs4.length >= 1);
+      for (const l of epochs4) assert.equal(JSON.parse(l).code, "c0ffee-trial");
       // A finished trial is skipped.
       const again = await runTrial(out, 4, quiet);
       assert.equal(again.status, "finished-earlier");

@@ -228,14 +228,19 @@ export interface PreparedRun {
 /**
  * Starts the backend, loads and samples the corpus and builds the folds: what every run, plan
  * and trial starts from. With `out`, the load report is written to `<out>/corpus-report.json`
- * (before the folds are built, so a protocol the corpus cannot support still leaves it).
+ * (before the folds are built, so a protocol the corpus cannot support still leaves it). The
+ * code's commit (`commit`, or asked from git when undefined) is logged and kept in the context,
+ * so every record the run writes names the same one.
  */
 export async function prepareRun(
   config: ExperimentConfig,
   log: (line: string) => void,
   progress: ProgressMode = "auto",
   out?: string,
+  commit?: string | null,
 ): Promise<PreparedRun> {
+  const code = commit !== undefined ? commit : await gitCommit();
+  log(`code: commit ${code ?? "unknown (git not available)"}`);
   const backend = await initBackend(config.backend);
   log(`backend: ${backend.backend} (${backend.device})`);
   let corpus = await loadCorpus({
@@ -263,6 +268,7 @@ export async function prepareRun(
     progress,
     audio: new AudioCache(),
     standardisation: new Map(),
+    commit: code,
   };
   return { ctx, report };
 }
@@ -410,11 +416,8 @@ export async function runExperiment(
   };
   try {
     const fingerprint = resultFingerprint(config);
-    const commit = options.commit !== undefined ? options.commit : await gitCommit();
-    log(`code: commit ${commit ?? "unknown (git not available)"}`);
-    const { ctx, report } = await prepareRun(config, log, options.progress, out);
-    ctx.commit = commit;
-    const { corpus, folds, backend } = ctx;
+    const { ctx, report } = await prepareRun(config, log, options.progress, out, options.commit);
+    const { corpus, folds, backend, commit } = ctx;
     if (config.systems.some((s) => SYSTEM_INFO[s].input !== "raw")) {
       await addFeatures(ctx, report, out);
     }

@@ -41,10 +41,11 @@ export interface RunContext {
   /** eGeMAPS features, when an OS system runs. */
   features?: CorpusFeatures;
   /**
-   * Git commit of the code of this sitting, recorded in every epoch record (a study run over
-   * several sittings may span commits).
+   * Git commit of the code of this sitting (null when unknown), recorded in every epoch record
+   * (a study run over several sittings may span commits) and in run.json, plan.json and each
+   * trial's result.json.
    */
-  commit?: string | null;
+  commit: string | null;
 }
 
 async function foldStandardisation(ctx: RunContext, fold: Fold): Promise<Standardisation> {

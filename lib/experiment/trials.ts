@@ -47,7 +47,6 @@ import {
   figureUtterances,
   foldMembers,
   foldSizes,
-  gitCommit,
   prepareRun,
   type RunRecord,
 } from "./run.ts";
@@ -287,12 +286,12 @@ export async function writePlan(
   await Deno.mkdir(out, { recursive: true });
   const { log, close } = await fileLog(join(out, "log.txt"), options.log ?? console.log);
   try {
-    const { ctx } = await prepareRun(config, log, "none", out);
+    const { ctx } = await prepareRun(config, log, "none", out, options.commit);
     const trials = await planTrials(ctx);
     const plan: Plan = {
       format: PLAN_FORMAT,
       created: new Date().toISOString(),
-      commit: options.commit !== undefined ? options.commit : await gitCommit(),
+      commit: ctx.commit,
       config,
       fingerprint: resultFingerprint(config),
       corpus: ctx.corpus.name,
@@ -658,7 +657,13 @@ export async function runTrial(
       `trial ${index} of ${trials.length}: ${trial.id} (${SYSTEM_INFO[trial.system].label}, ` +
         `${trial.tasks.join("+")}, fold ${trial.fold ?? "all"}, seed ${trial.seed ?? "all"})`,
     );
-    const { ctx } = await prepareRun(plan.config, log, options.progress ?? "auto");
+    const { ctx } = await prepareRun(
+      plan.config,
+      log,
+      options.progress ?? "auto",
+      undefined,
+      options.commit,
+    );
     const again = (await planTrials(ctx))[index];
     if (!again || again.id !== trial.id) {
       throw new Error(
@@ -692,7 +697,7 @@ export async function runTrial(
       backend: ctx.backend.backend,
       device: ctx.backend.device,
       host: await hostName(),
-      commit: options.commit !== undefined ? options.commit : await gitCommit(),
+      commit: ctx.commit,
       started: started.toISOString(),
       finished: new Date().toISOString(),
       seconds,
