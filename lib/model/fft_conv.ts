@@ -513,29 +513,16 @@ export class FftConv {
     // 0.31 blocks, instead of a block of its own.
     const seg = s.len + Math.max(s.padBefore, s.padAfter);
     const streamBlocks = Math.ceil(((s.n - 1) * seg + lout) / step);
-    if (s.n > 1 && streamBlocks < s.n * blocks) {
-      return {
-        lout,
-        step,
-        lines: 1,
-        blocks: streamBlocks,
-        rowLen: (streamBlocks - 1) * step + n,
-        inStride: seg,
-        outStride: seg,
-        bins,
-        cin,
-        cout,
-      };
-    }
-    const rowLen = (blocks - 1) * step + n;
+    const stream = s.n > 1 && streamBlocks < s.n * blocks;
+    const perLine = stream ? streamBlocks : blocks, rowLen = (perLine - 1) * step + n;
     return {
       lout,
       step,
-      lines: s.n,
-      blocks,
+      lines: stream ? 1 : s.n,
+      blocks: perLine,
       rowLen,
-      inStride: rowLen,
-      outStride: blocks * step,
+      inStride: stream ? seg : rowLen,
+      outStride: stream ? seg : blocks * step,
       bins,
       cin,
       cout,

@@ -785,17 +785,16 @@ export class WasmGemm {
     const need = panels * k * 8;
     const buffer = into && into.buffer.length >= need ? into.buffer : this.alloc(need);
     if (into && into.buffer !== buffer) into.buffer.free();
+    const js = src instanceof Float32Array ? src : undefined;
+    const resident = src instanceof Float32Array ? undefined : src;
+    const off = resident?.offset ?? 0, ld = resident?.ld ?? n;
+    const srcLength = js ? js.length : resident!.buffer.length;
+    if (off + (k - 1) * ld + n > srcLength) throw new Error("packB: B exceeds its array");
     if (k > 0 && n >= 8 && k * n >= PACK_IN_WASM) {
       // Whole panels in SIMD (a JS array first copied in at memcpy speed), the rest below.
-      if (src instanceof Float32Array && src.length < k * n) {
-        throw new Error("packB: B exceeds its array");
-      }
-      const staged = src instanceof Float32Array ? this.upload(src.subarray(0, k * n)) : undefined;
+      const staged = js ? this.upload(js.subarray(0, k * n)) : undefined;
       try {
-        const resident = src instanceof Float32Array ? undefined : src;
         const from = staged ?? resident!.buffer;
-        const off = resident?.offset ?? 0, ld = resident?.ld ?? n;
-        if (off + (k - 1) * ld + n > from.length) throw new Error("packB: B exceeds its array");
         const full = Math.floor(n / 8);
         this.channelOps.packPanels(from.byteOffset / 4 + off, ld, buffer.byteOffset / 4, k, full);
         if (full < panels) this.#packTail(from.data, off, ld, k, n, full, buffer.data);
@@ -805,10 +804,7 @@ export class WasmGemm {
       return { buffer, k, n };
     }
     // Views after the allocation: it may have grown (and so detached) the memory.
-    const s = src instanceof Float32Array ? src : src.buffer.data;
-    const off = src instanceof Float32Array ? 0 : (src.offset ?? 0);
-    const ld = src instanceof Float32Array ? n : (src.ld ?? n);
-    if (off + (k - 1) * ld + n > s.length) throw new Error("packB: B exceeds its array");
+    const s = js ?? resident!.buffer.data;
     this.#packTail(s, off, ld, k, n, 0, buffer.data);
     return { buffer, k, n };
   }
