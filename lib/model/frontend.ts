@@ -23,7 +23,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { spanSamples } from "../frames/windows.ts";
 import { convBiasRelu, convBiasReluPool, maxPoolChannels, maxPoolTime } from "./conv.ts";
 import { frontEndWebGpu, frontEndWebGpuApplies } from "./frontend_webgpu.ts";
-import { ownKernelsEnabled } from "./own_kernels.ts";
+import { ownWebGpuKernels } from "./own_kernels.ts";
 
 /** Trainable tensors of the front-end. */
 export interface FrontEndWeights {
@@ -201,7 +201,7 @@ export function fastFrontEnd(
   // than in frontEnd so frontEnd's checkpointing still bounds memory for very large batches:
   // each chunk (and its recomputation inside the nested tf.grads) runs these programs too, so
   // only there does the count grow, with the number of chunks.
-  if (ownKernelsEnabled() && tf.getBackend() === "webgpu" && frontEndWebGpuApplies(g)) {
+  if (ownWebGpuKernels() && frontEndWebGpuApplies(g)) {
     return frontEndWebGpu(signal, windows, g, w);
   }
   if (!fastPathApplies(g)) return naiveFrontEnd(signal, windows, g, w);

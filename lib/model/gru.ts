@@ -21,7 +21,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { gruWebGpu } from "./gru_webgpu.ts";
-import { ownKernels, ownKernelsEnabled } from "./own_kernels.ts";
+import { ownKernels, ownWebGpuKernels } from "./own_kernels.ts";
 import type { WasmGemm } from "./wasm_gemm.ts";
 
 /** `[..., M, N]` → `[..., N, M]` as an explicit copy (wasm multiplies transposed operands slowly). */
@@ -72,7 +72,7 @@ export function gru(
 ): tf.Tensor3D {
   const own = ownKernels();
   if (own) return gruOwn(own.gemm, x, kernel, recurrent, bias);
-  if (ownKernelsEnabled() && tf.getBackend() === "webgpu") {
+  if (ownWebGpuKernels()) {
     return gruWebGpu(x, kernel, recurrent, bias);
   }
   const [b, nw, d] = x.shape;

@@ -32,12 +32,13 @@ export function setOwnKernels(on: boolean): void {
 }
 
 /**
- * Whether our own kernels are switched on (see {@link setOwnKernels}); the webgpu GRU
- * (gru_webgpu.ts), CNN front-end (frontend_webgpu.ts) and Adam update (training/adam_webgpu.ts)
- * follow the same switch, so their tfjs-op paths stay comparable.
+ * Whether our own WGSL programs apply: the webgpu backend is active and own kernels are not
+ * switched off (see {@link setOwnKernels}). The webgpu front-end (frontend_webgpu.ts), GRU
+ * (gru_webgpu.ts) and Adam update (training/adam_webgpu.ts) follow it, so their tfjs-op paths
+ * stay comparable.
  */
-export function ownKernelsEnabled(): boolean {
-  return enabled;
+export function ownWebGpuKernels(): boolean {
+  return enabled && tf.getBackend() === "webgpu";
 }
 
 /** The kernels when they apply (wasm backend, not switched off); undefined otherwise. */

@@ -14,7 +14,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { ownKernelsEnabled } from "../model/own_kernels.ts";
+import { ownWebGpuKernels } from "../model/own_kernels.ts";
 import { PackedMoments } from "./adam_webgpu.ts";
 
 /** Adam hyper-parameters. */
@@ -87,7 +87,7 @@ export class Adam {
     // Float64 bias correction folded into the step size (Kingma & Ba, sec. 2).
     const alpha = this.#lr * Math.sqrt(1 - Math.pow(b2, t)) / (1 - Math.pow(b1, t));
     const epsHat = this.#eps * Math.sqrt(1 - Math.pow(b2, t));
-    if (ownKernelsEnabled() && tf.getBackend() === "webgpu") {
+    if (ownWebGpuKernels()) {
       this.#packed ??= PackedMoments.pack(this.#m, this.#v);
       this.#packed.apply(this.#vars, grads, { b1, b2, alpha, epsHat });
       return;
