@@ -8,11 +8,15 @@
  * computation.
  *
  *   deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] [--windows 300]
- *                   [--steps 3] [--workers 1] [--kernels own|tfjs] [--naive] [--no-warmup] [--json]
+ *                   [--steps 3] [--workers 1] [--kernels own|tfjs] [--l2 0] [--naive] [--no-warmup]
+ *                   [--json]
  *
  * On webgpu it also prints the adapter (`GPUAdapterInfo`) and counts the GPU compute dispatches
  * of the timed training epoch and the timed inference pass, per step (`dispatches_per_step`,
  * `dispatches_per_infer_step` in `--json`; lib/model/webgpu_dispatches.ts says how).
+ *
+ * `--l2 λ` adds the L2 term of the objective (experiments use 1e-5); the default 0 trains as the
+ * PyTorch peer (../shared/peers/pytorch_speed.py) does, without one.
  *
  * `--kernels tfjs` runs conv2 and the GRU recurrence on tfjs's kernels instead of our own
  * (own_kernels.ts; one engine), for a comparison in the same run: on wasm our GEMM kernels, on
@@ -40,7 +44,8 @@ import { Random } from "../lib/util/random.ts";
 
 const BENCH_USAGE =
   "Usage: deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] " +
-  "[--windows 300] [--steps 3] [--workers 1] [--kernels own|tfjs] [--naive] [--no-warmup] [--json]";
+  "[--windows 300] [--steps 3] [--workers 1] [--kernels own|tfjs] [--l2 0] [--naive] [--no-warmup] " +
+  "[--json]";
 
 const { values: args } = parseCommandLine({
   options: {
@@ -52,6 +57,7 @@ const { values: args } = parseCommandLine({
     "no-warmup": { type: "boolean", default: false },
     workers: { type: "string", default: "1" },
     kernels: { type: "string", default: "own" },
+    l2: { type: "string", default: "0" },
     json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -79,6 +85,11 @@ if (args.kernels !== "own" && args.kernels !== "tfjs") {
 if (args.kernels === "tfjs" && workers > 1) {
   // Each worker engine decides for itself; the switch reaches only this thread.
   console.error(`bench: --kernels tfjs runs on one engine (--workers 1)\n\n${BENCH_USAGE}`);
+  Deno.exit(2);
+}
+const l2 = Number(args.l2);
+if (!(Number.isFinite(l2) && l2 >= 0)) {
+  console.error(`bench: --l2 must be a number ≥ 0\n\n${BENCH_USAGE}`);
   Deno.exit(2);
 }
 setOwnKernels(args.kernels === "own");
@@ -137,6 +148,7 @@ const result0 = await train(model, {
   train: () => batches,
   epochs: timedEpoch,
   learningRate: 1e-4,
+  l2,
   progress: "none",
   workers,
   pool,
@@ -201,6 +213,7 @@ const result = {
   batch: batchSize,
   windows,
   steps,
+  l2,
   train_s_per_step: perStep / trainWindowsPerS,
   train_windows_per_s: trainWindowsPerS,
   infer_windows_per_s: (perStep * steps) / inferWall,

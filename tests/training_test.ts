@@ -12,6 +12,7 @@ import {
   balancedClassWeights,
   classWeightsFor,
   countClasses,
+  l2Penalty,
   objective,
   rowWeights,
   taskCrossEntropy,
@@ -116,6 +117,46 @@ Deno.test("missing labels (−1) contribute no loss and no gradient", () => {
   // A batch with no labels for a task gives exactly 0.
   assert.equal(taskCrossEntropy(logits, Int32Array.of(-1, -1, -1)).dataSync()[0], 0);
   tf.dispose([logits, g]);
+});
+
+Deno.test("the cross-entropy's gradient is (softmax − one-hot) · c[y] / Σ c[y], also under an outer factor", () => {
+  const rows = [[2, -1, 0.5], [0.1, 0.2, 0.3], [-4, 3, 1], [1, 1, 1]];
+  const y = Int32Array.of(0, 2, -1, 1);
+  const cw = [0.5, 2, 1.5];
+  const den = cw[0] + cw[2] + cw[1];
+  const expected = rows.map((r, i) => {
+    if (y[i] < 0) return r.map(() => 0);
+    const z = r.reduce((s, v) => s + Math.exp(v), 0);
+    return r.map((v, k) => 3 * (Math.exp(v) / z - (k === y[i] ? 1 : 0)) * cw[y[i]] / den);
+  });
+  const g = tf.grad((x: tf.Tensor) => tf.mul(taskCrossEntropy(x as tf.Tensor2D, y, cw), 3))(
+    tf.tensor2d(rows),
+  );
+  const got = g.arraySync() as number[][];
+  got.forEach((r, i) =>
+    r.forEach((v, k) => {
+      assert.ok(
+        Math.abs(v - expected[i][k]) < 1e-6,
+        `row ${i} class ${k}: ${v} vs ${expected[i][k]}`,
+      );
+    })
+  );
+  g.dispose();
+});
+
+Deno.test("the L2 term's gradient is λ·W for weight matrices and nothing for biases", () => {
+  const W = tf.variable(tf.tensor2d([[1, -2], [0.5, 3]]), true, "W");
+  const K = tf.variable(tf.tensor3d([[[0.25, -1]], [[2, 0]]]), true, "K");
+  const bias = tf.variable(tf.tensor1d([10, 10]), true, "bias");
+  const { value, grads } = tf.variableGrads(
+    () => tf.mul(l2Penalty([W, bias, K]), 0.01) as tf.Scalar,
+    [W, bias, K],
+  );
+  assert.ok(Math.abs(value.dataSync()[0] - 0.01 * 0.5 * (14.25 + 5.0625)) < 1e-7);
+  assert.deepEqual(Array.from(grads.W.dataSync()), [0.01, -0.02, 0.005, 0.03].map(Math.fround));
+  assert.deepEqual(Array.from(grads.K.dataSync()), [0.0025, -0.01, 0.02, 0].map(Math.fround));
+  assert.equal(grads.bias, undefined, "a bias is not regularised");
+  tf.dispose([value, ...Object.values(grads), W, K, bias]);
 });
 
 Deno.test("balanced class weights follow training counts; counts skip missing labels", () => {

@@ -6,7 +6,9 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/model/backend.ts";
+import type { Batch } from "../lib/frames/types.ts";
 import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
+import { train } from "../lib/training/train.ts";
 import {
   dispatchCount,
   dispatchTotals,
@@ -72,6 +74,74 @@ Deno.test({
       } finally {
         model.dispose();
       }
+    } finally {
+      await initBackend("wasm");
+    }
+  },
+});
+
+/**
+ * Dispatches of one whole training step as `train` runs it (forward, the objective with its L2
+ * term, gradients and the Adam update), counted over a second epoch of one batch so that the
+ * first step's one-off work (packing Adam's moments) is not counted.
+ */
+async function trainStepDispatches(model: EmotionModel, windows: number): Promise<number> {
+  const tasks = model.config.tasks;
+  const samples = (windows - 1) * 160 + 640;
+  const batch: Batch = {
+    ids: ["a", "b"],
+    batchSize: 2,
+    windows,
+    samplesPerRow: samples,
+    signal: Float32Array.from({ length: 2 * samples }, (_, i) => Math.sin(i / 7)),
+    lengths: Int32Array.of(windows, windows - 1),
+    mask: new Float32Array(2 * windows).fill(1),
+    labels: Object.fromEntries(tasks.map((t) => [t.name, Int32Array.of(0, 1)])),
+  };
+  let mark = 0, counted = 0;
+  await train(model, {
+    train: () => [batch],
+    epochs: 2,
+    learningRate: 1e-4,
+    l2: 1e-5,
+    progress: "none",
+    onEpochEnd: (r) => {
+      if (r.epoch === 2) counted = dispatchCount() - mark;
+      mark = dispatchCount();
+    },
+  });
+  return counted;
+}
+
+Deno.test({
+  name: "webgpu: a training step of the paper's structure takes ≤ 200 dispatches at any length",
+  ignore: !adapterPresent,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    try {
+      await initBackend("webgpu");
+      assert.ok(installDispatchCounter());
+      // The paper's structure (CNN, 2 GRU layers, attention, three tasks) at a tiny width: the
+      // programs launched per step depend on the structure, not on the sizes.
+      const config = defaultModelConfig(
+        ["arousal", "valence", "dominance"].map((name) => ({
+          name,
+          classes: ["low", "mid", "high"],
+        })),
+        { conv: { filters: 4, kernel: 4, pool: 2, channelPool: 2 }, gru: { units: 4, layers: 2 } },
+      );
+      const counts: number[] = [];
+      for (const windows of [4, 12]) {
+        const model = EmotionModel.create(config);
+        try {
+          counts.push(await trainStepDispatches(model, windows));
+        } finally {
+          model.dispose();
+        }
+      }
+      assert.equal(counts[1], counts[0], `dispatches at 4 and 12 windows: ${counts}`);
+      assert.ok(counts[0] <= 200, `${counts[0]} dispatches per training step`);
     } finally {
       await initBackend("wasm");
     }

@@ -24,6 +24,7 @@ import {
 import { glorotUniform, orthogonal } from "./init.ts";
 import { registerGradients } from "./gradients.ts";
 import { gru } from "./gru.ts";
+import { taskHeads } from "./heads.ts";
 import { nameSeed, Random } from "../util/random.ts";
 
 // tfjs-core ships no gradients under Deno (see gradients.ts); training needs them.
@@ -304,26 +305,17 @@ export class EmotionModel {
           this.#w(`gru${l}/bias`) as tf.Tensor1D,
         );
       }
-      const mask = maskOf(input);
-      const logits: Record<string, tf.Tensor2D> = {};
-      const attention: Record<string, tf.Tensor2D> = {};
-      let lastOut: tf.Tensor2D | undefined;
-      for (const t of c.tasks) {
-        let pooled: tf.Tensor2D;
-        if (c.pooling === "attention") {
-          const alpha = attentionWeights(seq, this.#w(`task/${t.name}/attention`), mask);
-          attention[t.name] = alpha;
-          pooled = tf.sum(tf.mul(seq, tf.expandDims(alpha, 2)), 1) as tf.Tensor2D;
-        } else {
-          lastOut ??= lastReal(seq, input.lengths);
-          pooled = lastOut;
-        }
-        logits[t.name] = tf.add(
-          tf.matMul(pooled, this.#w(`task/${t.name}/dense/kernel`) as tf.Tensor2D),
-          this.#w(`task/${t.name}/dense/bias`),
-        ) as tf.Tensor2D;
-      }
-      return c.pooling === "attention" ? { logits, attention } : { logits };
+      const heads = taskHeads(seq, input.lengths, {
+        attention: c.pooling === "attention"
+          ? c.tasks.map((t) => this.#w(`task/${t.name}/attention`) as tf.Tensor2D)
+          : undefined,
+        kernels: c.tasks.map((t) => this.#w(`task/${t.name}/dense/kernel`) as tf.Tensor2D),
+        biases: c.tasks.map((t) => this.#w(`task/${t.name}/dense/bias`) as tf.Tensor1D),
+      });
+      const logits = Object.fromEntries(c.tasks.map((t, i) => [t.name, heads.logits[i]]));
+      if (!heads.attention) return { logits };
+      const attention = Object.fromEntries(c.tasks.map((t, i) => [t.name, heads.attention![i]]));
+      return { logits, attention };
     });
   }
 }
@@ -485,32 +477,4 @@ function validateInput(input: ModelInput, c: ModelConfig): void {
     }
   }
   if (bad.length > 0) throw new Error(`EmotionModel.apply: bad input: ${bad.join("; ")}`);
-}
-
-/** `[B, W]` mask: 1 on real windows, 0 on padding. */
-function maskOf(input: ModelInput): tf.Tensor2D {
-  const m = new Float32Array(input.batchSize * input.windows);
-  for (let r = 0; r < input.batchSize; r++) {
-    m.fill(1, r * input.windows, r * input.windows + input.lengths[r]);
-  }
-  return tf.tensor2d(m, [input.batchSize, input.windows]);
-}
-
-/** GRU output at each row's last real window, via a one-hot mask (cheap gradient). */
-function lastReal(seq: tf.Tensor3D, lengths: Int32Array): tf.Tensor2D {
-  const [b, nw] = seq.shape;
-  const oh = new Float32Array(b * nw);
-  for (let r = 0; r < b; r++) oh[r * nw + lengths[r] - 1] = 1;
-  return tf.sum(tf.mul(seq, tf.tensor3d(oh, [b, nw, 1])), 1) as tf.Tensor2D;
-}
-
-/** Softmax of w·h_i over each row's real windows; exactly 0 on padding. */
-function attentionWeights(seq: tf.Tensor3D, w: tf.Tensor, mask: tf.Tensor2D): tf.Tensor2D {
-  const [b, nw, u] = seq.shape;
-  const scores = tf.reshape(tf.matMul(tf.reshape(seq, [b * nw, u]), w as tf.Tensor2D), [b, nw]);
-  // Subtracting the max over real windows keeps exp in range; padding is zeroed by the mask.
-  const masked = tf.add(tf.mul(scores, mask), tf.mul(tf.sub(1, mask), -1e30));
-  const shifted = tf.sub(scores, tf.max(masked, 1, true));
-  const e = tf.mul(tf.exp(tf.minimum(shifted, 0)), mask);
-  return tf.div(e, tf.sum(e, 1, true)) as tf.Tensor2D;
 }

@@ -1,0 +1,128 @@
+/**
+ * The whole model on a WebGPU adapter (Mesa's lavapipe here, a GPU on a lent machine) against
+ * the cpu backend: the paper's CNN geometry, two GRU layers, attention and three tasks, through
+ * every program of our own (front-end, GRU, Adam) and the heads, loss and L2 term as tfjs ops.
+ * The GRU is narrow so that a software adapter finishes in seconds; the programs launched do not
+ * depend on its width.
+ */
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import type { Batch } from "../lib/frames/types.ts";
+import { initBackend } from "../lib/model/backend.ts";
+import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
+import { objective } from "../lib/training/loss.ts";
+import { train } from "../lib/training/train.ts";
+import { maxAbs, maxAbsDiff, noise } from "./numeric.ts";
+import { webgpuOrSkip } from "./webgpu_adapter.ts";
+
+const adapterPresent = webgpuOrSkip("webgpu model");
+
+const TASKS = [
+  { name: "arousal", classes: ["low", "mid", "high"] },
+  { name: "valence", classes: ["neg", "pos"] },
+  { name: "dominance", classes: ["low", "mid", "high"] },
+];
+const CONFIG = defaultModelConfig(TASKS, { gru: { units: 8, layers: 2 }, seed: 11 });
+
+function batchOf(lengths: number[], seed: number): Batch {
+  const windows = Math.max(...lengths);
+  const samples = (windows - 1) * 160 + 640;
+  const b = lengths.length;
+  const mask = new Float32Array(b * windows);
+  lengths.forEach((len, r) => mask.fill(1, r * windows, r * windows + len));
+  return {
+    ids: lengths.map((_, r) => `u${seed}-${r}`),
+    batchSize: b,
+    windows,
+    samplesPerRow: samples,
+    signal: noise(b * samples, seed, 0.5),
+    lengths: Int32Array.from(lengths),
+    mask,
+    labels: {
+      arousal: Int32Array.from(lengths, (_, r) => (r + seed) % 3),
+      valence: Int32Array.from(lengths, (_, r) => r === 1 ? -1 : (r + seed) % 2),
+      dominance: Int32Array.from(lengths, (_, r) => (2 * r + seed) % 3),
+    },
+  };
+}
+
+/** Loss and gradients of the objective (class weights, task weights, L2) for one batch. */
+async function gradientsOf(batch: Batch) {
+  const model = EmotionModel.create(CONFIG);
+  const vars = model.trainableVariables();
+  const { value, grads } = tf.variableGrads(() => {
+    const out = model.apply(batch, { training: true, dropoutSeed: 5 });
+    return objective(out.logits, batch.labels, {
+      classWeights: { arousal: [1, 2, 0.5], valence: [1.5, 1], dominance: [1, 1, 3] },
+      taskWeights: { arousal: 0.5, valence: 1, dominance: 2 },
+      l2: 0.05,
+      variables: vars,
+    }).total;
+  }, vars);
+  const loss = (await value.data())[0];
+  const g = await Promise.all(vars.map((v) => grads[v.name].data() as Promise<Float32Array>));
+  tf.dispose([value, ...Object.values(grads)]);
+  model.dispose();
+  return { loss, grads: g, names: vars.map((v) => v.name) };
+}
+
+/** The weights after one epoch of `train` (two batches, dropout, L2, Adam). */
+async function oneEpoch() {
+  const model = EmotionModel.create(CONFIG);
+  const batches = [batchOf([5, 3, 5], 1), batchOf([4, 4], 2)];
+  const result = await train(model, {
+    train: () => batches,
+    epochs: 1,
+    learningRate: 3e-3,
+    l2: 1e-3,
+    progress: "none",
+    seed: 4,
+  });
+  const weights = await Promise.all(
+    model.trainableVariables().map((v) => v.data() as Promise<Float32Array>),
+  );
+  model.dispose();
+  return { loss: result.history[0].loss, weights };
+}
+
+Deno.test({
+  name: "webgpu model: the objective's gradients and an epoch's weights equal the cpu backend's",
+  ignore: !adapterPresent,
+  // Deno's WebGPU keeps device resources open after the backend is switched away.
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    const batch = batchOf([6, 4, 2], 3);
+    try {
+      await initBackend("cpu");
+      const ref = await gradientsOf(batch);
+      const refEpoch = await oneEpoch();
+      await initBackend("webgpu");
+      const gpu = await gradientsOf(batch);
+      const gpuEpoch = await oneEpoch();
+      assert.ok(
+        Math.abs(gpu.loss - ref.loss) < 1e-5 * Math.abs(ref.loss),
+        `${gpu.loss} vs ${ref.loss}`,
+      );
+      ref.grads.forEach((r, i) => {
+        const scale = maxAbs(r);
+        assert.ok(scale > 0, `${ref.names[i]} has a gradient`);
+        const d = maxAbsDiff(gpu.grads[i], r);
+        assert.ok(
+          d <= 1e-4 * scale,
+          `${ref.names[i]}: gradients differ by ${d} (largest ${scale})`,
+        );
+      });
+      assert.ok(Math.abs(gpuEpoch.loss - refEpoch.loss) < 1e-5 * Math.abs(refEpoch.loss));
+      refEpoch.weights.forEach((r, i) => {
+        const d = maxAbsDiff(gpuEpoch.weights[i], r);
+        // Two Adam steps of 3e-3 move each weight by up to 6e-3; a wrong gradient shows at that
+        // scale. Rounding moves Adam's normalised step most where a gradient is near 0: 5e-6
+        // on lavapipe.
+        assert.ok(d < 2e-5, `${ref.names[i]} after one epoch differs by ${d}`);
+      });
+    } finally {
+      await initBackend("wasm");
+    }
+  },
+});
