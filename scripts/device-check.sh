@@ -254,11 +254,12 @@ run() {
       skip "peer-$shape" "no PyTorch for $PYTHON"
     fi
   done
-  # 16 × 500 with a warm-up epoch; 16 × 3,500 (one step, 4 row groups of 4 utterances) without.
+  # With a warm-up epoch (steady-state dispatch counts; the first step also packs Adam's
+  # moments), except 16 × 3,500 (one step, 4 row groups of 4 utterances), where a step is long.
   if [ $have_gpu = 1 ]; then
     if [ $small = 1 ]; then
-      stage bench-webgpu-1x4 150 bench_json "$WORK/bench-webgpu-1x4.json" --batch 1 --windows 4 --steps 1 --no-warmup
-      stage bench-webgpu-1x8 150 bench_json "$WORK/bench-webgpu-1x8.json" --batch 1 --windows 8 --steps 1 --no-warmup
+      stage bench-webgpu-1x4 150 bench_json "$WORK/bench-webgpu-1x4.json" --batch 1 --windows 4 --steps 1
+      stage bench-webgpu-1x8 150 bench_json "$WORK/bench-webgpu-1x8.json" --batch 1 --windows 8 --steps 1
     else
       RESERVE=100 stage bench-webgpu-16x500 70 bench_json "$WORK/bench-webgpu-16x500.json" --batch 16 --windows 500 --steps 2
     fi
