@@ -122,6 +122,7 @@ Deno.test("summarise: seeds give mean ± sd; the z-test and bootstrap compare wi
   assert.ok(s.bootstrap_vs_e2e_stl!.difference > 0.3);
   assert.equal(results.systems["e2e-stl"]!.a.test.p_vs_e2e_stl, null);
   assert.match(tableMarkdown(results), /85\.0 ± 7\.1 ★/);
+  assert.match(tableMarkdown(results), /★: one-tailed z-test against e2e STL/);
 });
 
 Deno.test({

@@ -158,8 +158,18 @@ Deno.test({
         await Deno.stat(join(out, "systems", "e2e-mtl", `mtl-${f.name}`, "outcome.json"));
       }
       assert.ok(lines.some((l) => /arousal \(Session3\): C = /.test(l)), "SVM C per fold");
+      // The log says that the folds, not the corpus's partitions it lists first, are used.
+      assert.ok(lines.some((l) => l.startsWith("protocol session-cv: 5 folds, which replace")));
+      for (const f of folds) {
+        const n = `${f.test.length}`;
+        assert.ok(
+          lines.some((l) => l.startsWith(`  fold ${f.name}: test ${n} (`)),
+          `fold ${f.name} described in the log`,
+        );
+      }
       const table = await Deno.readTextFile(join(out, "table.md"));
       assert.match(table, /session cross-validation/);
+      assert.match(table, /No ★: e2e STL, the reference of the z-test, is not in this run/);
       assert.match(table, /\| method \| task \| Session1 \| .* \| Session5 \| pooled \| paper/);
       assert.match(table, /our fold Session5/);
       assert.match(table, /\|\s+\(paper\) \|/, "the paper's numbers beside the pooled ones");

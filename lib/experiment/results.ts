@@ -238,7 +238,9 @@ export function tableMarkdown(results: ExperimentResults): string {
     "",
     ...lines,
     "",
-    "★: one-tailed z-test against e2e STL on the test partition, p < .05 (see docs/statistics.md).",
+    results.systems["e2e-stl"]
+      ? "★: one-tailed z-test against e2e STL on the test partition, p < .05 (see docs/statistics.md)."
+      : "No ★: e2e STL, the reference of the z-test, is not in this run.",
     ...(withPaper(results)
       ? [
         "(paper): Zhang, Wu & Schuller (ICASSP 2019), Table 1, where ★ marks p < .05 on dev and test" +

@@ -20,6 +20,7 @@ import {
   samplePerPartition,
   sessionFolds,
   sessionOf,
+  speakersOf,
   type Utterance,
 } from "../corpus/mod.ts";
 import { AudioCache } from "../frames/mod.ts";
@@ -258,6 +259,20 @@ export async function prepareRun(
   if (reportPath) await writeJsonAtomic(reportPath, report);
   log(formatCorpusReport(report, 10, reportPath ? `see ${reportPath}` : undefined));
   const folds = foldsOf(config, utterances);
+  if (config.data.protocol !== "split") {
+    // The report above lists the corpus's own partitions; say what this protocol uses instead.
+    log(
+      `protocol ${config.data.protocol}: ${folds.length} folds, which replace the partitions ` +
+        "listed above (every utterance is tested once, in its fold; test UAR is pooled over the folds)",
+    );
+    const who = (us: Utterance[]) => speakersOf(us).join(" ") || "–";
+    for (const f of folds) {
+      log(
+        `  fold ${f.name}: test ${f.test.length} (${who(f.test)}), dev ${f.dev.length} ` +
+          `(${who(f.dev)}), train ${f.train.length}`,
+      );
+    }
+  }
   const ctx: RunContext = {
     config,
     corpus,
