@@ -1,7 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { resolveExperiment, SMOKE_OVERLAY } from "../lib/experiment/config.ts";
-import { type ExperimentResults, tableMarkdown } from "../lib/experiment/results.ts";
+import {
+  type ExperimentResults,
+  foldTableMarkdown,
+  tableMarkdown,
+} from "../lib/experiment/results.ts";
 import { runExperiment } from "../lib/experiment/run.ts";
 import { summarise, type SystemRun } from "../lib/experiment/summary.ts";
 
@@ -206,4 +210,26 @@ Deno.test({
       await Deno.remove(out, { recursive: true });
     }
   },
+});
+
+Deno.test("the per-fold table lists speaker folds in numeric order (03 before 10)", () => {
+  const fold = (u: number) => ({ dev_uar: null, test_uar: u, n_test: 10 });
+  const results = {
+    corpus: "emodb",
+    protocol: "loso",
+    backend: "cpu",
+    seeds: 1,
+    tasks: { a: ["x", "y"] },
+    systems: {
+      "os-svm": {
+        a: { test: { uar: 0.7 }, folds: { "10": fold(0.5), "16": fold(0.6), "03": fold(0.9) } },
+      },
+    },
+  } as unknown as ExperimentResults;
+  const header = foldTableMarkdown(results).split("\n")[0];
+  assert.equal(header, "| method | task | 03 | 10 | 16 | pooled |");
+  assert.match(
+    foldTableMarkdown(results),
+    /\| OS\+SVM \| a \| 90\.0 \| 50\.0 \| 60\.0 \| 70\.0 \|/,
+  );
 });

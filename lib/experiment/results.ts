@@ -127,7 +127,13 @@ function withPaper(results: ExperimentResults): boolean {
 /** The folds of a multi-fold run's results, in order (empty under the fixed split). */
 function foldNames(results: ExperimentResults): string[] {
   for (const byTask of Object.values(results.systems)) {
-    for (const s of Object.values(byTask ?? {})) if (s.folds) return Object.keys(s.folds);
+    for (const s of Object.values(byTask ?? {})) {
+      // Sorted as numbers where they are: JS objects list integer-like keys ("10") before the
+      // others ("03"), which put EMO-DB's speakers 10–16 before 03–09.
+      if (s.folds) {
+        return Object.keys(s.folds).sort((a, b) => a.localeCompare(b, "en", { numeric: true }));
+      }
+    }
   }
   return [];
 }
