@@ -11,10 +11,10 @@ import { initBackend } from "../lib/model/backend.ts";
 import { Adam, type AdamState } from "../lib/training/adam.ts";
 import { CHUNK } from "../lib/training/adam_webgpu.ts";
 import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
-import { webgpuOrSkip } from "./webgpu_adapter.ts";
+import { webgpuOrSkip, webgpuTest } from "./webgpu_adapter.ts";
 import { maxAbsDiff, noise } from "./numeric.ts";
 
-const adapterPresent = webgpuOrSkip("webgpu Adam");
+webgpuOrSkip("webgpu Adam");
 
 /** Variables of assorted shapes: more than one chunk, the last one partial. */
 const SHAPES: number[][] = [[3, 4], [7], [2, 3, 5], [1], [130], [4, 4], [9, 2], [33], [5, 1]];
@@ -59,26 +59,15 @@ function assertClose(a: Run, b: Run, what: string) {
   assert.equal(a.state.step, b.state.step);
 }
 
-Deno.test({
-  name: "webgpu Adam: fused update equals adam.ts's tfjs ops on cpu",
-  ignore: !adapterPresent,
-  // Deno's WebGPU keeps device resources open after the backend is switched away.
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    try {
-      await initBackend("cpu");
-      const ref = await runAdam();
-      await initBackend("webgpu");
-      const ours = await runAdam();
-      assertClose(ours, ref, "webgpu vs cpu");
-      // Variable 2 had no gradient at step 1: cpu left its moments alone there (had the fused
-      // update decayed them instead, m and v of variable 2 would differ by ~10 % and ~0.1 %).
-      assert.ok(ref.state.m[2].values.some((x) => x !== 0));
-    } finally {
-      await initBackend("wasm");
-    }
-  },
+webgpuTest("webgpu Adam: fused update equals adam.ts's tfjs ops on cpu", async () => {
+  await initBackend("cpu");
+  const ref = await runAdam();
+  await initBackend("webgpu");
+  const ours = await runAdam();
+  assertClose(ours, ref, "webgpu vs cpu");
+  // Variable 2 had no gradient at step 1: cpu left its moments alone there (had the fused
+  // update decayed them instead, m and v of variable 2 would differ by ~10 % and ~0.1 %).
+  assert.ok(ref.state.m[2].values.some((x) => x !== 0));
 });
 
 /** Variables at the fixed starting values, on the active backend. */
@@ -100,52 +89,45 @@ function steps(adam: Adam, from: number, to: number): number[] {
   return counts;
 }
 
-Deno.test({
-  name: "webgpu Adam: a state read mid-run restores on webgpu and on cpu; variables + chunks " +
+webgpuTest(
+  "webgpu Adam: a state read mid-run restores on webgpu and on cpu; variables + chunks " +
     "dispatches per step",
-  ignore: !adapterPresent,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    try {
-      await initBackend("cpu");
-      const ref = await runAdam();
-      await initBackend("webgpu");
-      assert.ok(installDispatchCounter());
-      const vars = startVariables();
-      const adam = new Adam(vars, { learningRate: 0.01 });
-      const counts = steps(adam, 0, 2);
-      const chunks = Math.ceil(SHAPES.length / CHUNK);
-      // Step 1: one program per chunk and one per variable with a gradient (not variable 2).
-      // (Step 0 also packs the moments, one concat per chunk.)
-      assert.equal(counts[1], chunks + SHAPES.length - 1, `dispatches ${counts}`);
-      const mid = await adam.getState(); // read from the packed moments
-      const midParams = await Promise.all(vars.map((v) => v.data() as Promise<Float32Array>));
-      // Restored on webgpu (unpacks, then packs again on the next step) ...
-      adam.setState(mid);
-      steps(adam, 2, STEPS);
-      const onGpu = {
-        params: await Promise.all(vars.map((v) => v.data() as Promise<Float32Array>)),
-        state: await adam.getState(),
-      };
-      assertClose(onGpu, ref, "webgpu, restored mid-run");
-      adam.dispose();
-      tf.dispose(vars);
-      // ... and on cpu, continuing with tfjs ops.
-      await initBackend("cpu");
-      const cpuVars = startVariables(midParams);
-      const cpuAdam = new Adam(cpuVars, { learningRate: 0.01 });
-      cpuAdam.setState(mid);
-      steps(cpuAdam, 2, STEPS);
-      const onCpu = {
-        params: await Promise.all(cpuVars.map((v) => v.data() as Promise<Float32Array>)),
-        state: await cpuAdam.getState(),
-      };
-      assertClose(onCpu, ref, "cpu, restored from a webgpu state");
-      cpuAdam.dispose();
-      tf.dispose(cpuVars);
-    } finally {
-      await initBackend("wasm");
-    }
+  async () => {
+    await initBackend("cpu");
+    const ref = await runAdam();
+    await initBackend("webgpu");
+    assert.ok(installDispatchCounter());
+    const vars = startVariables();
+    const adam = new Adam(vars, { learningRate: 0.01 });
+    const counts = steps(adam, 0, 2);
+    const chunks = Math.ceil(SHAPES.length / CHUNK);
+    // Step 1: one program per chunk and one per variable with a gradient (not variable 2).
+    // (Step 0 also packs the moments, one concat per chunk.)
+    assert.equal(counts[1], chunks + SHAPES.length - 1, `dispatches ${counts}`);
+    const mid = await adam.getState(); // read from the packed moments
+    const midParams = await Promise.all(vars.map((v) => v.data() as Promise<Float32Array>));
+    // Restored on webgpu (unpacks, then packs again on the next step) ...
+    adam.setState(mid);
+    steps(adam, 2, STEPS);
+    const onGpu = {
+      params: await Promise.all(vars.map((v) => v.data() as Promise<Float32Array>)),
+      state: await adam.getState(),
+    };
+    assertClose(onGpu, ref, "webgpu, restored mid-run");
+    adam.dispose();
+    tf.dispose(vars);
+    // ... and on cpu, continuing with tfjs ops.
+    await initBackend("cpu");
+    const cpuVars = startVariables(midParams);
+    const cpuAdam = new Adam(cpuVars, { learningRate: 0.01 });
+    cpuAdam.setState(mid);
+    steps(cpuAdam, 2, STEPS);
+    const onCpu = {
+      params: await Promise.all(cpuVars.map((v) => v.data() as Promise<Float32Array>)),
+      state: await cpuAdam.getState(),
+    };
+    assertClose(onCpu, ref, "cpu, restored from a webgpu state");
+    cpuAdam.dispose();
+    tf.dispose(cpuVars);
   },
-});
+);

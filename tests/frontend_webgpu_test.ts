@@ -20,10 +20,10 @@ import { frontEndWebGpu } from "../lib/model/frontend_webgpu.ts";
 import "../lib/model/model.ts"; // registers the gradients tfjs-core lacks under Deno
 import { setOwnKernels } from "../lib/model/own_kernels.ts";
 import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
-import { webgpuOrSkip } from "./webgpu_adapter.ts";
+import { webgpuOrSkip, webgpuTest } from "./webgpu_adapter.ts";
 import { maxAbs, maxAbsDiff, noise } from "./numeric.ts";
 
-const adapterPresent = webgpuOrSkip("webgpu front-end");
+webgpuOrSkip("webgpu front-end");
 
 type FrontEndFn = typeof naiveFrontEnd;
 
@@ -80,85 +80,67 @@ const PAPER: FrontEndGeometry = {
   channelPool: 10,
 };
 
-Deno.test({
-  name: "webgpu front-end: output and weight gradients equal naiveFrontEnd on cpu",
-  ignore: !adapterPresent,
-  // Deno's WebGPU keeps device resources open after the backend is switched away.
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const cases: Case[] = [
-      { b: 2, windows: 3, g: SMALL },
-      // Odd kernel (symmetric padding), pool 3, one channel per group, hop not a multiple of
-      // the pool: the programs assume none of the paper's coincidences.
-      {
-        b: 1,
-        windows: 4,
-        g: { windowSamples: 48, hopSamples: 13, kernel: 5, filters: 6, pool: 3, channelPool: 1 },
+webgpuTest("webgpu front-end: output and weight gradients equal naiveFrontEnd on cpu", async () => {
+  const cases: Case[] = [
+    { b: 2, windows: 3, g: SMALL },
+    // Odd kernel (symmetric padding), pool 3, one channel per group, hop not a multiple of
+    // the pool: the programs assume none of the paper's coincidences.
+    {
+      b: 1,
+      windows: 4,
+      g: { windowSamples: 48, hopSamples: 13, kernel: 5, filters: 6, pool: 3, channelPool: 1 },
+    },
+    // Long windows: 2 windows per partial sum of the weight gradients (CHUNK 4096 / 2048
+    // pooled positions), so 3 windows make two partial sums, the second one short.
+    {
+      b: 1,
+      windows: 3,
+      g: {
+        windowSamples: 4096,
+        hopSamples: 1000,
+        kernel: 3,
+        filters: 2,
+        pool: 2,
+        channelPool: 2,
       },
-      // Long windows: 2 windows per partial sum of the weight gradients (CHUNK 4096 / 2048
-      // pooled positions), so 3 windows make two partial sums, the second one short.
-      {
-        b: 1,
-        windows: 3,
-        g: {
-          windowSamples: 4096,
-          hopSamples: 1000,
-          kernel: 3,
-          filters: 2,
-          pool: 2,
-          channelPool: 2,
-        },
-      },
-      // The paper's sizes, few windows (lavapipe is slow).
-      { b: 1, windows: 2, g: PAPER },
-    ];
-    try {
-      for (const c of cases) {
-        await initBackend("cpu");
-        const ref = await outputsAndGrads(naiveFrontEnd, c);
-        await initBackend("webgpu");
-        const ours = await outputsAndGrads(frontEndWebGpu, c);
-        // What the model calls on webgpu routes to the same programs.
-        const routed = await outputsAndGrads(fastFrontEnd, c);
-        for (let i = 0; i < ref.length; i++) {
-          const m = maxAbs(ref[i]);
-          assert.ok(m > 0.01, `${NAMES[i]}: reference is not trivially zero`);
-          const rel = maxAbsDiff(ref[i], ours[i]) / m;
-          assert.ok(rel < 1e-4, `${NAMES[i]} at ${JSON.stringify(c)}: relative error ${rel}`);
-          assert.deepEqual(routed[i], ours[i], `${NAMES[i]}: fastFrontEnd routes to webgpu`);
-        }
-      }
-    } finally {
-      await initBackend("wasm");
+    },
+    // The paper's sizes, few windows (lavapipe is slow).
+    { b: 1, windows: 2, g: PAPER },
+  ];
+  for (const c of cases) {
+    await initBackend("cpu");
+    const ref = await outputsAndGrads(naiveFrontEnd, c);
+    await initBackend("webgpu");
+    const ours = await outputsAndGrads(frontEndWebGpu, c);
+    // What the model calls on webgpu routes to the same programs.
+    const routed = await outputsAndGrads(fastFrontEnd, c);
+    for (let i = 0; i < ref.length; i++) {
+      const m = maxAbs(ref[i]);
+      assert.ok(m > 0.01, `${NAMES[i]}: reference is not trivially zero`);
+      const rel = maxAbsDiff(ref[i], ours[i]) / m;
+      assert.ok(rel < 1e-4, `${NAMES[i]} at ${JSON.stringify(c)}: relative error ${rel}`);
+      assert.deepEqual(routed[i], ours[i], `${NAMES[i]}: fastFrontEnd routes to webgpu`);
     }
-  },
+  }
 });
 
-Deno.test({
-  name: "webgpu front-end: frontEnd's checkpointed chunks (nested tf.grads) run it too",
-  ignore: !adapterPresent,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+webgpuTest(
+  "webgpu front-end: frontEnd's checkpointed chunks (nested tf.grads) run it too",
+  async () => {
     const c: Case = { b: 2, windows: 5, g: SMALL };
     // Chunks of 1 window per row, each recomputed in the backward pass.
     const chunked: FrontEndFn = (signal, windows, g, w) =>
       frontEnd(signal, windows, g, w, { checkpointAbove: 1, chunkWindows: 2 });
-    try {
-      await initBackend("cpu");
-      const ref = await outputsAndGrads(naiveFrontEnd, c);
-      await initBackend("webgpu");
-      const ours = await outputsAndGrads(chunked, c);
-      for (let i = 0; i < ref.length; i++) {
-        const rel = maxAbsDiff(ref[i], ours[i]) / maxAbs(ref[i]);
-        assert.ok(rel < 1e-4, `${NAMES[i]}, chunked: relative error ${rel}`);
-      }
-    } finally {
-      await initBackend("wasm");
+    await initBackend("cpu");
+    const ref = await outputsAndGrads(naiveFrontEnd, c);
+    await initBackend("webgpu");
+    const ours = await outputsAndGrads(chunked, c);
+    for (let i = 0; i < ref.length; i++) {
+      const rel = maxAbsDiff(ref[i], ours[i]) / maxAbs(ref[i]);
+      assert.ok(rel < 1e-4, `${NAMES[i]}, chunked: relative error ${rel}`);
     }
   },
-});
+);
 
 /** Dispatches of one forward and backward pass (tf.grads: the four weight gradients). */
 async function frontEndDispatches(windows: number): Promise<number> {
@@ -183,30 +165,23 @@ async function frontEndDispatches(windows: number): Promise<number> {
   return n;
 }
 
-Deno.test({
-  name: "webgpu front-end: a forward and backward pass costs the same dispatches at 3 and 12 " +
+webgpuTest(
+  "webgpu front-end: a forward and backward pass costs the same dispatches at 3 and 12 " +
     "windows",
-  ignore: !adapterPresent,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+  async () => {
+    await initBackend("webgpu");
+    assert.ok(installDispatchCounter());
+    await frontEndDispatches(3); // compiles the pipelines
+    const short = await frontEndDispatches(3), long = await frontEndDispatches(12);
+    assert.equal(long, short, `dispatches at 12 windows (${long}) vs 3 (${short})`);
+    assert.ok(short > 0 && short <= 12, `a handful of dispatches: ${short}`);
+    // tfjs's ops (own kernels off) cost more, so the count above is of our programs.
+    setOwnKernels(false);
     try {
-      await initBackend("webgpu");
-      assert.ok(installDispatchCounter());
-      await frontEndDispatches(3); // compiles the pipelines
-      const short = await frontEndDispatches(3), long = await frontEndDispatches(12);
-      assert.equal(long, short, `dispatches at 12 windows (${long}) vs 3 (${short})`);
-      assert.ok(short > 0 && short <= 12, `a handful of dispatches: ${short}`);
-      // tfjs's ops (own kernels off) cost more, so the count above is of our programs.
-      setOwnKernels(false);
-      try {
-        const ops = await frontEndDispatches(3);
-        assert.ok(ops > short * 3, `tfjs ops: ${ops} vs ${short}`);
-      } finally {
-        setOwnKernels(true);
-      }
+      const ops = await frontEndDispatches(3);
+      assert.ok(ops > short * 3, `tfjs ops: ${ops} vs ${short}`);
     } finally {
-      await initBackend("wasm");
+      setOwnKernels(true);
     }
   },
-});
+);

@@ -11,10 +11,10 @@ import { gru, gruReference } from "../lib/model/gru.ts";
 import "../lib/model/model.ts"; // registers the gradients tfjs-core lacks under Deno
 import { setOwnKernels } from "../lib/model/own_kernels.ts";
 import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
-import { webgpuOrSkip } from "./webgpu_adapter.ts";
+import { webgpuOrSkip, webgpuTest } from "./webgpu_adapter.ts";
 import { maxAbs, maxAbsDiff, noise } from "./numeric.ts";
 
-const adapterPresent = webgpuOrSkip("webgpu GRU");
+webgpuOrSkip("webgpu GRU");
 
 interface Shape {
   b: number;
@@ -46,37 +46,26 @@ async function outputsAndGrads(fn: typeof gru, s: Shape): Promise<Float32Array[]
 
 const NAMES = ["output", "dx", "dkernel", "drecurrent", "dbias"];
 
-Deno.test({
-  name: "webgpu GRU: output and all gradients equal the autodiff reference on cpu",
-  ignore: !adapterPresent,
-  // Deno's WebGPU keeps device resources open after the backend is switched away.
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    const shapes: Shape[] = [
-      { b: 3, nw: 24, d: 5, u: 8, scale: 0.5 },
-      // The paper's width: one invocation per unit.
-      { b: 2, nw: 20, d: 6, u: 128, scale: 0.1 },
-      // Wider than one workgroup (256): each invocation loops over several units.
-      { b: 2, nw: 20, d: 3, u: 260, scale: 0.06 },
-    ];
-    try {
-      for (const s of shapes) {
-        await initBackend("cpu");
-        const ref = await outputsAndGrads(gruReference, s);
-        await initBackend("webgpu");
-        const ours = await outputsAndGrads(gru, s);
-        for (let i = 0; i < ref.length; i++) {
-          const m = maxAbs(ref[i]);
-          assert.ok(m > 0.01, `${NAMES[i]}: reference is not trivially zero`);
-          const rel = maxAbsDiff(ref[i], ours[i]) / m;
-          assert.ok(rel < 1e-4, `${NAMES[i]} at ${JSON.stringify(s)}: relative error ${rel}`);
-        }
-      }
-    } finally {
-      await initBackend("wasm");
+webgpuTest("webgpu GRU: output and all gradients equal the autodiff reference on cpu", async () => {
+  const shapes: Shape[] = [
+    { b: 3, nw: 24, d: 5, u: 8, scale: 0.5 },
+    // The paper's width: one invocation per unit.
+    { b: 2, nw: 20, d: 6, u: 128, scale: 0.1 },
+    // Wider than one workgroup (256): each invocation loops over several units.
+    { b: 2, nw: 20, d: 3, u: 260, scale: 0.06 },
+  ];
+  for (const s of shapes) {
+    await initBackend("cpu");
+    const ref = await outputsAndGrads(gruReference, s);
+    await initBackend("webgpu");
+    const ours = await outputsAndGrads(gru, s);
+    for (let i = 0; i < ref.length; i++) {
+      const m = maxAbs(ref[i]);
+      assert.ok(m > 0.01, `${NAMES[i]}: reference is not trivially zero`);
+      const rel = maxAbsDiff(ref[i], ours[i]) / m;
+      assert.ok(rel < 1e-4, `${NAMES[i]} at ${JSON.stringify(s)}: relative error ${rel}`);
     }
-  },
+  }
 });
 
 /** Dispatches of one GRU forward and backward pass (tf.grads: value and the four gradients). */
@@ -99,30 +88,23 @@ async function gruDispatches(nw: number): Promise<number> {
   return n;
 }
 
-Deno.test({
-  name: "webgpu GRU: one forward and backward pass costs the same dispatches at 20 and 80 steps",
-  ignore: !adapterPresent,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+webgpuTest(
+  "webgpu GRU: one forward and backward pass costs the same dispatches at 20 and 80 steps",
+  async () => {
+    await initBackend("webgpu");
+    assert.ok(installDispatchCounter());
+    await gruDispatches(20); // compiles the pipelines
+    const short = await gruDispatches(20), long = await gruDispatches(80);
+    assert.equal(long, short, `dispatches at 80 steps (${long}) vs 20 (${short})`);
+    assert.ok(short > 0 && short < 30, `a handful of dispatches, not per step: ${short}`);
+    // The counter sees the per-step growth of the tfjs-op path, so equality above means
+    // something.
+    setOwnKernels(false);
     try {
-      await initBackend("webgpu");
-      assert.ok(installDispatchCounter());
-      await gruDispatches(20); // compiles the pipelines
-      const short = await gruDispatches(20), long = await gruDispatches(80);
-      assert.equal(long, short, `dispatches at 80 steps (${long}) vs 20 (${short})`);
-      assert.ok(short > 0 && short < 30, `a handful of dispatches, not per step: ${short}`);
-      // The counter sees the per-step growth of the tfjs-op path, so equality above means
-      // something.
-      setOwnKernels(false);
-      try {
-        const opsShort = await gruDispatches(20), opsLong = await gruDispatches(80);
-        assert.ok(opsLong > opsShort + 60 * 10, `tfjs ops: ${opsShort} → ${opsLong}`);
-      } finally {
-        setOwnKernels(true);
-      }
+      const opsShort = await gruDispatches(20), opsLong = await gruDispatches(80);
+      assert.ok(opsLong > opsShort + 60 * 10, `tfjs ops: ${opsShort} → ${opsLong}`);
     } finally {
-      await initBackend("wasm");
+      setOwnKernels(true);
     }
   },
-});
+);

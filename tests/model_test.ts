@@ -22,6 +22,7 @@ import { gru, gruReference } from "../lib/model/gru.ts";
 import { GradientWorkers } from "../lib/model/parallel.ts";
 import type { ModelConfig, ModelInput } from "../lib/model/types.ts";
 import { maxAbs, maxAbsDiff, noise } from "./numeric.ts";
+import { webgpuOrSkip, webgpuTest } from "./webgpu_adapter.ts";
 
 await initBackend("wasm");
 
@@ -607,41 +608,24 @@ Deno.test("data-parallel gradient workers sum to the single-engine gradient", as
   }
 });
 
-const lavapipe = (() => {
-  try {
-    return Deno.readDirSync("/usr/share/vulkan/icd.d").some((e) => e.name.startsWith("lvp_"));
-  } catch {
-    return false;
-  }
-})();
-if (!lavapipe) {
-  console.log("skipping webgpu test: Debian's mesa-vulkan-drivers (lavapipe) is not installed");
-}
+webgpuOrSkip("webgpu model output");
 
-Deno.test({
-  name: "webgpu gives the same forward outputs as cpu on a small model",
-  ignore: !lavapipe,
-  async fn() {
-    const config = smallConfig(TASKS, "attention", true);
-    const input = inputFor(config, [4, 2], 4, 8);
-    const run = async () => {
-      const m = EmotionModel.create(config);
-      const out = m.apply(input, { training: false });
-      const v = await Promise.all([...Object.values(out.logits), ...Object.values(out.attention!)]
-        .map((t) => t.data()));
-      tf.dispose([...Object.values(out.logits), ...Object.values(out.attention!)]);
-      m.dispose();
-      return v;
-    };
-    try {
-      await initBackend("cpu");
-      const ref = await run();
-      const info = await initBackend("webgpu");
-      assert.match(info.device, /^webgpu/);
-      const gpu = await run();
-      for (let i = 0; i < ref.length; i++) assert.ok(maxAbsDiff(ref[i], gpu[i]) < 1e-4);
-    } finally {
-      await initBackend("wasm");
-    }
-  },
+webgpuTest("webgpu gives the same forward outputs as cpu on a small model", async () => {
+  const config = smallConfig(TASKS, "attention", true);
+  const input = inputFor(config, [4, 2], 4, 8);
+  const run = async () => {
+    const m = EmotionModel.create(config);
+    const out = m.apply(input, { training: false });
+    const v = await Promise.all([...Object.values(out.logits), ...Object.values(out.attention!)]
+      .map((t) => t.data()));
+    tf.dispose([...Object.values(out.logits), ...Object.values(out.attention!)]);
+    m.dispose();
+    return v;
+  };
+  await initBackend("cpu");
+  const ref = await run();
+  const info = await initBackend("webgpu");
+  assert.match(info.device, /^webgpu/);
+  const gpu = await run();
+  for (let i = 0; i < ref.length; i++) assert.ok(maxAbsDiff(ref[i], gpu[i]) < 1e-4);
 });

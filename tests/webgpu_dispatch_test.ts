@@ -14,9 +14,9 @@ import {
   dispatchTotals,
   installDispatchCounter,
 } from "../lib/model/webgpu_dispatches.ts";
-import { webgpuOrSkip } from "./webgpu_adapter.ts";
+import { webgpuOrSkip, webgpuTest } from "./webgpu_adapter.ts";
 
-const adapterPresent = webgpuOrSkip("webgpu dispatch");
+webgpuOrSkip("webgpu dispatch");
 
 const TASKS = [{ name: "arousal", classes: ["low", "mid", "high"] }];
 
@@ -39,46 +39,38 @@ function stepDispatches(model: EmotionModel, windows: number): number {
   return n;
 }
 
-Deno.test({
-  name: "webgpu: the adapter is described and a training step's dispatches are counted",
-  ignore: !adapterPresent,
-  // Deno's WebGPU keeps device resources open after the backend is switched away.
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+webgpuTest(
+  "webgpu: the adapter is described and a training step's dispatches are counted",
+  async () => {
+    const info = await initBackend("webgpu");
+    assert.equal(info.backend, "webgpu");
+    assert.ok(info.adapter, "webgpu's BackendInfo carries the adapter");
+    assert.ok(
+      info.adapter.description.length > 0 || info.adapter.vendor.length > 0,
+      `adapter named: ${JSON.stringify(info.adapter)}`,
+    );
+    assert.ok(installDispatchCounter());
+    // Installing twice must not double-count.
+    assert.ok(installDispatchCounter());
+    const config = defaultModelConfig(TASKS, {
+      conv: { filters: 4, kernel: 4, pool: 2, channelPool: 2 },
+      gru: { units: 4, layers: 1 },
+      seed: 3,
+    });
+    const model = EmotionModel.create(config);
     try {
-      const info = await initBackend("webgpu");
-      assert.equal(info.backend, "webgpu");
-      assert.ok(info.adapter, "webgpu's BackendInfo carries the adapter");
-      assert.ok(
-        info.adapter.description.length > 0 || info.adapter.vendor.length > 0,
-        `adapter named: ${JSON.stringify(info.adapter)}`,
-      );
-      assert.ok(installDispatchCounter());
-      // Installing twice must not double-count.
-      assert.ok(installDispatchCounter());
-      const config = defaultModelConfig(TASKS, {
-        conv: { filters: 4, kernel: 4, pool: 2, channelPool: 2 },
-        gru: { units: 4, layers: 1 },
-        seed: 3,
-      });
-      const model = EmotionModel.create(config);
-      try {
-        const first = stepDispatches(model, 3);
-        const again = stepDispatches(model, 3);
-        assert.ok(first > 0, "a webgpu training step launches compute dispatches");
-        // The same step launches the same programs: the count is a property of the code.
-        assert.equal(again, first);
-        const { direct, indirect } = dispatchTotals();
-        assert.equal(direct + indirect, dispatchCount());
-      } finally {
-        model.dispose();
-      }
+      const first = stepDispatches(model, 3);
+      const again = stepDispatches(model, 3);
+      assert.ok(first > 0, "a webgpu training step launches compute dispatches");
+      // The same step launches the same programs: the count is a property of the code.
+      assert.equal(again, first);
+      const { direct, indirect } = dispatchTotals();
+      assert.equal(direct + indirect, dispatchCount());
     } finally {
-      await initBackend("wasm");
+      model.dispose();
     }
   },
-});
+);
 
 /**
  * Dispatches of one whole training step as `train` runs it (forward, the objective with its L2
@@ -113,37 +105,30 @@ async function trainStepDispatches(model: EmotionModel, windows: number): Promis
   return counted;
 }
 
-Deno.test({
-  name: "webgpu: a training step of the paper's structure takes ≤ 200 dispatches at any length",
-  ignore: !adapterPresent,
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
-    try {
-      await initBackend("webgpu");
-      assert.ok(installDispatchCounter());
-      // The paper's structure (CNN, 2 GRU layers, attention, three tasks) at a tiny width: the
-      // programs launched per step depend on the structure, not on the sizes.
-      const config = defaultModelConfig(
-        ["arousal", "valence", "dominance"].map((name) => ({
-          name,
-          classes: ["low", "mid", "high"],
-        })),
-        { conv: { filters: 4, kernel: 4, pool: 2, channelPool: 2 }, gru: { units: 4, layers: 2 } },
-      );
-      const counts: number[] = [];
-      for (const windows of [4, 12]) {
-        const model = EmotionModel.create(config);
-        try {
-          counts.push(await trainStepDispatches(model, windows));
-        } finally {
-          model.dispose();
-        }
+webgpuTest(
+  "webgpu: a training step of the paper's structure takes ≤ 200 dispatches at any length",
+  async () => {
+    await initBackend("webgpu");
+    assert.ok(installDispatchCounter());
+    // The paper's structure (CNN, 2 GRU layers, attention, three tasks) at a tiny width: the
+    // programs launched per step depend on the structure, not on the sizes.
+    const config = defaultModelConfig(
+      ["arousal", "valence", "dominance"].map((name) => ({
+        name,
+        classes: ["low", "mid", "high"],
+      })),
+      { conv: { filters: 4, kernel: 4, pool: 2, channelPool: 2 }, gru: { units: 4, layers: 2 } },
+    );
+    const counts: number[] = [];
+    for (const windows of [4, 12]) {
+      const model = EmotionModel.create(config);
+      try {
+        counts.push(await trainStepDispatches(model, windows));
+      } finally {
+        model.dispose();
       }
-      assert.equal(counts[1], counts[0], `dispatches at 4 and 12 windows: ${counts}`);
-      assert.ok(counts[0] <= 200, `${counts[0]} dispatches per training step`);
-    } finally {
-      await initBackend("wasm");
     }
+    assert.equal(counts[1], counts[0], `dispatches at 4 and 12 windows: ${counts}`);
+    assert.ok(counts[0] <= 200, `${counts[0]} dispatches per training step`);
   },
-});
+);

@@ -13,9 +13,9 @@ import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
 import { objective } from "../lib/training/loss.ts";
 import { train } from "../lib/training/train.ts";
 import { maxAbs, maxAbsDiff, noise } from "./numeric.ts";
-import { webgpuOrSkip } from "./webgpu_adapter.ts";
+import { webgpuOrSkip, webgpuTest } from "./webgpu_adapter.ts";
 
-const adapterPresent = webgpuOrSkip("webgpu model");
+webgpuOrSkip("webgpu model");
 
 const TASKS = [
   { name: "arousal", classes: ["low", "mid", "high"] },
@@ -85,44 +85,36 @@ async function oneEpoch() {
   return { loss: result.history[0].loss, weights };
 }
 
-Deno.test({
-  name: "webgpu model: the objective's gradients and an epoch's weights equal the cpu backend's",
-  ignore: !adapterPresent,
-  // Deno's WebGPU keeps device resources open after the backend is switched away.
-  sanitizeResources: false,
-  sanitizeOps: false,
-  async fn() {
+webgpuTest(
+  "webgpu model: the objective's gradients and an epoch's weights equal the cpu backend's",
+  async () => {
     const batch = batchOf([6, 4, 2], 3);
-    try {
-      await initBackend("cpu");
-      const ref = await gradientsOf(batch);
-      const refEpoch = await oneEpoch();
-      await initBackend("webgpu");
-      const gpu = await gradientsOf(batch);
-      const gpuEpoch = await oneEpoch();
+    await initBackend("cpu");
+    const ref = await gradientsOf(batch);
+    const refEpoch = await oneEpoch();
+    await initBackend("webgpu");
+    const gpu = await gradientsOf(batch);
+    const gpuEpoch = await oneEpoch();
+    assert.ok(
+      Math.abs(gpu.loss - ref.loss) < 1e-5 * Math.abs(ref.loss),
+      `${gpu.loss} vs ${ref.loss}`,
+    );
+    ref.grads.forEach((r, i) => {
+      const scale = maxAbs(r);
+      assert.ok(scale > 0, `${ref.names[i]} has a gradient`);
+      const d = maxAbsDiff(gpu.grads[i], r);
       assert.ok(
-        Math.abs(gpu.loss - ref.loss) < 1e-5 * Math.abs(ref.loss),
-        `${gpu.loss} vs ${ref.loss}`,
+        d <= 1e-4 * scale,
+        `${ref.names[i]}: gradients differ by ${d} (largest ${scale})`,
       );
-      ref.grads.forEach((r, i) => {
-        const scale = maxAbs(r);
-        assert.ok(scale > 0, `${ref.names[i]} has a gradient`);
-        const d = maxAbsDiff(gpu.grads[i], r);
-        assert.ok(
-          d <= 1e-4 * scale,
-          `${ref.names[i]}: gradients differ by ${d} (largest ${scale})`,
-        );
-      });
-      assert.ok(Math.abs(gpuEpoch.loss - refEpoch.loss) < 1e-5 * Math.abs(refEpoch.loss));
-      refEpoch.weights.forEach((r, i) => {
-        const d = maxAbsDiff(gpuEpoch.weights[i], r);
-        // Two Adam steps of 3e-3 move each weight by up to 6e-3; a wrong gradient shows at that
-        // scale. Rounding moves Adam's normalised step most where a gradient is near 0: 5e-6
-        // on lavapipe.
-        assert.ok(d < 2e-5, `${ref.names[i]} after one epoch differs by ${d}`);
-      });
-    } finally {
-      await initBackend("wasm");
-    }
+    });
+    assert.ok(Math.abs(gpuEpoch.loss - refEpoch.loss) < 1e-5 * Math.abs(refEpoch.loss));
+    refEpoch.weights.forEach((r, i) => {
+      const d = maxAbsDiff(gpuEpoch.weights[i], r);
+      // Two Adam steps of 3e-3 move each weight by up to 6e-3; a wrong gradient shows at that
+      // scale. Rounding moves Adam's normalised step most where a gradient is near 0: 5e-6
+      // on lavapipe.
+      assert.ok(d < 2e-5, `${ref.names[i]} after one epoch differs by ${d}`);
+    });
   },
-});
+);
