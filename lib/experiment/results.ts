@@ -3,7 +3,7 @@
  * (table.md, table.csv), with the paper's published numbers beside ours for IEMOCAP.
  * @module
  */
-import { SYSTEM_INFO, type SystemName } from "./config.ts";
+import { REFERENCE_SYSTEM, SYSTEM_INFO, type SystemName } from "./config.ts";
 
 /** Scores of one system on one task and one partition. */
 export interface PartitionScore {
@@ -244,7 +244,7 @@ export function tableMarkdown(results: ExperimentResults): string {
     "",
     ...lines,
     "",
-    results.systems["e2e-stl"]
+    results.systems[REFERENCE_SYSTEM]
       ? "★: one-tailed z-test against e2e STL on the test partition, p < .05 (see docs/statistics.md)."
       : "No ★: e2e STL, the reference of the z-test, is not in this run.",
     ...(withPaper(results)
