@@ -51,6 +51,26 @@ Deno.test("paired bootstrap: interval covers the observed difference, detects a 
   assert.deepEqual(again, r, "deterministic from the seed");
 });
 
+Deno.test("paired bootstrap over seeds: the seed-averaged difference, on the same resamples", () => {
+  const n = 200;
+  const truth = Array.from({ length: n }, (_, i) => i % 2);
+  const flip = (k: number) => truth.map((t, i) => (i % k === 0 ? 1 - t : t));
+  const a1 = flip(4), a2 = flip(6), b1 = flip(2), b2 = flip(3);
+  const opts = { resamples: 300, seed: 5 };
+  const one = pairedBootstrap(truth, a1, b1, 2, opts);
+  // One run each, given as lists, is the plain bootstrap.
+  assert.deepEqual(pairedBootstrap(truth, [a1], [b1], 2, opts), one);
+  // A run given twice changes nothing: every resample scores the same utterances.
+  assert.deepEqual(pairedBootstrap(truth, [a1, a1], [b1, b1], 2, opts), one);
+  const two = pairedBootstrap(truth, [a1, a2], [b1, b2], 2, opts);
+  const u = (p: number[]) => uar(truth, p, 2);
+  const expected = (u(a1) + u(a2)) / 2 - (u(b1) + u(b2)) / 2;
+  assert.ok(Math.abs(two.difference - expected) < 1e-12, `${two.difference} vs ${expected}`);
+  assert.ok(two.low < two.difference && two.difference < two.high);
+  assert.notDeepEqual(two, one);
+  assert.throws(() => pairedBootstrap(truth, [a1, a1.slice(1)], b1, 2), /199 predictions/);
+});
+
 Deno.test("mean ± sample standard deviation over seeds", () => {
   const r = meanStd([0.5, 0.6, 0.7]);
   assert.ok(Math.abs(r.mean - 0.6) < 1e-12);

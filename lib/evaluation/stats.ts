@@ -7,8 +7,9 @@
  *   It ignores that both systems saw the same utterances, so it is conservative for correlated
  *   systems and anti-conservative for none; we report it because the paper does.
  * - {@link pairedBootstrap}: resamples the test utterances with replacement (the same draw for
- *   both systems), recomputes the UAR difference each time, and reports the 95 % percentile
- *   interval and the one-sided p-value (share of resamples where B is not worse than A).
+ *   both systems), recomputes the UAR difference each time (averaged over seeds when given
+ *   several runs), and reports the 95 % percentile interval and the one-sided p-value (share of
+ *   resamples where B is not worse than A).
  * @module
  */
 import * as ss from "simple-statistics";
@@ -55,34 +56,59 @@ export interface BootstrapResult {
 /**
  * Paired bootstrap of the UAR difference between two systems' predictions of the same
  * utterances. Utterances with a negative (missing) label are left out.
+ *
+ * Either argument may also be several runs of its system (seeds), each a prediction per
+ * utterance in the same order: then the difference, on the data and on every resample, is the
+ * mean UAR over A's runs minus the mean over B's runs, all scored on the same resampled
+ * utterances. The interval is then that of the seed-averaged difference, where taking one seed
+ * would leave out the others' evidence. One run each is the plain paired bootstrap.
+ * @throws when a run's length differs from `truth`'s
  */
 export function pairedBootstrap(
   truth: ArrayLike<number>,
-  predA: ArrayLike<number>,
-  predB: ArrayLike<number>,
+  predA: ArrayLike<number> | ArrayLike<number>[],
+  predB: ArrayLike<number> | ArrayLike<number>[],
   numClasses: number,
   options: { resamples?: number; seed?: number } = {},
 ): BootstrapResult {
+  const runsOf = (p: ArrayLike<number> | ArrayLike<number>[]) =>
+    Array.isArray(p) && p.length > 0 && typeof p[0] !== "number"
+      ? p as ArrayLike<number>[]
+      : [p as ArrayLike<number>];
+  const runsA = runsOf(predA), runsB = runsOf(predB);
+  for (const r of [...runsA, ...runsB]) {
+    if (r.length !== truth.length) {
+      throw new Error(`pairedBootstrap: ${r.length} predictions for ${truth.length} utterances`);
+    }
+  }
   const keep: number[] = [];
   for (let i = 0; i < truth.length; i++) if (truth[i] >= 0) keep.push(i);
   const n = keep.length;
   if (n === 0) throw new Error("pairedBootstrap: no labelled utterances");
   const resamples = options.resamples ?? 2000;
   const rng = new Random(options.seed ?? 1);
-  const t = new Int32Array(n), a = new Int32Array(n), b = new Int32Array(n);
+  const t = new Int32Array(n), pick = new Int32Array(n), p = new Int32Array(n);
+  const meanUar = (runs: ArrayLike<number>[]) => {
+    let sum = 0;
+    for (const run of runs) {
+      for (let j = 0; j < n; j++) p[j] = run[pick[j]];
+      sum += uar(t, p, numClasses);
+    }
+    return sum / runs.length;
+  };
   const diffs = new Float64Array(resamples);
   for (let r = 0; r < resamples; r++) {
     for (let j = 0; j < n; j++) {
-      const i = keep[Math.floor(rng.next() * n)];
-      t[j] = truth[i];
-      a[j] = predA[i];
-      b[j] = predB[i];
+      pick[j] = keep[Math.floor(rng.next() * n)];
+      t[j] = truth[pick[j]];
     }
-    diffs[r] = uar(t, a, numClasses) - uar(t, b, numClasses);
+    diffs[r] = meanUar(runsA) - meanUar(runsB);
   }
   const sorted = [...diffs].sort((x, y) => x - y);
+  const observed = (runs: ArrayLike<number>[]) =>
+    runs.reduce((sum, run) => sum + uar(truth, run, numClasses), 0) / runs.length;
   return {
-    difference: uar(truth, predA, numClasses) - uar(truth, predB, numClasses),
+    difference: observed(runsA) - observed(runsB),
     low: ss.quantileSorted(sorted, 0.025),
     high: ss.quantileSorted(sorted, 0.975),
     p: sorted.filter((d) => d <= 0).length / resamples,

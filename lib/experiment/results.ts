@@ -25,7 +25,10 @@ export interface PartitionScore {
 export interface TestScore extends PartitionScore {
   /** One-tailed z-test p-value of this system > e2e STL (null for e2e STL itself or if absent). */
   p_vs_e2e_stl: number | null;
-  /** Paired bootstrap of UAR(this) − UAR(e2e STL) over the same test utterances (first seed). */
+  /**
+   * Paired bootstrap of UAR(this) − UAR(e2e STL) over the same test utterances; with seeds, of
+   * the difference of the seed-mean UARs (every seed of both systems scored on each resample).
+   */
   bootstrap_vs_e2e_stl: { difference: number; low: number; high: number; p: number } | null;
 }
 

@@ -180,17 +180,17 @@ export function summarise(
           uar(p.truth, p.predictions, t.classes.length)
         )).mean;
         test.p_vs_e2e_stl = zTestOneTailed(test.uar, refUar, test.n).p;
-        const refPred = aligned(testRuns[0], refRuns[0]);
-        if (refPred) {
+        // Every seed of both systems, in the first run's utterance order (null: not the same
+        // utterances, so no paired test).
+        const ours = testRuns.map((p) => aligned(testRuns[0], p));
+        const refs = refRuns.map((p) => aligned(testRuns[0], p));
+        if (ours.every((p) => p) && refs.every((p) => p)) {
           const b = pairedBootstrap(
             testRuns[0].truth,
-            testRuns[0].predictions,
-            refPred,
+            ours as number[][],
+            refs as number[][],
             t.classes.length,
-            {
-              resamples: 1000,
-              seed: 7,
-            },
+            { resamples: 1000, seed: 7 },
           );
           test.bootstrap_vs_e2e_stl = {
             difference: b.difference,
