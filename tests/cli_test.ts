@@ -22,6 +22,7 @@ function taskCommand(name: string): { script: string; flags: string[] } {
 
 const SCRIPT_TASKS = [
   "bench",
+  "compare",
   "corpus",
   "egemaps",
   "egemaps:parity",

@@ -73,6 +73,7 @@ export {
   sampleUtterances,
 } from "./run.ts";
 export {
+  bootstrapTest,
   concatPredictions,
   type FoldMembers,
   type Predictions,

@@ -6,7 +6,12 @@
  */
 import type { TaskSpec } from "../corpus/types.ts";
 import { confusionMatrix, perClassRecall, uar } from "../training/metrics.ts";
-import { meanStd, pairedBootstrap, zTestOneTailed } from "../evaluation/stats.ts";
+import {
+  type BootstrapResult,
+  meanStd,
+  pairedBootstrap,
+  zTestOneTailed,
+} from "../evaluation/stats.ts";
 import type { Evaluation } from "../training/evaluate.ts";
 import type { EpochRecord } from "../training/train.ts";
 import { REFERENCE_SYSTEM, type SystemName } from "./config.ts";
@@ -150,6 +155,26 @@ function foldScore(
 }
 
 /**
+ * The paired bootstrap of results.json (1,000 resamples, seed 7) of test UAR(a) − UAR(b) on
+ * one task, over every seed of both systems ({@link pairedBootstrap}); null when the two did
+ * not predict the same test utterances, so that no paired test exists.
+ */
+export function bootstrapTest(a: SystemRun, b: SystemRun, task: TaskSpec): BootstrapResult | null {
+  const first = a.seeds[0].tasks[task.name].test;
+  // Every seed's predictions in the first run's utterance order.
+  const order = (r: SystemRun) => r.seeds.map((s) => aligned(first, s.tasks[task.name].test));
+  const ours = order(a), theirs = order(b);
+  if (!ours.every((p) => p) || !theirs.every((p) => p)) return null;
+  return pairedBootstrap(
+    first.truth,
+    ours as number[][],
+    theirs as number[][],
+    task.classes.length,
+    { resamples: 1000, seed: 7 },
+  );
+}
+
+/**
  * Turns raw system runs into the scores and tests of results.json. With `folds` (more than
  * one), every task's scores also hold each fold's dev and test UAR.
  */
@@ -180,18 +205,8 @@ export function summarise(
           uar(p.truth, p.predictions, t.classes.length)
         )).mean;
         test.p_vs_e2e_stl = zTestOneTailed(test.uar, refUar, test.n).p;
-        // Every seed of both systems, in the first run's utterance order (null: not the same
-        // utterances, so no paired test).
-        const ours = testRuns.map((p) => aligned(testRuns[0], p));
-        const refs = refRuns.map((p) => aligned(testRuns[0], p));
-        if (ours.every((p) => p) && refs.every((p) => p)) {
-          const b = pairedBootstrap(
-            testRuns[0].truth,
-            ours as number[][],
-            refs as number[][],
-            t.classes.length,
-            { resamples: 1000, seed: 7 },
-          );
+        const b = bootstrapTest(run, reference, t);
+        if (b) {
           test.bootstrap_vs_e2e_stl = {
             difference: b.difference,
             low: b.low,
