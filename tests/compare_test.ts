@@ -4,11 +4,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { bootstrapTest, type SystemRun } from "../lib/experiment/summary.ts";
 import { uar } from "../lib/training/metrics.ts";
-
-const root = fileURLToPath(new URL("..", import.meta.url));
+import { runTask } from "./task_runner.ts";
 
 /** A system run of `seeds` seeds; seed k gets every `flip[k]`-th test utterance wrong. */
 function systemRun(system: SystemRun["system"], flips: number[], truth: number[]): SystemRun {
@@ -31,17 +29,7 @@ function systemRun(system: SystemRun["system"], flips: number[], truth: number[]
   };
 }
 
-async function compare(args: string[]) {
-  const out = await new Deno.Command("deno", {
-    args: ["task", "--quiet", "compare", ...args],
-    cwd: root,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const compare = (args: string[]) => runTask("compare", args);
 
 Deno.test("compare: seed-mean UARs, the results.json bootstrap over all seeds, the z-test", async () => {
   const dir = await Deno.makeTempDir({ prefix: "compare_test_" });

@@ -8,37 +8,14 @@ import { join } from "node:path";
 import { encodeWav16, readWav } from "../lib/audio/mod.ts";
 import { extractEgemaps } from "../lib/features/egemaps/mod.ts";
 import { corpusFeatures } from "../lib/experiment/features.ts";
+import { runTask } from "./task_runner.ts";
 import { withTempDir } from "./temp_dir.ts";
 
 const REPO = new URL("..", import.meta.url).pathname;
-const SCRIPT = join(REPO, "scripts", "egemaps.ts");
-const dec = new TextDecoder();
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 /** Runs the CLI; the timeout makes a hanging walk (a followed loop) fail instead of block. */
-async function egemaps(args: string[], cwd = REPO): Promise<Run> {
-  const ac = new AbortController();
-  const timer = setTimeout(() => ac.abort(), 120_000);
-  try {
-    // "deno" rather than Deno.execPath(): the test task grants --allow-run=deno, which matches
-    // the name on PATH, not the resolved binary behind it.
-    const r = await new Deno.Command("deno", {
-      args: ["run", "--allow-read", "--allow-write", SCRIPT, ...args],
-      cwd,
-      stdout: "piped",
-      stderr: "piped",
-      signal: ac.signal,
-    }).output();
-    return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const egemaps = (args: string[], cwd = REPO) =>
+  runTask("egemaps", args, { cwd, timeoutMs: 120_000 });
 
 /** A short harmonic tone; `f0` makes files distinguishable by their features. */
 function tone(n: number, f0: number, rate = 16000): Float32Array {

@@ -10,7 +10,6 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { readWav } from "../lib/audio/mod.ts";
 import { encodeWav16 } from "../lib/audio/wav.ts";
 import type { Utterance } from "../lib/corpus/types.ts";
@@ -26,6 +25,7 @@ import { startWorkerPool, train } from "../lib/training/train.ts";
 import { type ModelSpec, trainModel } from "../lib/training/train_model.ts";
 import { HOP, sineBatch, TASKS, tinyConfig, WIN } from "./fixtures.ts";
 import { maxAbsDiff } from "./numeric.ts";
+import { runTask } from "./task_runner.ts";
 
 // Workers follow this thread's backend; cpu keeps the tiny model's passes at milliseconds.
 await tf.setBackend("cpu");
@@ -463,7 +463,6 @@ Deno.test("predictUtterances on workers gives predictUtterance's results in orde
 });
 
 Deno.test("deno task predict --workers 2 prints what --workers 1 prints", async () => {
-  const root = fileURLToPath(new URL("..", import.meta.url));
   const dir = await Deno.makeTempDir({ prefix: "parallel_eval_test_" });
   const model = modelWithOtherWeights(tinyConfig());
   try {
@@ -474,31 +473,21 @@ Deno.test("deno task predict --workers 2 prints what --workers 1 prints", async 
     const missing = join(dir, "missing.wav");
     const predict = async (workers: number) => {
       // The task's own permissions (deno.json), which the workers inherit.
-      const out = await new Deno.Command("deno", {
-        args: [
-          "run",
-          "--allow-read",
-          "--allow-env=XDG_RUNTIME_DIR",
-          "scripts/predict.ts",
-          ...files.slice(0, 2),
-          missing,
-          ...files.slice(2),
-          "--model",
-          join(dir, "model"),
-          "--json",
-          "--backend",
-          "cpu",
-          "--workers",
-          String(workers),
-        ],
-        cwd: root,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(out.stderr);
-      assert.equal(out.code, 1, `one file fails: exit 1\n${stderr}`);
-      assert.match(stderr, /skipped .*missing\.wav/);
-      return JSON.parse(new TextDecoder().decode(out.stdout));
+      const out = await runTask("predict", [
+        ...files.slice(0, 2),
+        missing,
+        ...files.slice(2),
+        "--model",
+        join(dir, "model"),
+        "--json",
+        "--backend",
+        "cpu",
+        "--workers",
+        String(workers),
+      ]);
+      assert.equal(out.code, 1, `one file fails: exit 1\n${out.stderr}`);
+      assert.match(out.stderr, /skipped .*missing\.wav/);
+      return JSON.parse(out.stdout);
     };
     const one = await predict(1), two = await predict(2);
     assert.deepEqual(two, one);

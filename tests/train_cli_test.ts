@@ -5,25 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { runTask } from "./task_runner.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
-const tasks = (JSON.parse(await Deno.readTextFile(join(root, "deno.json"))) as {
-  tasks: Record<string, string>;
-}).tasks;
-
-async function train(args: string[]) {
-  const words = tasks.train.split(/\s+/).slice(1); // drop "deno"
-  const out = await new Deno.Command("deno", {
-    args: [...words, ...args],
-    cwd: root,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
-}
+const train = (args: string[]) => runTask("train", args);
 
 Deno.test("train --smoke writes a model outside runs/, records its spec and scores, reuses it", async () => {
   const out = await Deno.makeTempDir({ prefix: "train-cli-" });

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { runTask } from "./task_runner.ts";
 import { resolveExperiment, SMOKE_OVERLAY } from "../lib/experiment/config.ts";
 import { runExperiment } from "../lib/experiment/run.ts";
 import {
@@ -18,7 +18,6 @@ import {
   writePlan,
 } from "../lib/experiment/trials.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
 const quiet = { log: () => {}, progress: "none" as const, commit: null };
 
 /** results.json without what may differ between two runs of the same study (none today). */
@@ -216,18 +215,9 @@ Deno.test("a trial's lock: a second process is refused by name; an abandoned loc
 
 Deno.test("reproduce CLI: --trial and --collect take the experiment from plan.json; collect lists missing trials and exits 1", async () => {
   const out = await Deno.makeTempDir({ prefix: "trials-cli-" });
-  const task = JSON.parse(await Deno.readTextFile(join(root, "deno.json"))).tasks.reproduce;
-  const flags = (task as string).split(/\s+/).filter((w) => w.startsWith("--allow-"));
   const reproduce = async (...args: string[]) => {
-    const r = await new Deno.Command("deno", {
-      args: ["run", ...flags, "scripts/reproduce.ts", ...args],
-      cwd: root,
-      env: { NO_COLOR: "1" },
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const dec = new TextDecoder();
-    return { code: r.code, out: dec.decode(r.stdout), err: dec.decode(r.stderr) };
+    const r = await runTask("reproduce", args);
+    return { code: r.code, out: r.stdout, err: r.stderr };
   };
   try {
     const bad = await reproduce("--out", out, "--trial", "0", "--smoke");
