@@ -16,7 +16,7 @@ import {
   naiveFrontEnd,
   samplesFor,
 } from "../lib/model/frontend.ts";
-import { frontEndWebGpu } from "../lib/model/frontend_webgpu.ts";
+import { frontEndWebGpu, webgpuWindowsPerCall } from "../lib/model/frontend_webgpu.ts";
 import "../lib/model/model.ts"; // registers the gradients tfjs-core lacks under Deno
 import { setOwnKernels } from "../lib/model/own_kernels.ts";
 import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
@@ -182,6 +182,64 @@ webgpuTest(
       assert.ok(ops > short * 3, `tfjs ops: ${ops} vs ${short}`);
     } finally {
       setOwnKernels(true);
+    }
+  },
+);
+
+Deno.test("webgpu front-end: windows per call follow the device's storage buffer binding limit", () => {
+  // The paper's geometry: 320 pooled positions × 2·40 packed conv1 values × 4 bytes per window.
+  assert.equal(webgpuWindowsPerCall(PAPER, 134217728), 1310); // WebGPU's default 128 MiB
+  assert.equal(webgpuWindowsPerCall(PAPER, 2 ** 31 - 1), 20971); // a GPU's 2 GiB
+  // One partial sum of the weight gradients (65,680 values) is the floor: 2 windows fit in it.
+  assert.equal(webgpuWindowsPerCall(PAPER, 65680 * 4), 2);
+  assert.equal(webgpuWindowsPerCall(PAPER, 65680 * 4 - 1), 0);
+});
+
+webgpuTest(
+  "webgpu front-end: a batch past the binding limit is split by frontEnd and refused unsplit",
+  async () => {
+    await initBackend("webgpu");
+    // Long windows, few filters and a 1-tap kernel: large buffers per window for little
+    // arithmetic, so the device's limit (lavapipe: 128 MiB, 512 windows here) is passed at a
+    // few hundred windows.
+    const g: FrontEndGeometry = {
+      windowSamples: 4096,
+      hopSamples: 4096,
+      kernel: 1,
+      filters: 8,
+      pool: 1,
+      channelPool: 2,
+    };
+    const most = webgpuWindowsPerCall(g);
+    const windows = most + 100, half = Math.ceil(windows / 2);
+    assert.ok(half <= most, `the halves fit (${most} windows per call)`);
+    const signal = tf.tensor2d(noise(samplesFor(windows, g), 21, 0.5), [1, samplesFor(windows, g)]);
+    const w: FrontEndWeights = {
+      w1: tf.tensor3d(noise(g.filters, 22, 0.5), [1, 1, g.filters]),
+      b1: tf.tensor1d(noise(g.filters, 23, 0.1)),
+      w2: tf.tensor3d(noise(g.filters * g.filters, 24, 0.2), [1, g.filters, g.filters]),
+      b2: tf.tensor1d(noise(g.filters, 25, 0.1)),
+    };
+    try {
+      const whole = await frontEnd(signal, windows, g, w).data();
+      // Reference: the two halves, each within the limit.
+      const part = (a: number, n: number) =>
+        fastFrontEnd(
+          tf.slice(signal, [0, a * g.hopSamples], [1, samplesFor(n, g)]) as tf.Tensor2D,
+          n,
+          g,
+          w,
+        ).data();
+      const first = await part(0, half), second = await part(half, windows - half);
+      const ref = new Float32Array(whole.length);
+      ref.set(first);
+      ref.set(second, first.length);
+      assert.ok(maxAbs(ref) > 0.01, "the reference is not zeros");
+      assert.ok(maxAbsDiff(whole, ref) < 1e-5 * maxAbs(ref), "frontEnd equals its halves");
+      // Unsplit, the programs would leave their work undone: refused with the reason instead.
+      assert.throws(() => fastFrontEnd(signal, windows, g, w), /binding limit/);
+    } finally {
+      tf.dispose([signal, ...Object.values(w)]);
     }
   },
 );

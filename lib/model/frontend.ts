@@ -22,7 +22,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { spanSamples } from "../frames/windows.ts";
 import { convBiasRelu, convBiasReluPool, maxPoolChannels, maxPoolTime } from "./conv.ts";
-import { frontEndWebGpu, frontEndWebGpuApplies } from "./frontend_webgpu.ts";
+import { frontEndWebGpu, frontEndWebGpuApplies, webgpuWindowsPerCall } from "./frontend_webgpu.ts";
 import { ownWebGpuKernels } from "./own_kernels.ts";
 
 /** Trainable tensors of the front-end. */
@@ -261,9 +261,11 @@ export interface FrontEndOptions {
   /**
    * Above this many windows in a batch (rows × windows), compute in chunks and recompute each
    * chunk in the backward pass instead of keeping its activations. Default 3072 (1024 naive).
+   * On webgpu it is also capped by the windows whose buffers fit the device's storage buffer
+   * binding limit (`webgpuWindowsPerCall`: 1,310 at WebGPU's default 128 MiB).
    */
   checkpointAbove?: number;
-  /** Windows (rows × windows) per chunk when checkpointing. Default 1024. */
+  /** Windows (rows × windows) per chunk when checkpointing. Default 1024 (capped as above). */
   chunkWindows?: number;
 }
 
@@ -281,11 +283,22 @@ export function frontEnd(
   const run = opts.naive ? naiveFrontEnd : fastFrontEnd;
   const b = signal.shape[0];
   const total = b * windows;
+  // On webgpu our programs' buffers must fit the device's binding limit (webgpuWindowsPerCall),
+  // which no setting may exceed: past it WebGPU leaves the work undone without an error.
+  const most = !opts.naive && ownWebGpuKernels() && frontEndWebGpuApplies(g)
+    ? webgpuWindowsPerCall(g)
+    : Infinity;
+  if (b > most) {
+    throw new Error(
+      `frontEnd: a batch of ${b} rows exceeds the ${most} windows per call that fit this ` +
+        "webgpu device's storage buffer binding limit; use smaller batches",
+    );
+  }
   // The naive path keeps ~4× more activations per window than the fast one.
-  if (total <= (opts.checkpointAbove ?? (opts.naive ? 1024 : 3072))) {
+  if (total <= Math.min(opts.checkpointAbove ?? (opts.naive ? 1024 : 3072), most)) {
     return run(signal, windows, g, w);
   }
-  const per = Math.max(1, Math.floor((opts.chunkWindows ?? 1024) / b));
+  const per = Math.max(1, Math.floor(Math.min(opts.chunkWindows ?? 1024, most) / b));
   const chunks: [number, number][] = [];
   for (let a = 0; a < windows; a += per) chunks.push([a, Math.min(per, windows - a)]);
   const chunkSignal = (sig: tf.Tensor, a: number, n: number) =>

@@ -75,6 +75,33 @@ export function frontEndWebGpuApplies(g: FrontEndGeometry): boolean {
     g.kernel * g.filters <= 1 << 16;
 }
 
+/** WebGPU's default `maxStorageBufferBindingSize` (128 MiB), where a device does not say. */
+const DEFAULT_BINDING_LIMIT = 134217728;
+
+/** The active webgpu device's `maxStorageBufferBindingSize` (bytes). */
+function bindingLimit(): number {
+  const device = (tf.backend() as unknown as {
+    device?: { limits?: { maxStorageBufferBindingSize?: number } };
+  }).device;
+  return device?.limits?.maxStorageBufferBindingSize ?? DEFAULT_BINDING_LIMIT;
+}
+
+/**
+ * The most windows (rows × windows) one {@link frontEndWebGpu} call may take: every buffer
+ * its programs bind must fit the device's `maxStorageBufferBindingSize` (`limit`, bytes; by
+ * default the active device's). Past it WebGPU does not fail: the dispatch is left undone and
+ * the output is zeros (seen on lavapipe, whose limit is 128 MiB: 1,310 windows of the paper's
+ * geometry). The largest buffers grow with the windows: the packed conv1 output (2·F values per
+ * pooled position), conv2's two gradients (F each) and the weight gradients' partial sums.
+ */
+export function webgpuWindowsPerCall(g: FrontEndGeometry, limit = bindingLimit()): number {
+  const lp = g.windowSamples / g.pool;
+  const perWindow = lp * 2 * g.filters * 4; // the largest per-window buffer, in bytes
+  const byActivations = Math.floor(limit / perWindow);
+  const byPartials = Math.floor(limit / (partialWidth(g) * 4)) * windowsPerChunk(g);
+  return Math.max(0, Math.min(byActivations, byPartials));
+}
+
 /** WGSL constants of the geometry, shared by all programs (and their shader keys). */
 function constants(g: FrontEndGeometry): string {
   const pl = Math.floor((g.kernel - 1) / 2);
@@ -386,6 +413,14 @@ export function frontEndWebGpu(
 ): tf.Tensor3D {
   const b = signal.shape[0];
   const n = b * windows;
+  const most = webgpuWindowsPerCall(g);
+  if (n > most) {
+    // frontEnd splits batches to fit; a direct call this large would return zeros.
+    throw new Error(
+      `frontEndWebGpu: ${b} × ${windows} windows exceed the ${most} that fit this device's ` +
+        "storage buffer binding limit (call frontEnd, which splits the batch)",
+    );
+  }
   const lp = g.windowSamples / g.pool, f = g.filters, k = g.kernel, gr = f / g.channelPool;
   const need = (windows - 1) * g.hopSamples + g.windowSamples;
   if (signal.shape[1] < need) {
