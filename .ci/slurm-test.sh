@@ -45,7 +45,11 @@ started_munge="" status=1
 cleanup() {
   [ -f "$work/slurmctld.pid" ] && scancel --quiet --user=root 2>/dev/null
   for d in slurmd slurmctld; do
-    [ -f "$work/$d.pid" ] && kill "$(cat "$work/$d.pid")" 2>/dev/null
+    [ -f "$work/$d.pid" ] || continue
+    pid=$(cat "$work/$d.pid")
+    kill "$pid" 2>/dev/null
+    # Wait for it to exit: slurmctld writes its state folder while stopping, which raced rm.
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
   [ -n "$started_munge" ] && kill "$started_munge" 2>/dev/null
   if [ "$status" -eq 0 ]; then rm -rf "$work"; else echo "slurm-test: files kept in $work"; fi
