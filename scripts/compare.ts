@@ -14,6 +14,7 @@ import { SYSTEM_INFO, type SystemName, SYSTEMS } from "../lib/experiment/config.
 import type { ExperimentResults } from "../lib/experiment/results.ts";
 import { bootstrapTest, type SystemRun } from "../lib/experiment/summary.ts";
 import { uar } from "../lib/training/metrics.ts";
+import { readJsonIfExists } from "../lib/util/atomic.ts";
 import { parseCommandLine, runMain } from "../lib/util/cli.ts";
 
 const USAGE = "usage: deno task compare DIR SYSTEM_A SYSTEM_B [--json]\n" +
@@ -45,18 +46,17 @@ const out = positionals[0];
 const [a, b] = positionals.slice(1) as SystemName[];
 
 await runMain("compare", async () => {
+  // Missing is named with what it means; unreadable or invalid JSON as readJsonIfExists says.
   const readJson = async <T>(path: string, what: string): Promise<T> => {
-    try {
-      return JSON.parse(await Deno.readTextFile(path)) as T;
-    } catch (e) {
-      throw new Error(`${path}: cannot read ${what} (${(e as Error).message})`);
-    }
+    const value = await readJsonIfExists<T>(path);
+    if (value === undefined) throw new Error(`${path}: not found (${what})`);
+    return value;
   };
   const results = await readJson<ExperimentResults>(join(out, "results.json"), "the run's results");
   const runOf = (s: SystemName) =>
     readJson<SystemRun>(
       join(out, "systems", s, "result.json"),
-      `${s}'s predictions (has the run trained it?)`,
+      `${s}'s predictions: has the run trained it?`,
     );
   const [runA, runB] = [await runOf(a), await runOf(b)];
   const rows = Object.entries(results.tasks).map(([name, classes]) => {
