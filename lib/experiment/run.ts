@@ -310,32 +310,61 @@ export async function addFeatures(
   }
 }
 
-/** A system's result of an earlier run, or a prepared folder for a new attempt. */
+/**
+ * The seeds of an earlier run of a system that this run can keep: all of them when the earlier
+ * run has as many seeds as asked or more (the first `seeds`), the finished ones when it stopped
+ * after some seeds (or was run with fewer), none when its settings differ or its seeds are not
+ * 1, 2, … in order (then it is not a result of this experiment's seed loop).
+ */
+export function reusableSeeds(
+  previous: SystemRun | undefined,
+  fingerprint: string,
+  seeds: number,
+): SeedRun[] {
+  if (!previous || previous.fingerprint !== fingerprint) return [];
+  if (!previous.seeds.every((s, i) => s.seed === i + 1)) return [];
+  return previous.seeds.slice(0, seeds);
+}
+
+/**
+ * A system's seeds finished earlier (kept from its result.json) and a prepared folder for the
+ * seeds still to run.
+ */
 async function prepareSystem(
   ctx: RunContext,
   system: SystemName,
   fingerprint: string,
-): Promise<SystemRun | undefined> {
+): Promise<{ kept: SeedRun[]; seconds: number }> {
   const { config, log } = ctx;
   const dir = join(config.out, "systems", system);
   const previous = config.force
     ? undefined
     : await readJsonIfExists<SystemRun>(join(dir, "result.json"));
-  if (
-    previous && previous.fingerprint === fingerprint &&
-    previous.seeds.length === config.training.seeds
-  ) {
-    log(`${SYSTEM_INFO[system].label}: finished earlier, results kept (--force re-runs it)`);
-    return previous;
+  const kept = reusableSeeds(previous, fingerprint, config.training.seeds);
+  const label = SYSTEM_INFO[system].label;
+  if (kept.length === config.training.seeds) {
+    log(`${label}: finished earlier, results kept (--force re-runs it)`);
+  } else if (kept.length > 0) {
+    log(`${label}: seeds 1–${kept.length} finished earlier, results kept; seeds ${
+      kept.length + 1
+    }–${config.training.seeds} to run`);
+  } else if (previous && !config.force) {
+    log(`${label}: ${join(dir, "result.json")} is from other settings; re-running it`);
   }
-  // Partial work of an interrupted attempt is reused only under the same settings.
+  // Partial work of an interrupted attempt is reused only under the same settings; a result.json
+  // of the same settings also vouches for the folder (a run folder rebuilt from committed
+  // results has result.json but no fingerprint.json yet).
   const stamp = join(dir, "fingerprint.json");
-  const stale = (await readJsonIfExists<string>(stamp)) !== fingerprint;
+  const stale = (await readJsonIfExists<string>(stamp)) !== fingerprint && kept.length === 0;
   if (config.force || stale) await Deno.remove(dir, { recursive: true }).catch(() => {});
   await Deno.mkdir(dir, { recursive: true });
   await writeJsonAtomic(stamp, fingerprint);
   if (config.training.seeds > 1) await adoptSingleSeedRun(dir, log);
-  return undefined;
+  // The SVM's seconds are its fits; a neural system's are recomputed from its seeds' epochs.
+  const seconds = system === "os-svm"
+    ? (previous?.seconds ?? 0) * kept.length / Math.max(1, previous?.seeds.length ?? 1)
+    : kept.reduce((sum, r) => sum + trainingSeconds(r), 0);
+  return { kept, seconds };
 }
 
 /**
@@ -370,27 +399,30 @@ function trainingSeconds(run: SeedRun): number {
 /**
  * Runs the systems seed by seed: seed 1 of every system first, then seed 2, and so on, so that
  * a long study interrupted after any number of sittings already has a complete comparison of
- * all systems for the seeds it finished. Each system's result.json is written when its last
- * seed is done; finished model trainings are kept on disk and reused on the next sitting.
+ * all systems for the seeds it finished. A system's result.json is rewritten after each of its
+ * seeds, so the finished seeds survive even where the model folders do not (a run folder rebuilt
+ * from committed result.json files trains only the missing seeds); finished model trainings are
+ * also kept on disk and reused on the next sitting.
  */
 async function runSystems(
   ctx: RunContext,
   fingerprint: string,
 ): Promise<Partial<Record<SystemName, SystemRun>>> {
   const { config, log } = ctx;
-  const runs: Partial<Record<SystemName, SystemRun>> = {};
-  const pending: SystemName[] = [];
-  for (const system of config.systems) {
-    const previous = await prepareSystem(ctx, system, fingerprint);
-    if (previous) runs[system] = previous;
-    else pending.push(system);
-  }
   const seeds = config.training.seeds;
-  const partial = new Map<SystemName, { seeds: SeedRun[]; seconds: number }>(
-    pending.map((s) => [s, { seeds: [], seconds: 0 }]),
-  );
+  const partial = new Map<SystemName, { seeds: SeedRun[]; seconds: number }>();
+  for (const system of config.systems) {
+    const { kept, seconds } = await prepareSystem(ctx, system, fingerprint);
+    partial.set(system, { seeds: kept, seconds });
+  }
+  const result = (system: SystemName): SystemRun => {
+    const p = partial.get(system)!;
+    return { system, fingerprint, seconds: p.seconds, seeds: p.seeds };
+  };
   for (let seed = 1; seed <= seeds; seed++) {
-    for (const system of pending) {
+    for (const system of config.systems) {
+      const p = partial.get(system)!;
+      if (p.seeds.length >= seed) continue;
       const dir = join(config.out, "systems", system);
       const seedDir = seeds > 1 ? join(dir, `seed-${seed}`) : dir;
       log(`${SYSTEM_INFO[system].label}${seeds > 1 ? `, seed ${seed} of ${seeds}` : ""}:`);
@@ -398,19 +430,16 @@ async function runSystems(
       const run = system === "os-svm"
         ? await runSvm(ctx, seed)
         : await runNeural(ctx, system, seed, seedDir);
-      const p = partial.get(system)!;
       p.seeds.push(run);
       // Neural systems: their models' training time over all sittings; the SVM: this fit.
       p.seconds += system === "os-svm" ? (performance.now() - t0) / 1000 : trainingSeconds(run);
+      await writeJsonAtomic(join(dir, "result.json"), result(system));
       if (seed === seeds) {
-        const done: SystemRun = { system, fingerprint, seconds: p.seconds, seeds: p.seeds };
-        await writeJsonAtomic(join(dir, "result.json"), done);
         log(`${SYSTEM_INFO[system].label}: done, ${p.seconds.toFixed(0)} s of training`);
-        runs[system] = done;
       }
     }
   }
-  return runs;
+  return Object.fromEntries(config.systems.map((s) => [s, result(s)]));
 }
 
 /**
