@@ -6,7 +6,7 @@ import {
   foldTableMarkdown,
   tableMarkdown,
 } from "../lib/experiment/results.ts";
-import { runExperiment } from "../lib/experiment/run.ts";
+import { reusableSeeds, runExperiment } from "../lib/experiment/run.ts";
 import { summarise, type SystemRun } from "../lib/experiment/summary.ts";
 
 Deno.test({
@@ -202,7 +202,7 @@ Deno.test({
       const lines: string[] = [];
       const second = await runExperiment(two, { log: (l) => lines.push(l), progress: "none" });
       assert.equal(lines.filter((l) => /one-seed run's models are seed 1/.test(l)).length, 1);
-      assert.equal(lines.filter((l) => /already trained/.test(l)).length, 1);
+      assert.ok(lines.includes("e2e MTL: seed 1 finished earlier, results kept; seed 2 to run"));
       const perSeed = second.results.systems["e2e-mtl"]!.arousal.test.uar_per_seed;
       assert.equal(perSeed.length, 2);
       assert.equal(perSeed[0], first.results.systems["e2e-mtl"]!.arousal.test.uar);
@@ -211,6 +211,78 @@ Deno.test({
       await Deno.remove(out, { recursive: true });
     }
   },
+});
+
+Deno.test({
+  name:
+    "reproduce: a run folder holding only committed result.json files trains the missing seeds only",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const first = await Deno.makeTempDir({ prefix: "reproduce-committed-" });
+    const rebuilt = await Deno.makeTempDir({ prefix: "reproduce-rebuilt-" });
+    try {
+      const values = { backend: "wasm", "data.limitPerPartition": 4, "training.seeds": 1 };
+      const one = await resolveExperiment({
+        corpus: "example",
+        overlays: [SMOKE_OVERLAY],
+        values: { ...values, out: first },
+      });
+      one.systems = ["os-svm", "e2e-mtl"];
+      const seed1 = await runExperiment(one, { log: () => {}, progress: "none" });
+      // What a results folder commits: result.json per system, no models, no fingerprint.json.
+      for (const system of one.systems) {
+        await Deno.mkdir(join(rebuilt, "systems", system), { recursive: true });
+        await Deno.copyFile(
+          join(first, "systems", system, "result.json"),
+          join(rebuilt, "systems", system, "result.json"),
+        );
+      }
+      const two = { ...one, out: rebuilt, training: { ...one.training, seeds: 2 } };
+      const lines: string[] = [];
+      const grown = await runExperiment(two, { log: (l) => lines.push(l), progress: "none" });
+      assert.ok(lines.includes("e2e MTL: seed 1 finished earlier, results kept; seed 2 to run"));
+      assert.deepEqual(lines.filter((l) => /, seed \d of 2:$/.test(l)), [
+        "OS+SVM, seed 2 of 2:",
+        "e2e MTL, seed 2 of 2:",
+      ]);
+      const mtl = grown.runs["e2e-mtl"]!;
+      assert.deepEqual(mtl.seeds.map((s) => s.seed), [1, 2]);
+      assert.deepEqual(mtl.seeds[0], seed1.runs["e2e-mtl"]!.seeds[0]);
+      // Seed 1's training time is kept (from its epoch records) and seed 2's added.
+      const seconds = mtl.seeds.flatMap((s) => Object.values(s.histories).flat())
+        .reduce((a, e) => a + e.seconds, 0);
+      assert.equal(grown.run.durations["e2e-mtl"], seconds);
+      assert.ok(seconds > seed1.run.durations["e2e-mtl"]);
+      // result.json now holds both seeds; asking for one seed again keeps the first only.
+      const back = await runExperiment({ ...two, training: { ...two.training, seeds: 1 } }, {
+        log: () => {},
+        progress: "none",
+      });
+      assert.deepEqual(
+        back.results.systems["e2e-mtl"]!.arousal.test.uar_per_seed,
+        seed1.results.systems["e2e-mtl"]!.arousal.test.uar_per_seed,
+      );
+    } finally {
+      await Deno.remove(first, { recursive: true });
+      await Deno.remove(rebuilt, { recursive: true });
+    }
+  },
+});
+
+Deno.test("reusableSeeds: same settings and seeds 1, 2, … in order, at most as many as asked", () => {
+  const seed = (n: number) => ({ seed: n, histories: {}, tasks: {} });
+  const run = (seeds: number[]): SystemRun => ({
+    system: "e2e-mtl",
+    fingerprint: "f",
+    seconds: 0,
+    seeds: seeds.map(seed),
+  });
+  assert.deepEqual(reusableSeeds(run([1, 2]), "f", 3).map((s) => s.seed), [1, 2]);
+  assert.deepEqual(reusableSeeds(run([1, 2, 3]), "f", 2).map((s) => s.seed), [1, 2]);
+  assert.deepEqual(reusableSeeds(run([1, 2]), "other settings", 3), []);
+  assert.deepEqual(reusableSeeds(run([2, 3]), "f", 3), []);
+  assert.deepEqual(reusableSeeds(undefined, "f", 3), []);
 });
 
 Deno.test("the per-fold table lists speaker folds in numeric order (03 before 10)", () => {

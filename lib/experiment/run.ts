@@ -326,6 +326,11 @@ export function reusableSeeds(
   return previous.seeds.slice(0, seeds);
 }
 
+/** "seed 3" or "seeds 1–2". */
+function seedList(first: number, last: number): string {
+  return first === last ? `seed ${first}` : `seeds ${first}–${last}`;
+}
+
 /**
  * A system's seeds finished earlier (kept from its result.json) and a prepared folder for the
  * seeds still to run.
@@ -345,11 +350,13 @@ async function prepareSystem(
   if (kept.length === config.training.seeds) {
     log(`${label}: finished earlier, results kept (--force re-runs it)`);
   } else if (kept.length > 0) {
-    log(`${label}: seeds 1–${kept.length} finished earlier, results kept; seeds ${
-      kept.length + 1
-    }–${config.training.seeds} to run`);
+    log(
+      `${label}: ${seedList(1, kept.length)} finished earlier, results kept; ${
+        seedList(kept.length + 1, config.training.seeds)
+      } to run`,
+    );
   } else if (previous && !config.force) {
-    log(`${label}: ${join(dir, "result.json")} is from other settings; re-running it`);
+    log(`${label}: ${join(dir, "result.json")} has other settings or seeds; re-running it`);
   }
   // Partial work of an interrupted attempt is reused only under the same settings; a result.json
   // of the same settings also vouches for the folder (a run folder rebuilt from committed
