@@ -45,6 +45,7 @@ export {
   systemsLayout,
   writeOutputs,
 } from "./outputs.ts";
+export { type PublishOptions, publishRun } from "./publish.ts";
 export {
   type ExperimentResults,
   type FoldScore,
