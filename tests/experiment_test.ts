@@ -228,7 +228,7 @@ Deno.test({
         overlays: [SMOKE_OVERLAY],
         values: { ...values, out: first },
       });
-      one.systems = ["os-svm", "e2e-mtl"];
+      one.systems = ["os-svm", "e2e-mtl-att"];
       const seed1 = await runExperiment(one, { log: () => {}, progress: "none" });
       // What a results folder commits: result.json per system, no models, no fingerprint.json.
       for (const system of one.systems) {
@@ -241,27 +241,36 @@ Deno.test({
       const two = { ...one, out: rebuilt, training: { ...one.training, seeds: 2 } };
       const lines: string[] = [];
       const grown = await runExperiment(two, { log: (l) => lines.push(l), progress: "none" });
-      assert.ok(lines.includes("e2e MTL: seed 1 finished earlier, results kept; seed 2 to run"));
+      assert.ok(
+        lines.includes("e2e MTL+att.: seed 1 finished earlier, results kept; seed 2 to run"),
+      );
       assert.deepEqual(lines.filter((l) => /, seed \d of 2:$/.test(l)), [
         "OS+SVM, seed 2 of 2:",
-        "e2e MTL, seed 2 of 2:",
+        "e2e MTL+att., seed 2 of 2:",
       ]);
-      const mtl = grown.runs["e2e-mtl"]!;
+      const mtl = grown.runs["e2e-mtl-att"]!;
       assert.deepEqual(mtl.seeds.map((s) => s.seed), [1, 2]);
-      assert.deepEqual(mtl.seeds[0], seed1.runs["e2e-mtl"]!.seeds[0]);
+      assert.deepEqual(mtl.seeds[0], seed1.runs["e2e-mtl-att"]!.seeds[0]);
+      // Seed 1's model is not there, so Figure 2 is skipped, and the log says why.
+      assert.ok(
+        lines.some((l) =>
+          l.startsWith("attention figure: skipped (cannot load seed 1's attention model") &&
+          l.includes(join(rebuilt, "systems/e2e-mtl-att/seed-1/mtl/model"))
+        ),
+      );
       // Seed 1's training time is kept (from its epoch records) and seed 2's added.
       const seconds = mtl.seeds.flatMap((s) => Object.values(s.histories).flat())
         .reduce((a, e) => a + e.seconds, 0);
-      assert.equal(grown.run.durations["e2e-mtl"], seconds);
-      assert.ok(seconds > seed1.run.durations["e2e-mtl"]);
+      assert.equal(grown.run.durations["e2e-mtl-att"], seconds);
+      assert.ok(seconds > seed1.run.durations["e2e-mtl-att"]);
       // result.json now holds both seeds; asking for one seed again keeps the first only.
       const back = await runExperiment({ ...two, training: { ...two.training, seeds: 1 } }, {
         log: () => {},
         progress: "none",
       });
       assert.deepEqual(
-        back.results.systems["e2e-mtl"]!.arousal.test.uar_per_seed,
-        seed1.results.systems["e2e-mtl"]!.arousal.test.uar_per_seed,
+        back.results.systems["e2e-mtl-att"]!.arousal.test.uar_per_seed,
+        seed1.results.systems["e2e-mtl-att"]!.arousal.test.uar_per_seed,
       );
     } finally {
       await Deno.remove(first, { recursive: true });

@@ -51,7 +51,8 @@ export function systemsLayout(out: string): ModelFolder {
 
 /**
  * Attention weights of every task for the chosen utterances, from the saved attention model(s)
- * of a run (seed 1): the MTL+att model if it ran, else the per-task STL+att models.
+ * of a run (seed 1): the MTL+att model if it ran, else the per-task STL+att models; null when
+ * the run has neither. Throws, naming the folder, when such a model cannot be loaded.
  */
 export async function attentionItems(
   out: string,
@@ -72,8 +73,9 @@ export async function attentionItems(
   for (const d of dirs) {
     try {
       models.push(await loadModel(d));
-    } catch {
-      return null; // LOSO and multi-seed runs name their models differently; no figure then.
+    } catch (e) {
+      for (const m of models) m.model.dispose();
+      throw new Error(`cannot load seed 1's attention model ${d}: ${(e as Error).message}`);
     }
   }
   const items: AttentionItem[] = [];
@@ -148,8 +150,15 @@ export async function writeOutputs(
       await writeFileAtomic(join(figures, `curves-${system}-${name}.svg`), svg);
     }
   }
+  // A missing model (a run folder rebuilt from published result.json files has none) costs the
+  // figure, not the tables; the log says which model and why.
+  let skipped = "needs e2e-mtl-att or e2e-stl-att under the fixed split";
   const items = figureUtterances.length
     ? await attentionItems(out, runs, figureUtterances, Object.keys(results.tasks), modelFolder)
+      .catch((e: Error) => {
+        skipped = e.message;
+        return null;
+      })
     : null;
   if (items && items.length) {
     const svg = await renderSvg(attentionFigureSpec(items));
@@ -157,9 +166,7 @@ export async function writeOutputs(
     await writeFileAtomic(join(out, "attention.png"), await svgToPng(svg));
     log(`attention figure: ${items.map((i) => i.title).join("; ")}`);
   } else {
-    log(
-      "attention figure: skipped (needs e2e-mtl-att or e2e-stl-att under the fixed split, one seed)",
-    );
+    log(`attention figure: skipped (${skipped})`);
   }
   await writeJsonAtomic(join(out, "run.json"), run);
 }
