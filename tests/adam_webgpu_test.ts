@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/model/backend.ts";
 import { Adam, type AdamState } from "../lib/training/adam.ts";
-import { CHUNK } from "../lib/training/adam_webgpu.ts";
+import { CHUNK, chunksOf } from "../lib/training/adam_webgpu.ts";
 import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
 import { webgpuOrSkip, webgpuTest } from "./webgpu_adapter.ts";
 import { maxAbsDiff, noise } from "./numeric.ts";
@@ -31,11 +31,11 @@ interface Run {
 }
 
 /** Adam from fixed starting values over {@link STEPS} steps on the active backend. */
-async function runAdam(): Promise<Run> {
+async function runAdam(l2 = 0): Promise<Run> {
   const vars = SHAPES.map((s, i) =>
     tf.variable(tf.tensor(noise(tf.util.sizeFromShape(s), i + 1), s), true)
   );
-  const adam = new Adam(vars, { learningRate: 0.01 });
+  const adam = new Adam(vars, { learningRate: 0.01, l2 });
   for (let step = 0; step < STEPS; step++) {
     const grads = SHAPES.map((_, i) => gradOf(i, step));
     adam.apply(grads);
@@ -88,6 +88,36 @@ function steps(adam: Adam, from: number, to: number): number[] {
   }
   return counts;
 }
+
+webgpuTest(
+  "webgpu Adam with the L2 term: λW added in the moments program, equal to cpu; " +
+    "variables + chunks dispatches per step",
+  async () => {
+    const l2 = 0.3; // large, so that a lost or doubled λW shows
+    await initBackend("cpu");
+    const plain = await runAdam();
+    const ref = await runAdam(l2);
+    await initBackend("webgpu");
+    assertClose(await runAdam(l2), ref, "webgpu vs cpu, with L2");
+    // The L2 term changed the matrices (and the moments of variable 2, which had no loss
+    // gradient at step 1), not the rank-1 variables.
+    assert.ok(maxAbsDiff(ref.params[0], plain.params[0]) > 1e-4);
+    assert.ok(maxAbsDiff(ref.state.m[2].values, plain.state.m[2].values) > 1e-3);
+    assert.equal(maxAbsDiff(ref.params[1], plain.params[1]), 0);
+    // Every variable is updated at every step (variable 2 by λW alone at step 1), in chunks of
+    // six inputs where a covered variable takes two. (Step 0 also packs the moments.)
+    assert.ok(installDispatchCounter());
+    const covered = SHAPES.map((s) => s.length >= 2);
+    const chunks = chunksOf(SHAPES.map((s) => tf.util.sizeFromShape(s)), covered).length;
+    assert.ok(chunks > Math.ceil(SHAPES.length / CHUNK));
+    const vars = startVariables();
+    const adam = new Adam(vars, { learningRate: 0.01, l2 });
+    const counts = steps(adam, 0, STEPS);
+    assert.deepEqual(counts.slice(1), [1, 2, 3].map(() => chunks + SHAPES.length));
+    adam.dispose();
+    tf.dispose(vars);
+  },
+);
 
 webgpuTest(
   "webgpu Adam: a state read mid-run restores on webgpu and on cpu; variables + chunks " +

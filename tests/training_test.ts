@@ -237,6 +237,32 @@ Deno.test("Adam matches the textbook update and restores exactly", async () => {
   tf.dispose([v, v2, g]);
 });
 
+Deno.test("Adam's l2 adds the L2 term's own gradient λW: equal to autodiff of λ·½ΣW²", () => {
+  const lambda = 0.05;
+  const start = [tf.tensor2d([[1, -2], [0.5, 3]]), tf.tensor1d([0.3, -0.7]), tf.tensor2d([[2, 1]])];
+  const make = () => start.map((t) => tf.variable(t.clone()));
+  const fused = make(), reference = make();
+  const a = new Adam(fused, { learningRate: 0.1, l2: lambda });
+  const b = new Adam(reference, { learningRate: 0.1 });
+  for (let step = 0; step < 3; step++) {
+    // The loss reaches the matrix and the bias; the second matrix has no loss gradient.
+    const loss = [tf.mul(tf.tensor2d([[0.5, -1], [2, 0.1]]), step + 1), tf.tensor1d([1, -1])];
+    a.apply([loss[0], loss[1], undefined]);
+    const l2 = tf.variableGrads(() => tf.mul(l2Penalty(reference), lambda) as tf.Scalar, reference);
+    b.apply([tf.add(loss[0], l2.grads[reference[0].name]), loss[1], l2.grads[reference[2].name]]);
+    assert.equal(l2.grads[reference[1].name], undefined, "the bias is not covered");
+    tf.dispose([...loss, l2.value, ...Object.values(l2.grads)]);
+  }
+  for (let i = 0; i < fused.length; i++) {
+    assert.deepEqual(Array.from(fused[i].dataSync()), Array.from(reference[i].dataSync()));
+  }
+  // The matrix without a loss gradient moved (by λW alone), as the L2 term's gradient moves it.
+  assert.notDeepEqual(Array.from(fused[2].dataSync()), [2, 1]);
+  a.dispose();
+  b.dispose();
+  tf.dispose([...fused, ...reference, ...start]);
+});
+
 Deno.test("a tiny model overfits a tiny batch to 100 % UAR", async () => {
   const model = EmotionModel.create(tinyConfig({ dropoutKeep: 1, tasks: [TASKS[0]] }));
   const batch = makeBatch(["p", "q", "r", "s"], [0, 1, 0, 1], [0, 0, 0, 0], [6, 6, 5, 4]);

@@ -16,6 +16,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { ownWebGpuKernels } from "../model/own_kernels.ts";
 import { PackedMoments } from "./adam_webgpu.ts";
+import { l2Covers } from "./loss.ts";
 
 /** Adam hyper-parameters. */
 export interface AdamOptions {
@@ -27,6 +28,15 @@ export interface AdamOptions {
   beta2?: number;
   /** Denominator guard (default 1e-7, the tfjs default). */
   epsilon?: number;
+  /**
+   * λ of the objective's L2 term λ · ½ Σ W² over the weight matrices ({@link l2Covers}; default
+   * 0). Its gradient λW is added to each covered variable's gradient inside the update, so the
+   * backward pass need not compute it (on webgpu that was an `x · λ` and an add per matrix, 24
+   * dispatches per step for the paper model). The same arithmetic as the term's own gradient;
+   * a covered variable without a loss gradient is still updated with λW alone, as the term
+   * would have given it.
+   */
+  l2?: number;
 }
 
 /** Serialisable optimiser state: step count and both moments per variable (in order). */
@@ -59,6 +69,9 @@ export class Adam {
   readonly #b1: number;
   readonly #b2: number;
   readonly #eps: number;
+  readonly #l2: number;
+  /** Per variable: whether the L2 term's gradient is added to it. */
+  readonly #decayed: boolean[];
   /** The moments packed for the webgpu update; while set, #m and #v are stale. */
   #packed: PackedMoments | undefined;
 
@@ -69,13 +82,16 @@ export class Adam {
     this.#b1 = opts.beta1 ?? 0.9;
     this.#b2 = opts.beta2 ?? 0.999;
     this.#eps = opts.epsilon ?? 1e-7;
+    this.#l2 = opts.l2 ?? 0;
+    this.#decayed = variables.map((v) => this.#l2 > 0 && l2Covers(v));
     this.#m = variables.map((v) => zeroVariable(v));
     this.#v = variables.map((v) => zeroVariable(v));
   }
 
   /**
-   * Applies one update from gradients given in the variables' order; a variable whose gradient
-   * is undefined (not connected to the loss) is left alone, moments included.
+   * Applies one update from the loss's gradients, given in the variables' order (the L2 term's
+   * are added here); a variable whose gradient is undefined (not connected to the loss) and
+   * that the L2 term does not cover is left alone, moments included.
    */
   apply(grads: (tf.Tensor | undefined)[]): void {
     if (grads.length !== this.#vars.length) {
@@ -88,14 +104,18 @@ export class Adam {
     const alpha = this.#lr * Math.sqrt(1 - Math.pow(b2, t)) / (1 - Math.pow(b1, t));
     const epsHat = this.#eps * Math.sqrt(1 - Math.pow(b2, t));
     if (ownWebGpuKernels()) {
-      this.#packed ??= PackedMoments.pack(this.#m, this.#v);
-      this.#packed.apply(this.#vars, grads, { b1, b2, alpha, epsHat });
+      this.#packed ??= PackedMoments.pack(this.#m, this.#v, this.#decayed);
+      this.#packed.apply(this.#vars, grads, { b1, b2, alpha, epsHat, l2: this.#l2 });
       return;
     }
     this.#unpack();
     tf.tidy(() => {
       for (let i = 0; i < grads.length; i++) {
-        const g = grads[i];
+        let g = grads[i];
+        if (this.#decayed[i]) {
+          const fromL2 = tf.mul(this.#vars[i], this.#l2);
+          g = g ? tf.add(g, fromL2) : fromL2;
+        }
         if (!g) continue;
         const m = tf.add(tf.mul(this.#m[i], b1), tf.mul(g, 1 - b1));
         const v = tf.add(tf.mul(this.#v[i], b2), tf.mul(tf.square(g), 1 - b2));

@@ -9,12 +9,14 @@
  * - one {@link MomentsProgram} per chunk reads the old packed moments and the chunk's gradients
  *   and writes the new packed moments. A program has one output, and WebGPU guarantees only 8
  *   storage buffers per shader stage (tfjs asks for no more): the output, the old moments and 6
- *   gradients, hence the chunk size;
+ *   inputs, hence the chunk size: a gradient per variable, and for a variable that the L2 term
+ *   covers also the variable itself, whose λW the program adds to the gradient;
  * - one {@link ParamProgram} per variable writes its new value from the new moments (a
  *   variable must stay its own tensor, so this is one output — one dispatch — each).
  *
- * So a step costs `variables + ⌈variables / 6⌉` dispatches instead of `12 · variables`. Same
- * arithmetic as adam.ts, in the same order: m ← m·β1 + g·(1 − β1), v ← v·β2 + g²·(1 − β2),
+ * So a step costs `variables + chunks` dispatches (`chunks` = ⌈variables / 6⌉ without L2)
+ * instead of `12 · variables`. Same arithmetic as adam.ts, in the same order: g ← g + λW for the
+ * covered variables, m ← m·β1 + g·(1 − β1), v ← v·β2 + g²·(1 − β2),
  * p ← p − m·α / (√v + ε̂), with adam.ts's float64 bias corrections folded into α and ε̂; the
  * results agree to float rounding (a GPU may contract a multiply-add).
  * @module
@@ -22,7 +24,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { type Program, runProgram } from "../model/webgpu_program.ts";
 
-/** Variables per moments program: 8 storage buffers − output − old moments. */
+/** Inputs per moments program besides the old moments: 8 storage buffers − output − moments. */
 export const CHUNK = 6;
 
 const WORKGROUP = 64;
@@ -32,12 +34,16 @@ interface Chunk {
   vars: number[];
   /** Start of each variable's values in the chunk's m block; `offsets[k]` = the block's size. */
   offsets: number[];
+  /** Per variable of the chunk: whether the L2 term covers it (then it is an input too). */
+  decayed: boolean[];
 }
 
 /**
  * New packed moments of one chunk. Inputs: `MV` the old packed moments `[2N]`, `G0 … G{k−1}`
- * the gradients (any shape, read flat). A variable whose bit in `uniforms.live` is clear has
- * no gradient this step: its moments are copied, and its (placeholder) input is not read.
+ * the gradients (any shape, read flat), and `P<i>` the variable i of the chunk where the L2
+ * term covers it (its gradient gets `uniforms.l2 · P`). A variable whose bit in `uniforms.live`
+ * is clear has no gradient this step (its placeholder input is not read): its moments are
+ * copied, unless the L2 term covers it, which then is its whole gradient.
  */
 class MomentsProgram implements Program {
   variableNames: string[];
@@ -46,14 +52,20 @@ class MomentsProgram implements Program {
   dispatchLayout = { x: [0] };
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [WORKGROUP, 1, 1];
-  uniforms = "live : i32, b1 : f32, c1 : f32, b2 : f32, c2 : f32, ";
+  uniforms = "live : i32, b1 : f32, c1 : f32, b2 : f32, c2 : f32, l2 : f32, ";
 
-  constructor(private offsets: number[]) {
+  constructor(private offsets: number[], private decayed: boolean[]) {
     const k = offsets.length - 1, n = offsets[k];
-    this.variableNames = ["MV", ...Array.from({ length: k }, (_, i) => `G${i}`)];
+    this.variableNames = [
+      "MV",
+      ...Array.from({ length: k }, (_, i) => `G${i}`),
+      ...decayed.flatMap((d, i) => (d ? [`P${i}`] : [])),
+    ];
     this.outputShape = [2 * n];
     this.dispatch = [Math.ceil(n / WORKGROUP), 1, 1];
-    this.shaderKey = `emoAdamMoments_${offsets.join("_")}`;
+    this.shaderKey = `emoAdamMoments_${offsets.join("_")}_${
+      decayed.map((d) => (d ? 1 : 0)).join("")
+    }`;
   }
 
   getUserCode(): string {
@@ -65,6 +77,7 @@ class MomentsProgram implements Program {
         `${i > 0 ? "else " : ""}if (index < ${o[i + 1]}) {
           live = (uniforms.live & ${1 << i}) != 0;
           if (live) { g = G${i}[index - ${o[i]}]; }
+          ${this.decayed[i] ? `g = g + P${i}[index - ${o[i]}] * uniforms.l2; live = true;` : ""}
         }`,
     ).join(" ");
     return `
@@ -122,15 +135,26 @@ class ParamProgram implements Program {
   }
 }
 
-/** Consecutive chunks of at most {@link CHUNK} variables. */
-function chunksOf(sizes: number[]): Chunk[] {
+/**
+ * Consecutive chunks of variables with at most {@link CHUNK} inputs each: one per variable,
+ * two for a variable the L2 term covers.
+ */
+export function chunksOf(sizes: number[], decayed: boolean[]): Chunk[] {
   const chunks: Chunk[] = [];
-  for (let i = 0; i < sizes.length; i += CHUNK) {
-    const vars = sizes.slice(i, i + CHUNK).map((_, k) => i + k);
-    const offsets = [0];
-    for (const j of vars) offsets.push(offsets[offsets.length - 1] + sizes[j]);
-    chunks.push({ vars, offsets });
-  }
+  let inputs = 0;
+  sizes.forEach((size, j) => {
+    const cost = decayed[j] ? 2 : 1;
+    let c = chunks[chunks.length - 1];
+    if (!c || inputs + cost > CHUNK) {
+      c = { vars: [], offsets: [0], decayed: [] };
+      chunks.push(c);
+      inputs = 0;
+    }
+    c.vars.push(j);
+    c.decayed.push(decayed[j]);
+    c.offsets.push(c.offsets[c.offsets.length - 1] + size);
+    inputs += cost;
+  });
   return chunks;
 }
 
@@ -144,9 +168,12 @@ export class PackedMoments {
     this.#mv = mv;
   }
 
-  /** Packs per-variable moments (the tensors are copied, not taken). */
-  static pack(m: tf.Tensor[], v: tf.Tensor[]): PackedMoments {
-    const chunks = chunksOf(m.map((t) => t.size));
+  /**
+   * Packs per-variable moments (the tensors are copied, not taken); `decayed` says which
+   * variables the L2 term covers (all false without it).
+   */
+  static pack(m: tf.Tensor[], v: tf.Tensor[], decayed: boolean[]): PackedMoments {
+    const chunks = chunksOf(m.map((t) => t.size), decayed);
     const mv = chunks.map((c) =>
       tf.tidy(() => {
         const flat = (list: tf.Tensor[]) => c.vars.map((j) => tf.reshape(list[j], [-1]));
@@ -158,12 +185,13 @@ export class PackedMoments {
 
   /**
    * One Adam step on the webgpu backend: the moments in place (new tensors), each variable with
-   * a gradient assigned its new value; a variable without one is left alone, moments included.
+   * a gradient or covered by the L2 term (`h.l2` > 0, as packed) assigned its new value; any
+   * other variable without a gradient is left alone, moments included.
    */
   apply(
     vars: tf.Variable[],
     grads: (tf.Tensor | undefined)[],
-    h: { b1: number; b2: number; alpha: number; epsHat: number },
+    h: { b1: number; b2: number; alpha: number; epsHat: number; l2: number },
   ): void {
     const next = this.#chunks.map((c, ci) =>
       tf.tidy(() => {
@@ -175,17 +203,23 @@ export class PackedMoments {
           live |= 1 << k;
           return g;
         });
-        if (live === 0) return tf.clone(old);
-        const mv = runProgram(new MomentsProgram(c.offsets), [old, ...inputs], [
+        if (live === 0 && !c.decayed.includes(true)) return tf.clone(old);
+        const params = c.vars.filter((_, k) => c.decayed[k]).map((j) => vars[j]);
+        const mv = runProgram(new MomentsProgram(c.offsets, c.decayed), [
+          old,
+          ...inputs,
+          ...params,
+        ], [
           { type: "int32", data: [live] },
           { type: "float32", data: [h.b1] },
           { type: "float32", data: [1 - h.b1] },
           { type: "float32", data: [h.b2] },
           { type: "float32", data: [1 - h.b2] },
+          { type: "float32", data: [h.l2] },
         ]);
         const n = c.offsets[c.offsets.length - 1];
         c.vars.forEach((j, k) => {
-          if (!grads[j]) return;
+          if (!grads[j] && !c.decayed[k]) return;
           const p = runProgram(new ParamProgram(vars[j].shape, c.offsets[k], n), [vars[j], mv], [
             { type: "float32", data: [h.alpha] },
             { type: "float32", data: [h.epsHat] },

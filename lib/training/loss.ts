@@ -146,6 +146,11 @@ export function taskCrossEntropy(
   });
 }
 
+/** Whether the L2 term covers a variable: weight matrices and conv kernels (rank ≥ 2), not biases. */
+export function l2Covers(v: tf.Tensor): boolean {
+  return v.rank >= 2;
+}
+
 /**
  * ½ Σ W² over the variables of rank ≥ 2 (weight matrices and conv kernels), with gradient W.
  * One tape node: the squares are summed over all weights at once and the gradient is written
@@ -153,7 +158,7 @@ export function taskCrossEntropy(
  * is a dispatch: about 100 per step for the paper model, now about 30).
  */
 export function l2Penalty(variables: tf.Variable[]): tf.Scalar {
-  const ws = variables.filter((v) => v.rank >= 2);
+  const ws = variables.filter(l2Covers);
   if (ws.length === 0) return tf.scalar(0);
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const xs = args.slice(0, ws.length) as tf.Tensor[];

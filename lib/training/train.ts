@@ -279,7 +279,8 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
     );
   }
   const vars = model.trainableVariables();
-  const adam = new Adam(vars, { learningRate: opts.learningRate ?? 1e-4 });
+  // The L2 term's gradient is added inside the update (Adam's `l2`), not by the backward pass.
+  const adam = new Adam(vars, { learningRate: opts.learningRate ?? 1e-4, l2: opts.l2 ?? 0 });
   const reporter = typeof opts.progress === "object"
     ? opts.progress
     : createProgress(opts.progress ?? "auto");
@@ -490,6 +491,20 @@ interface StepLoss {
   perTask: Record<string, number>;
 }
 
+/**
+ * λ · ½ Σ W², the objective's L2 term, at the current weights: its value only, for the loss
+ * log (its gradient λW is added by Adam; see AdamOptions.l2).
+ */
+async function l2Value(vars: tf.Variable[], lambda: number): Promise<number> {
+  if (lambda <= 0) return 0;
+  const t = tf.tidy(() => tf.mul(l2Penalty(vars), lambda));
+  try {
+    return (await t.data())[0];
+  } finally {
+    t.dispose();
+  }
+}
+
 /** One optimisation step on one batch. */
 async function step(
   model: TrainableModel,
@@ -499,28 +514,28 @@ async function step(
   o: StepOptions,
 ): Promise<StepLoss> {
   const input = batchToInput(batch);
-  let kept: { l2: tf.Scalar; perTask: Record<string, tf.Scalar> } | undefined;
+  let kept: Record<string, tf.Scalar> | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const out = model.apply(input, { training: true, dropoutSeed: o.dropoutSeed });
     const obj = objective(out.logits, batch.labels, {
       taskWeights: o.taskWeights,
       classWeights: o.classWeights,
-      l2: o.l2,
-      variables: vars,
     });
-    kept = { l2: tf.keep(obj.l2), perTask: {} };
-    for (const [k, v] of Object.entries(obj.perTask)) kept.perTask[k] = tf.keep(v);
+    obj.l2.dispose();
+    kept = {};
+    for (const [k, v] of Object.entries(obj.perTask)) kept[k] = tf.keep(v);
     return obj.total;
   }, vars);
   try {
+    const l2 = await l2Value(vars, o.l2); // before the update changes the weights
     adam.apply(vars.map((v) => grads[v.name]));
     const perTask: Record<string, number> = {};
-    for (const [k, v] of Object.entries(kept!.perTask)) perTask[k] = (await v.data())[0];
-    return { total: (await value.data())[0], l2: (await kept!.l2.data())[0], perTask };
+    for (const [k, v] of Object.entries(kept!)) perTask[k] = (await v.data())[0];
+    return { total: (await value.data())[0] + l2, l2, perTask };
   } finally {
     value.dispose();
     tf.dispose(Object.values(grads));
-    if (kept) tf.dispose([kept.l2, ...Object.values(kept.perTask)]);
+    if (kept) tf.dispose(Object.values(kept));
   }
 }
 
@@ -623,8 +638,8 @@ function checkPool(model: TrainableModel, vars: tf.Variable[], pool: GradientWor
 /**
  * {@link step} with the loss and cross-entropy gradients computed by the workers: row weights
  * (class weights normalised over the whole batch) are computed here and split with the rows,
- * the workers get the current weights with every request, and the L2 term and its gradient are
- * added here before the same Adam update.
+ * the workers get the current weights with every request, and the same Adam update (which adds
+ * the L2 term's gradient) follows.
  */
 async function parallelStep(
   model: TrainableModel,
@@ -648,24 +663,11 @@ async function parallelStep(
   });
   const tensors: tf.Tensor[] = [];
   try {
-    let l2 = 0;
-    let l2Grads: Record<string, tf.Tensor> = {};
-    if (o.l2 > 0 && vars.some((v) => v.rank >= 2)) {
-      // The same expression as objective()'s L2 term, so value and gradient agree with step().
-      const g = tf.variableGrads(() => tf.mul(l2Penalty(vars), o.l2) as tf.Scalar, vars);
-      l2 = (await g.value.data())[0];
-      g.value.dispose();
-      l2Grads = g.grads;
-      tensors.push(...Object.values(l2Grads));
-    }
+    const l2 = await l2Value(vars, o.l2); // before the update changes the weights
     const grads = vars.map((v, i) => {
       const fromLoss = res.connected[i] ? tf.tensor(res.grads[i], v.shape) : undefined;
       if (fromLoss) tensors.push(fromLoss);
-      const fromL2 = l2Grads[v.name];
-      if (!fromLoss || !fromL2) return fromLoss ?? fromL2;
-      const sum = tf.add(fromLoss, fromL2);
-      tensors.push(sum);
-      return sum;
+      return fromLoss;
     });
     adam.apply(grads);
     const perTask: Record<string, number> = {};
