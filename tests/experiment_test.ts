@@ -127,6 +127,15 @@ Deno.test("summarise: seeds give mean ± sd; the z-test and bootstrap compare wi
   assert.ok(Math.abs(s.bootstrap_vs_e2e_stl!.difference - 0.35) < 1e-9);
   assert.equal(results.systems["e2e-stl"]!.a.test.p_vs_e2e_stl, null);
   assert.match(tableMarkdown(results), /85\.0 ± 7\.1 ★/);
+  // OS+SVM has no seed: its (identical) seeds get no "± 0.0", and the caption says why.
+  const svm = summarise({ "os-svm": { ...run("e2e-stl", [0.7, 0.7]), system: "os-svm" } }, tasks, {
+    corpus: "x",
+    protocol: "split",
+    backend: "cpu",
+    seeds: 2,
+  });
+  assert.match(tableMarkdown(svm), /\| OS\+SVM \| 70\.0 \| 70\.0 \|/);
+  assert.match(tableMarkdown(svm), /OS\+SVM has no random seed/);
   assert.match(tableMarkdown(results), /★: one-tailed z-test against e2e STL/);
 });
 

@@ -110,9 +110,15 @@ export const PAPER_TABLE1: Record<
 
 const pct = (x: number) => (Number.isFinite(x) ? (100 * x).toFixed(1) : "–");
 
-function cell(score: PartitionScore | undefined, star: boolean): string {
+/**
+ * OS+SVM has no random seed: its one fit gives every seed the same predictions, so an sd over
+ * its seeds (0) would read as if seeds had been compared.
+ */
+const unseeded = (system: SystemName) => SYSTEM_INFO[system].input === "functionals";
+
+function cell(score: PartitionScore | undefined, star: boolean, spread: boolean): string {
   if (!score) return "";
-  const sd = score.uar_per_seed.length > 1 ? ` ± ${pct(score.uar_sd)}` : "";
+  const sd = spread && score.uar_per_seed.length > 1 ? ` ± ${pct(score.uar_sd)}` : "";
   return `${pct(score.uar)}${sd}${star ? " ★" : ""}`;
 }
 
@@ -196,8 +202,8 @@ export function tableRows(results: ExperimentResults): string[][] {
     rows.push([
       SYSTEM_INFO[system].label,
       ...tasks.flatMap((t) => [
-        cell(byTask[t]?.dev, false),
-        cell(byTask[t]?.test, significant(byTask[t]?.test)),
+        cell(byTask[t]?.dev, false, !unseeded(system)),
+        cell(byTask[t]?.test, significant(byTask[t]?.test), !unseeded(system)),
       ]),
     ]);
     if (paper) {
@@ -234,7 +240,13 @@ export function tableMarkdown(results: ExperimentResults): string {
     sep,
     ...body.map((r) => `| ${r.join(" | ")} |`),
   ];
-  const seeds = results.seeds > 1 ? ` Mean ± sd over ${results.seeds} seeds.` : "";
+  const seeds = results.seeds > 1
+    ? ` Mean ± sd over ${results.seeds} seeds${
+      Object.keys(results.systems).some((s) => unseeded(s as SystemName))
+        ? " (OS+SVM has no random seed: one fit, the same for every seed, hence no sd)"
+        : ""
+    }.`
+    : "";
   const protocol = results.protocol === "loso"
     ? "leave-one-speaker-out (test = pooled held-out predictions)"
     : results.protocol === "session-cv"
