@@ -9,7 +9,8 @@ import { publishRun } from "../lib/experiment/publish.ts";
 import { EXIT_USAGE, parseCommandLine, runMain } from "../lib/util/cli.ts";
 
 const USAGE = `usage: deno task publish RUN DEST [--model DIR]
-  RUN    a finished reproduce run folder (it has results.json)
+  RUN    a finished reproduce run folder (it has results.json), or a trials folder
+         (reproduce --plan; it has plan.json): its plan and finished trials, collected or not
   DEST   the results folder to write (e.g. docs/results/emodb); its other files are kept
   --model DIR  also copy this model folder (holding model.json) to DEST/model, e.g.
                RUN/systems/e2e-mtl-att/seed-1/mtl/model`;

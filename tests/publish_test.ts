@@ -95,3 +95,29 @@ Deno.test({
     });
   },
 });
+
+Deno.test("publishRun of a trials run: the plan and the finished trials, summarised or not", async () => {
+  await withTempDir("publish-trials-", async (dir) => {
+    const run = join(dir, "run"), dest = join(dir, "dest");
+    const write = async (relative: string, text: string) => {
+      await Deno.mkdir(join(run, relative, ".."), { recursive: true });
+      await Deno.writeTextFile(join(run, relative), text);
+    };
+    await write("plan.json", '{"format":1}');
+    await write("trials.jsonl", '{"index":0}\n{"index":1}\n');
+    await write("trials/os-svm-1/result.json", '{"id":"os-svm-1"}');
+    await write("trials/os-svm-1/log.txt", "fit");
+    await write("trials/e2e-mtl-2/lock", ""); // still running: no result.json yet
+    await write("trials/e2e-mtl-2/checkpoint.ckpt", "x");
+    assert.deepEqual(await publishRun(run, dest), [
+      "plan.json",
+      "trials.jsonl",
+      "trials/os-svm-1/result.json",
+    ]);
+    assert.equal(
+      await Deno.readTextFile(join(dest, "trials/os-svm-1/result.json")),
+      '{"id":"os-svm-1"}',
+    );
+    await assert.rejects(Deno.stat(join(dest, "trials/e2e-mtl-2")));
+  });
+});

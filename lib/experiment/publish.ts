@@ -6,6 +6,11 @@
  * later sitting to add seeds without retraining the published ones), the training curves as
  * `epochs/<system>-seed-<n>-<model>.jsonl`, and optionally one trained model. Checkpoints, the
  * feature cache and the other models stay behind (they are hundreds of MB).
+ *
+ * A study run as trials (`reproduce --plan`) publishes its plan (plan.json, trials.jsonl) and
+ * every finished trial's `trials/<id>/result.json` (predictions and history, no model): the
+ * published folder is then itself a trials folder, in which `--trial I` runs only the missing
+ * trials and `--collect` summarises, so a study can be published part-way and finished later.
  * @module
  */
 import { join } from "node:path";
@@ -38,10 +43,11 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /**
- * Copies a finished run's publishable outputs from `run` into `dest` and returns the paths it
- * wrote, relative to `dest`. Files of `dest` that the run does not produce (a README, a LOSO
- * subfolder) are left alone. Refuses a run without results.json (not summarised yet) and a
- * model folder without model.json.
+ * Copies a run's publishable outputs from `run` into `dest` and returns the paths it wrote,
+ * relative to `dest`. Files of `dest` that the run does not produce (a README, a LOSO
+ * subfolder) are left alone. Refuses a single-process run without results.json (not finished)
+ * and a model folder without model.json; a trials run (with plan.json) is published with the
+ * trials it has finished, summarised or not.
  *
  * @example
  * ```ts
@@ -56,7 +62,8 @@ export async function publishRun(
   dest: string,
   options: PublishOptions = {},
 ): Promise<string[]> {
-  if (!(await exists(join(run, "results.json")))) {
+  const trials = await exists(join(run, "plan.json"));
+  if (!trials && !(await exists(join(run, "results.json")))) {
     throw new Error(
       `${run}: no results.json; the run is not finished (reproduce writes it once every system ` +
         "has every seed)",
@@ -79,6 +86,18 @@ export async function publishRun(
     for await (const e of Deno.readDir(join(run, "figures"))) {
       if (e.isFile) {
         await put(join("figures", e.name), await Deno.readFile(join(run, "figures", e.name)));
+      }
+    }
+  }
+  if (trials) {
+    for (const f of ["plan.json", "trials.jsonl"]) await put(f, await Deno.readFile(join(run, f)));
+    if (await exists(join(run, "trials"))) {
+      for await (const e of Deno.readDir(join(run, "trials"))) {
+        const path = join(run, "trials", e.name, "result.json");
+        // An unfinished trial has no result.json (it is written last, atomically).
+        if (e.isDirectory && (await exists(path))) {
+          await put(join("trials", e.name, "result.json"), await Deno.readFile(path));
+        }
       }
     }
   }
