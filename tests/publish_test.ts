@@ -8,12 +8,15 @@ import { withTempDir } from "./temp_dir.ts";
 
 const epoch = (n: number, seconds: number) => ({ epoch: n, loss: 1 / n, seconds }) as EpochRecord;
 
+/** Writes `text` to `root/relative`, creating the folders. */
+async function writeUnder(root: string, relative: string, text: string): Promise<void> {
+  await Deno.mkdir(join(root, relative, ".."), { recursive: true });
+  await Deno.writeTextFile(join(root, relative), text);
+}
+
 /** A run folder as reproduce leaves it, with two systems, one of them with models. */
 async function fakeRun(run: string): Promise<void> {
-  const write = async (relative: string, text: string) => {
-    await Deno.mkdir(join(run, relative, ".."), { recursive: true });
-    await Deno.writeTextFile(join(run, relative), text);
-  };
+  const write = (relative: string, text: string) => writeUnder(run, relative, text);
   await write("results.json", '{"corpus":"x"}');
   await write("table.md", "| table |");
   await write("figures/confusion-e2e-mtl-arousal.svg", "<svg/>");
@@ -99,10 +102,7 @@ Deno.test({
 Deno.test("publishRun of a trials run: the plan and the finished trials, summarised or not", async () => {
   await withTempDir("publish-trials-", async (dir) => {
     const run = join(dir, "run"), dest = join(dir, "dest");
-    const write = async (relative: string, text: string) => {
-      await Deno.mkdir(join(run, relative, ".."), { recursive: true });
-      await Deno.writeTextFile(join(run, relative), text);
-    };
+    const write = (relative: string, text: string) => writeUnder(run, relative, text);
     await write("plan.json", '{"format":1}');
     await write("trials.jsonl", '{"index":0}\n{"index":1}\n');
     await write("trials/os-svm-1/result.json", '{"id":"os-svm-1"}');
