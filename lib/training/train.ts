@@ -365,8 +365,10 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
           dropoutSeed: deriveSeed(seed, epoch, batches, 1),
           classWeights,
           taskWeights: opts.taskWeights,
-          l2: opts.l2 ?? 0,
         };
+        // The L2 term's value for the log, before the step changes the weights (its gradient
+        // is Adam's: AdamOptions.l2), the same for either kind of step.
+        const l2 = await l2Value(vars, opts.l2 ?? 0);
         let parts: StepLoss;
         if (!pool) parts = await step(model, adam, vars, batch, stepOptions);
         else {
@@ -383,8 +385,8 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
         batches++;
         batchesThisRun++;
         for (let i = 0; i < batch.batchSize; i++) windows += batch.lengths[i];
-        lossSum += parts.total;
-        l2Sum += parts.l2;
+        lossSum += parts.total + l2;
+        l2Sum += l2;
         for (const t of tasks) taskSums[t.name] += parts.perTask[t.name];
         const elapsed = (performance.now() - t0) / 1000;
         const perBatch = (performance.now() - runStart) / 1000 / batchesThisRun;
@@ -484,10 +486,10 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
   }
 }
 
-/** Scalar parts of one step's objective. */
+/** Scalar parts of one step's objective, without the L2 term (the loop adds its value). */
 interface StepLoss {
+  /** Σ_m w_m CE_m. */
   total: number;
-  l2: number;
   perTask: Record<string, number>;
 }
 
@@ -527,11 +529,10 @@ async function step(
     return obj.total;
   }, vars);
   try {
-    const l2 = await l2Value(vars, o.l2); // before the update changes the weights
     adam.apply(vars.map((v) => grads[v.name]));
     const perTask: Record<string, number> = {};
     for (const [k, v] of Object.entries(kept!)) perTask[k] = (await v.data())[0];
-    return { total: (await value.data())[0] + l2, l2, perTask };
+    return { total: (await value.data())[0], perTask };
   } finally {
     value.dispose();
     tf.dispose(Object.values(grads));
@@ -544,7 +545,6 @@ interface StepOptions {
   dropoutSeed: number;
   classWeights: Record<string, number[]>;
   taskWeights?: Record<string, number>;
-  l2: number;
 }
 
 /** Memory settings of an EmotionModel that the workers must share (see startWorkerPool). */
@@ -663,7 +663,6 @@ async function parallelStep(
   });
   const tensors: tf.Tensor[] = [];
   try {
-    const l2 = await l2Value(vars, o.l2); // before the update changes the weights
     const grads = vars.map((v, i) => {
       const fromLoss = res.connected[i] ? tf.tensor(res.grads[i], v.shape) : undefined;
       if (fromLoss) tensors.push(fromLoss);
@@ -672,7 +671,7 @@ async function parallelStep(
     adam.apply(grads);
     const perTask: Record<string, number> = {};
     for (const t of tasks) perTask[t.name] = res.perTask[t.name] ?? 0;
-    return { total: res.loss + l2, l2, perTask };
+    return { total: res.loss, perTask };
   } finally {
     tf.dispose(tensors);
   }
