@@ -26,6 +26,7 @@
  */
 
 import { parseCommandLine } from "../lib/util/cli.ts";
+import { pathExists } from "../lib/util/atomic.ts";
 import { readWav } from "../lib/audio/mod.ts";
 import { loadCorpus, type TaskSpec, type Utterance } from "../lib/corpus/mod.ts";
 import { extractEgemaps } from "../lib/features/egemaps/mod.ts";
@@ -62,16 +63,6 @@ async function loadEmoDb(dataDir: string): Promise<EmoDb> {
   return { utterances: corpus.utterances, tasks: corpus.tasks };
 }
 
-async function exists(path: string | URL): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return false;
-    throw e;
-  }
-}
-
 /** Hash of the native extractor's sources, so the feature cache follows code changes. */
 async function extractorHash(dir: URL): Promise<string> {
   const files: string[] = [];
@@ -106,7 +97,7 @@ async function nativeFeatures(
 ): Promise<FeatureTable> {
   const egemapsDir = new URL("../lib/features/egemaps/", import.meta.url);
   const cache = `${cacheDir}/egemaps-native-${await extractorHash(egemapsDir)}.csv`;
-  if (!refresh && await exists(cache)) {
+  if (!refresh && await pathExists(cache)) {
     const table = await readFeatureCsv(cache);
     if (utts.every((u) => table.features.has(u.id))) {
       console.log(`native: features from cache ${cache}`);

@@ -14,7 +14,7 @@
  * @module
  */
 import { join } from "node:path";
-import { readJsonIfExists, writeFileAtomic } from "../util/atomic.ts";
+import { pathExists, readJsonIfExists, writeFileAtomic } from "../util/atomic.ts";
 import { SYSTEMS } from "./config.ts";
 import type { SystemRun } from "./summary.ts";
 
@@ -38,10 +38,6 @@ const SUMMARY_FILES = [
   "attention.png",
 ];
 
-async function exists(path: string): Promise<boolean> {
-  return await Deno.stat(path).then(() => true, () => false);
-}
-
 /**
  * Copies a run's publishable outputs from `run` into `dest` and returns the paths it wrote,
  * relative to `dest`. Files of `dest` that the run does not produce (a README, a LOSO
@@ -62,14 +58,14 @@ export async function publishRun(
   dest: string,
   options: PublishOptions = {},
 ): Promise<string[]> {
-  const trials = await exists(join(run, "plan.json"));
-  if (!trials && !(await exists(join(run, "results.json")))) {
+  const trials = await pathExists(join(run, "plan.json"));
+  if (!trials && !(await pathExists(join(run, "results.json")))) {
     throw new Error(
       `${run}: no results.json; the run is not finished (reproduce writes it once every system ` +
         "has every seed)",
     );
   }
-  if (options.model && !(await exists(join(options.model, "model.json")))) {
+  if (options.model && !(await pathExists(join(options.model, "model.json")))) {
     throw new Error(`${options.model}: no model.json; --model names a model folder`);
   }
   const written: string[] = [];
@@ -80,9 +76,9 @@ export async function publishRun(
     written.push(relative);
   };
   for (const f of SUMMARY_FILES) {
-    if (await exists(join(run, f))) await put(f, await Deno.readFile(join(run, f)));
+    if (await pathExists(join(run, f))) await put(f, await Deno.readFile(join(run, f)));
   }
-  if (await exists(join(run, "figures"))) {
+  if (await pathExists(join(run, "figures"))) {
     for await (const e of Deno.readDir(join(run, "figures"))) {
       if (e.isFile) {
         await put(join("figures", e.name), await Deno.readFile(join(run, "figures", e.name)));
@@ -91,11 +87,11 @@ export async function publishRun(
   }
   if (trials) {
     for (const f of ["plan.json", "trials.jsonl"]) await put(f, await Deno.readFile(join(run, f)));
-    if (await exists(join(run, "trials"))) {
+    if (await pathExists(join(run, "trials"))) {
       for await (const e of Deno.readDir(join(run, "trials"))) {
         const path = join(run, "trials", e.name, "result.json");
         // An unfinished trial has no result.json (it is written last, atomically).
-        if (e.isDirectory && (await exists(path))) {
+        if (e.isDirectory && (await pathExists(path))) {
           await put(join("trials", e.name, "result.json"), await Deno.readFile(path));
         }
       }

@@ -26,7 +26,7 @@ import {
 import { AudioCache } from "../frames/mod.ts";
 import { initBackend } from "../model/backend.ts";
 import type { ProgressMode } from "../training/progress.ts";
-import { readJsonIfExists, writeJsonAtomic } from "../util/atomic.ts";
+import { pathExists, readJsonIfExists, writeJsonAtomic } from "../util/atomic.ts";
 import {
   type ExperimentConfig,
   resultFingerprint,
@@ -382,7 +382,7 @@ async function prepareSystem(
  */
 async function adoptSingleSeedRun(dir: string, log: (line: string) => void): Promise<void> {
   const seed1 = join(dir, "seed-1");
-  if (await Deno.stat(seed1).then(() => true, () => false)) return;
+  if (await pathExists(seed1)) return;
   const entries: string[] = [];
   for await (const e of Deno.readDir(dir)) {
     if (e.name !== "fingerprint.json" && e.name !== "result.json" && !/^seed-\d+$/.test(e.name)) {

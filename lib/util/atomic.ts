@@ -45,6 +45,17 @@ export async function writeJsonAtomic(path: string, value: unknown): Promise<voi
   await writeFileAtomic(path, JSON.stringify(value, null, 1) + "\n");
 }
 
+/** Whether a file or folder exists; errors other than "not found" (permissions) are thrown. */
+export async function pathExists(path: string | URL): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
 /** Reads a JSON file, or returns undefined when it does not exist; other errors name the file. */
 export async function readJsonIfExists<T>(path: string): Promise<T | undefined> {
   let text: string;

@@ -12,6 +12,12 @@
  * @module
  */
 export { deriveSeed, fmix32, nameSeed, Random } from "./random.ts";
-export { readJsonIfExists, temporaryName, writeFileAtomic, writeJsonAtomic } from "./atomic.ts";
+export {
+  pathExists,
+  readJsonIfExists,
+  temporaryName,
+  writeFileAtomic,
+  writeJsonAtomic,
+} from "./atomic.ts";
 export { Moments } from "./statistics.ts";
 export { EXIT_USAGE, parseCommandLine, runMain } from "./cli.ts";
