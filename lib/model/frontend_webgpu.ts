@@ -5,7 +5,7 @@
  *
  * Why: on webgpu the launch count, not FLOPs, bounds a small-batch step (webgpu_dispatches.ts),
  * and after the GRU and Adam the front-end was most of what remained. Here a forward and
- * backward pass is 10 dispatches at any number of windows:
+ * backward pass is 11 dispatches at any number of windows:
  *
  * - forward 1 ({@link Conv1Program}): per window, conv1 ('same', the window's own zero
  *   padding) + bias, max over the `pool` positions, ReLU. Output packed `[N, L/pool, 2F]`: the
@@ -17,10 +17,14 @@
  * - backward: {@link Conv2GradProgram} spreads the output's gradient onto conv2's
  *   pre-activations `[N, L/pool, F]` (only the argmax channel of a group, only where the ReLU
  *   passed); {@link H1GradProgram} is conv2's transpose onto h1, masked by conv1's ReLU
- *   (h1 > 0), which is the gradient of the pooled conv1 pre-activation; {@link PartialsProgram}
- *   reduces all four weight gradients over chunks of whole windows (about {@link CHUNK} window
- *   positions each) in one
- *   program, and one {@link SumRowsProgram} per weight adds the chunks up into its own shape.
+ *   (h1 > 0), which is the gradient of the pooled conv1 pre-activation;
+ *   {@link Dw2PartialsProgram} and {@link PartialsProgram} reduce dW2 and the other three
+ *   weight gradients over chunks of whole windows (about {@link CHUNK} window positions each),
+ *   and one {@link SumRowsProgram} per weight adds the chunks up into its own shape.
+ *
+ * conv2 and its two gradients are 92 % of the paper model's arithmetic; their programs are
+ * register-tiled through workgroup memory ({@link TP}, {@link Dw2PartialsProgram}), the rest
+ * are one invocation per output value.
  *
  * Each window is computed on its own, as `naiveFrontEnd` does (no sharing of the 75 % overlap
  * of neighbouring windows as `fastFrontEnd` does): 4× the FLOPs, but the same few programs at
@@ -37,7 +41,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { FrontEndGeometry, FrontEndWeights } from "./frontend.ts";
 import { type Program, runProgram as run } from "./webgpu_program.ts";
 
-/** Invocations per workgroup of every program here. */
+/** Invocations per workgroup of the programs with one invocation per output value. */
 const WG = 64;
 
 /**
@@ -98,7 +102,8 @@ export function webgpuWindowsPerCall(g: FrontEndGeometry, limit = bindingLimit()
   const lp = g.windowSamples / g.pool;
   const perWindow = lp * 2 * g.filters * 4; // the largest per-window buffer, in bytes
   const byActivations = Math.floor(limit / perWindow);
-  const byPartials = Math.floor(limit / (partialWidth(g) * 4)) * windowsPerChunk(g);
+  const perChunk = Math.max(partialWidth(g), g.kernel * g.filters * g.filters) * 4;
+  const byPartials = Math.floor(limit / perChunk) * windowsPerChunk(g);
   return Math.max(0, Math.min(byActivations, byPartials));
 }
 
@@ -183,42 +188,170 @@ class Conv1Program extends FlatProgram {
 }
 
 /**
- * conv2 + bias → channel max → ReLU. Inputs: `P1` forward 1's packed `[N, LP, 2F]`,
- * `W2 [K, F, F]`, `B2 [F]`; `count` = N·LP·G. Output `[N, LP, 2G]`: values, then the first
- * argmax channel within the group (as f32).
+ * The register tiling shared by the two conv2 programs ({@link Conv2Program},
+ * {@link H1GradProgram}), which are the front-end's arithmetic (K·F·F multiply-adds per
+ * position each, 92 % of the paper model's FLOPs with the weight gradient).
+ *
+ * A workgroup computes {@link TP} positions of one window for all F channels: {@link NL} lanes
+ * × G groups of invocations, each invocation {@link PT} positions (lane, lane + NL, …) × the CP
+ * channels of its group, in scalar accumulators (the WGSL is generated unrolled, so no private
+ * array is indexed at run time, which a GPU compiler may put in slow local memory). Inputs pass
+ * through workgroup memory in chunks of KC taps × CC channels: a slab of TP + KC − 1 positions
+ * per channel and KC·CC·F weights, so each value loaded from a buffer is used TP or CP·PT times,
+ * and each multiply-add of the inner loop reads (PT + CP) / (PT·CP) values (0.35 for the
+ * paper's CP = 10) from workgroup memory, where the per-invocation loops this replaced read two
+ * values per multiply-add from buffers. Lanes read consecutive slab positions and the lanes of a
+ * group the same weight, so neither read has bank conflicts.
  */
-class Conv2Program extends FlatProgram {
+const TP = 64;
+/** Positions per invocation. */
+const PT = 4;
+/** Lanes (position columns) per group: TP = NL · PT. */
+const NL = TP / PT;
+/** Taps per chunk. */
+const KC_MAX = 8;
+/** Weights per chunk (KC·CC·F floats): with the slab 12.5 KiB of workgroup memory at F = 40. */
+const CHUNK_WEIGHTS = 2560;
+
+/** The chunking of {@link TP}-position tiles for a geometry. */
+function tiling(g: FrontEndGeometry) {
+  const kc = Math.min(g.kernel, KC_MAX);
+  const cc = Math.max(1, Math.min(g.filters, Math.floor(CHUNK_WEIGHTS / (kc * g.filters)), 8));
+  const groups = g.filters / g.channelPool;
+  return { kc, cc, sl: TP + kc - 1, groups, threads: NL * groups };
+}
+
+/** `var a_m_j = 0.0;` for the PT × CP accumulators. */
+function declareAccumulators(cp: number): string {
+  const lines: string[] = [];
+  for (let m = 0; m < PT; m++) {
+    for (let j = 0; j < cp; j++) lines.push(`var a_${m}_${j} = 0.0;`);
+  }
+  return lines.join(" ");
+}
+
+/** The inner step: PT slab values at `hb + NL·m`, CP weights at `wb + j`, PT·CP fmas. */
+function tileStep(cp: number): string {
+  const lines: string[] = [];
+  for (let m = 0; m < PT; m++) lines.push(`let h_${m} = hS[hb + ${m * NL}];`);
+  for (let j = 0; j < cp; j++) lines.push(`let w_${j} = wS[wb + ${j}];`);
+  for (let m = 0; m < PT; m++) {
+    for (let j = 0; j < cp; j++) lines.push(`a_${m}_${j} = fma(h_${m}, w_${j}, a_${m}_${j});`);
+  }
+  return lines.join("\n");
+}
+
+/** Workgroups `[x, y, 1]` for `groups` workgroups (flat index `y · x + x`), within WebGPU's limit. */
+function gridFor(groups: number): [number, number, number] {
+  if (groups <= MAX_DIM) return [Math.max(1, groups), 1, 1];
+  const x = Math.ceil(Math.sqrt(groups));
+  return [x, Math.ceil(groups / x), 1];
+}
+
+/** WGSL: the flat workgroup index and this invocation's place in a tile. */
+const TILE_PROLOGUE = `
+  let wg = i32(workgroupId.y * numWorkgroups.x + workgroupId.x);
+  let lid = i32(localIndex);
+  let grp = lid / NL;
+  let lane = lid % NL;
+`;
+
+/** Common fields of the tiled programs: one workgroup per (window, tile of TP positions). */
+abstract class TiledProgram extends FlatProgram {
+  protected t: ReturnType<typeof tiling>;
+  constructor(name: string, g: FrontEndGeometry, outputShape: number[], n: number) {
+    super(name, g, outputShape, 0);
+    this.t = tiling(g);
+    this.workgroupSize = [this.t.threads, 1, 1];
+    this.dispatch = gridFor(n * Math.ceil(g.windowSamples / g.pool / TP));
+  }
+  protected tileConstants(): string {
+    const { kc, cc, sl, threads } = this.t;
+    return `${constants(this.g)}
+      const TP : i32 = ${TP};
+      const NL : i32 = ${NL};
+      const KC : i32 = ${kc};
+      const CC : i32 = ${cc};
+      const SL : i32 = ${sl};
+      const WGS : i32 = ${threads};
+      const TILES : i32 = ${Math.ceil(this.g.windowSamples / this.g.pool / TP)};
+      var<workgroup> hS : array<f32, ${cc * sl}>;
+      var<workgroup> wS : array<f32, ${kc * cc * this.g.filters}>;
+    `;
+  }
+}
+
+/**
+ * conv2 + bias → channel max → ReLU, tiled (see {@link TP}). Inputs: `P1` forward 1's packed
+ * `[N, LP, 2F]`, `W2 [K, F, F]`, `B2 [F]`; `count` = N windows. Output `[N, LP, 2G]`: values,
+ * then the first argmax channel within the group (as f32). An invocation's CP channels are
+ * one group, so the channel max is taken in registers.
+ */
+class Conv2Program extends TiledProgram {
   variableNames = ["P1", "W2", "B2"];
   constructor(g: FrontEndGeometry, n: number) {
     const lp = g.windowSamples / g.pool, gr = g.filters / g.channelPool;
-    super("Conv2", g, [n, lp, 2 * gr], n * lp * gr);
+    super("Conv2Tiled", g, [n, lp, 2 * gr], n);
   }
   getUserCode(): string {
-    return `
-      ${constants(this.g)}
-      fn main(index : i32) {
-        if (index >= uniforms.count) { return; }
-        let grp = index % G;
-        let row = index / G; // n · LP + t
-        let t = row % LP;
-        let n = row / LP;
-        var best = 0.0;
-        var arg = 0;
-        for (var c = 0; c < CP; c++) {
-          let o = grp * CP + c;
-          var acc = B2[o];
-          for (var k = 0; k < K; k++) {
-            let s = t + k - PL;
-            if (s >= 0 && s < LP) {
-              let h = (n * LP + s) * 2 * F;
-              let w = k * F * F + o;
-              for (var i = 0; i < F; i++) { acc += P1[h + i] * W2[w + i * F]; }
-            }
-          }
-          if (c == 0 || acc > best) { best = acc; arg = c; }
+    const cp = this.g.channelPool;
+    const epilogue: string[] = [];
+    for (let m = 0; m < PT; m++) {
+      const best = [`var best = a_${m}_0 + B2[grp * CP];`, "var arg = 0;"];
+      for (let j = 1; j < cp; j++) {
+        best.push(
+          `{ let v = a_${m}_${j} + B2[grp * CP + ${j}]; if (v > best) { best = v; arg = ${j}; } }`,
+        );
+      }
+      epilogue.push(`{
+        let t = p0 + lane + ${m * NL};
+        if (live && t < LP) {
+          ${best.join("\n")}
+          result[(n * LP + t) * 2 * G + grp] = max(best, 0.0);
+          result[(n * LP + t) * 2 * G + G + grp] = f32(arg);
         }
-        result[row * 2 * G + grp] = max(best, 0.0);
-        result[row * 2 * G + G + grp] = f32(arg);
+      }`);
+    }
+    return `
+      ${this.tileConstants()}
+      fn main(index : i32) {
+        ${TILE_PROLOGUE}
+        let n = wg / TILES;
+        let p0 = (wg % TILES) * TP;
+        let live = n < uniforms.count;
+        ${declareAccumulators(cp)}
+        for (var c0 = 0; c0 < F; c0 += CC) {
+          for (var k0 = 0; k0 < K; k0 += KC) {
+            // Slab: h1 at positions p0 + k0 − PL + j of channels c0 … c0 + CC − 1, zero
+            // outside the window (conv2's 'same' padding is the window's own).
+            for (var e = lid; e < CC * SL; e += WGS) {
+              let c = e / SL;
+              let s = p0 + k0 - PL + e - c * SL;
+              var v = 0.0;
+              if (live && c0 + c < F && s >= 0 && s < LP) { v = P1[(n * LP + s) * 2 * F + c0 + c]; }
+              hS[e] = v;
+            }
+            // Weights [k][c][o] of taps k0 … and channels c0 …, zero past K or F.
+            for (var e = lid; e < KC * CC * F; e += WGS) {
+              let o = e % F;
+              let c = (e / F) % CC;
+              let k = e / (F * CC);
+              var v = 0.0;
+              if (k0 + k < K && c0 + c < F) { v = W2[((k0 + k) * F + c0 + c) * F + o]; }
+              wS[e] = v;
+            }
+            workgroupBarrier();
+            for (var k = 0; k < KC; k++) {
+              for (var c = 0; c < CC; c++) {
+                let hb = c * SL + lane + k;
+                let wb = (k * CC + c) * F + grp * CP;
+                ${tileStep(cp)}
+              }
+            }
+            workgroupBarrier();
+          }
+        }
+        ${epilogue.join("\n")}
       }
     `;
   }
@@ -255,50 +388,188 @@ class Conv2GradProgram extends FlatProgram {
 }
 
 /**
- * Gradient of the pooled conv1 pre-activation `[N, LP, F]`: conv2's transpose applied to `D2`
- * (conv2GradProgram's output), dh1[s, i] = Σ_k Σ_o D2[s − k + PL, o]·W2[k, i, o], times
- * ReLU' (h1 > 0, read from `P1`). `count` = N·LP·F.
+ * Gradient of the pooled conv1 pre-activation `[N, LP, F]`, tiled as {@link Conv2Program}:
+ * conv2's transpose applied to `D2` (Conv2GradProgram's output), dh1[s, i] = Σ_k Σ_o
+ * D2[s − k + PL, o]·W2[k, i, o], times ReLU' (h1 > 0, read from `P1`). An invocation's CP
+ * channels are conv2 input channels here. `count` = N windows.
  */
-class H1GradProgram extends FlatProgram {
+class H1GradProgram extends TiledProgram {
   variableNames = ["D2", "W2", "P1"];
   constructor(g: FrontEndGeometry, n: number) {
     const lp = g.windowSamples / g.pool;
-    super("H1Grad", g, [n, lp, g.filters], n * lp * g.filters);
+    super("H1GradTiled", g, [n, lp, g.filters], n);
   }
   getUserCode(): string {
+    const cp = this.g.channelPool;
+    const epilogue: string[] = [];
+    for (let m = 0; m < PT; m++) {
+      const writes: string[] = [];
+      for (let j = 0; j < cp; j++) {
+        writes.push(`{
+          let q = (n * LP + s) * F + grp * CP + ${j};
+          result[q] = select(0.0, a_${m}_${j}, P1[q + (n * LP + s) * F] > 0.0);
+        }`);
+      }
+      epilogue.push(`{
+        let s = p0 + lane + ${m * NL};
+        if (live && s < LP) { ${writes.join("\n")} }
+      }`);
+    }
     return `
-      ${constants(this.g)}
+      ${this.tileConstants()}
       fn main(index : i32) {
-        if (index >= uniforms.count) { return; }
-        let i = index % F;
-        let row = index / F; // n · LP + s
-        let s = row % LP;
-        let n = row / LP;
-        var acc = 0.0;
-        if (P1[row * 2 * F + i] > 0.0) {
-          for (var k = 0; k < K; k++) {
-            let t = s - k + PL;
-            if (t >= 0 && t < LP) {
-              let d = (n * LP + t) * F;
-              let w = (k * F + i) * F;
-              for (var o = 0; o < F; o++) { acc += D2[d + o] * W2[w + o]; }
+        ${TILE_PROLOGUE}
+        let n = wg / TILES;
+        let p0 = (wg % TILES) * TP;
+        let live = n < uniforms.count;
+        ${declareAccumulators(cp)}
+        for (var o0 = 0; o0 < F; o0 += CC) {
+          for (var k0 = 0; k0 < K; k0 += KC) {
+            // Slab: D2 at positions p0 + PL − k0 − (KC − 1) + j of channels o0 …; tap k0 + kk
+            // of output position s reads slab entry s − p0 + KC − 1 − kk.
+            for (var e = lid; e < CC * SL; e += WGS) {
+              let c = e / SL;
+              let t = p0 + PL - k0 - (KC - 1) + e - c * SL;
+              var v = 0.0;
+              if (live && o0 + c < F && t >= 0 && t < LP) { v = D2[(n * LP + t) * F + o0 + c]; }
+              hS[e] = v;
             }
+            // Weights [kk][o][i] = W2[k0 + kk, i, o0 + o].
+            for (var e = lid; e < KC * CC * F; e += WGS) {
+              let i = e % F;
+              let o = (e / F) % CC;
+              let k = e / (F * CC);
+              var v = 0.0;
+              if (k0 + k < K && o0 + o < F) { v = W2[((k0 + k) * F + i) * F + o0 + o]; }
+              wS[e] = v;
+            }
+            workgroupBarrier();
+            for (var k = 0; k < KC; k++) {
+              for (var c = 0; c < CC; c++) {
+                let hb = c * SL + lane + KC - 1 - k;
+                let wb = (k * CC + c) * F + grp * CP;
+                ${tileStep(cp)}
+              }
+            }
+            workgroupBarrier();
           }
         }
-        result[index] = acc;
+        ${epilogue.join("\n")}
+      }
+    `;
+  }
+}
+
+/** Positions per slab of {@link Dw2PartialsProgram}. */
+const TT = 32;
+/** Taps per workgroup of {@link Dw2PartialsProgram}. */
+const KB = 2;
+
+/** dW2's blocking: an invocation owns a BI × BI block of (input, output) channels × KB taps. */
+function dw2Blocking(g: FrontEndGeometry) {
+  const bi = Math.max(5, Math.ceil(g.filters / 16)); // at most 16 × 16 invocations
+  const nb = Math.ceil(g.filters / bi);
+  return { bi, nb, threads: nb * nb };
+}
+
+/**
+ * Partial sums of dW2 over chunks of whole windows ({@link windowsPerChunk}):
+ * dW2[k, i, o] = Σ_t h1[t + k − PL, i]·D2[t, o] (h1 zero outside the window), a product of
+ * two position-major matrices per tap. A workgroup owns one chunk and KB taps; per slab of TT
+ * positions of a window it stages D2 (TT × F) and the h1 rows the taps see ((TT + KB − 1) × F)
+ * in workgroup memory, and each invocation accumulates a BI × BI channel block for each tap in
+ * scalar registers (BI + KB·BI reads per KB·BI² multiply-adds). Inputs `P1`, `D2`; `count` =
+ * N windows. Output `[R, K·F·F]`.
+ */
+class Dw2PartialsProgram extends FlatProgram {
+  variableNames = ["P1", "D2"];
+  private b: ReturnType<typeof dw2Blocking>;
+  constructor(g: FrontEndGeometry, chunks: number) {
+    super("Dw2Partials", g, [chunks, g.kernel * g.filters * g.filters], 0);
+    this.b = dw2Blocking(g);
+    this.workgroupSize = [this.b.threads, 1, 1];
+    this.dispatch = gridFor(chunks * Math.ceil(g.kernel / KB));
+  }
+  getUserCode(): string {
+    const { bi, nb, threads } = this.b;
+    const f = this.g.filters;
+    const acc: string[] = [], step: string[] = [], out: string[] = [];
+    for (let q = 0; q < bi; q++) step.push(`let d_${q} = dS[j * F + ob + ${q}];`);
+    for (let kk = 0; kk < KB; kk++) {
+      for (let p = 0; p < bi; p++) {
+        step.push(`let h_${kk}_${p} = hS[(j + ${kk}) * F + ib + ${p}];`);
+        for (let q = 0; q < bi; q++) {
+          acc.push(`var a_${kk}_${p}_${q} = 0.0;`);
+          step.push(`a_${kk}_${p}_${q} = fma(h_${kk}_${p}, d_${q}, a_${kk}_${p}_${q});`);
+          out.push(`if (k0 + ${kk} < K && ib + ${p} < F && ob + ${q} < F) {
+            result[r * K * F * F + ((k0 + ${kk}) * F + ib + ${p}) * F + ob + ${q}] = a_${kk}_${p}_${q};
+          }`);
+        }
+      }
+    }
+    return `
+      ${constants(this.g)}
+      const TT : i32 = ${TT};
+      const KB : i32 = ${KB};
+      const NB : i32 = ${nb};
+      const BI : i32 = ${bi};
+      const WGS : i32 = ${threads};
+      const CW : i32 = ${windowsPerChunk(this.g)};
+      const KBLOCKS : i32 = ${Math.ceil(this.g.kernel / KB)};
+      // Padded by BI: blocks past F read (and discard) a few extra values.
+      var<workgroup> dS : array<f32, ${TT * f + bi}>;
+      var<workgroup> hS : array<f32, ${(TT + KB - 1) * f + bi}>;
+      fn main(index : i32) {
+        let wg = i32(workgroupId.y * numWorkgroups.x + workgroupId.x);
+        let lid = i32(localIndex);
+        let r = wg / KBLOCKS;
+        let k0 = (wg % KBLOCKS) * KB;
+        let ib = (lid / NB) * BI;
+        let ob = (lid % NB) * BI;
+        let n0 = r * CW;
+        // Uniform bounds (every invocation runs every barrier); past N nothing is loaded.
+        let n1 = min(n0 + CW, uniforms.count);
+        ${acc.join(" ")}
+        for (var n = n0; n < n0 + CW; n++) {
+          let live = n < n1;
+          for (var t0 = 0; t0 < LP; t0 += TT) {
+            for (var e = lid; e < TT * F; e += WGS) {
+              let t = t0 + e / F;
+              var v = 0.0;
+              if (live && t < LP) { v = D2[(n * LP + t0) * F + e]; }
+              dS[e] = v;
+            }
+            // h1 at positions t0 + k0 − PL + j: what taps k0 … k0 + KB − 1 of slab row j see.
+            for (var e = lid; e < (TT + KB - 1) * F; e += WGS) {
+              let i = e % F;
+              let s = t0 + k0 - PL + e / F;
+              var v = 0.0;
+              if (live && s >= 0 && s < LP) { v = P1[(n * LP + s) * 2 * F + i]; }
+              hS[e] = v;
+            }
+            workgroupBarrier();
+            for (var j = 0; j < TT; j++) {
+              ${step.join("\n")}
+            }
+            workgroupBarrier();
+          }
+        }
+        if (r * CW < uniforms.count) {
+          ${out.join("\n")}
+        }
       }
     `;
   }
 }
 
 /**
- * Partial sums of the weight gradients over chunks of whole windows
- * ({@link windowsPerChunk}; rows n·LP + t). dW2's loop visits only the positions t where
- * t + k − PL falls inside the window, so it has no per-position test or division. Output
- * `[R, P]`, P = K·F·F (dW2) + F (db2) + K·F (dW1) + F (db1), one invocation per element. Inputs: `X` the signal, `P1`, `D2` (conv2 pre-activation gradient),
- * `Z1` (pooled conv1 pre-activation gradient); `count` = R·P, `windows` per row.
- * dW2[k, i, o] = Σ h1[t + k − PL, i]·D2[t, o]; dW1[k, f] = Σ Z1[p, f]·x[p·POOL + a + k − PL]
- * with a the pool's argmax; the biases sum D2 and Z1.
+ * Partial sums of the other weight gradients over chunks of whole windows
+ * ({@link windowsPerChunk}; rows n·LP + t). Output `[R, P]`, P = F (db2) + K·F (dW1) + F
+ * (db1), one invocation per element. Inputs: `X` the signal, `P1`, `D2` (conv2 pre-activation
+ * gradient), `Z1` (pooled conv1 pre-activation gradient); `count` = R·P, `windows` per row.
+ * dW1[k, f] = Σ Z1[p, f]·x[p·POOL + a + k − PL] with a the pool's argmax; the biases sum D2
+ * and Z1. These are K·F + 2F of the K·F·F + K·F + 2F weights, with a loop per element that
+ * {@link Dw2PartialsProgram}'s tiling would not pay for.
  */
 class PartialsProgram extends FlatProgram {
   variableNames = ["X", "P1", "D2", "Z1"];
@@ -319,24 +590,10 @@ class PartialsProgram extends FlatProgram {
         let r0 = n0 * LP;
         let r1 = n1 * LP;
         var acc = 0.0;
-        if (e < K * F * F) {
-          let k = e / (F * F);
-          let i = (e / F) % F;
-          let o = e % F;
-          // Positions t whose input position t + k − PL lies in [0, LP).
-          let t0 = max(0, PL - k);
-          let t1 = min(LP, LP + PL - k);
-          for (var n = n0; n < n1; n++) {
-            for (var t = t0; t < t1; t++) {
-              let row = n * LP + t;
-              acc += P1[(row + k - PL) * 2 * F + i] * D2[row * F + o];
-            }
-          }
-        } else if (e < K * F * F + F) {
-          let o = e - K * F * F;
-          for (var row = r0; row < r1; row++) { acc += D2[row * F + o]; }
-        } else if (e < K * F * F + F + K * F) {
-          let e1 = e - K * F * F - F;
+        if (e < F) {
+          for (var row = r0; row < r1; row++) { acc += D2[row * F + e]; }
+        } else if (e < F + K * F) {
+          let e1 = e - F;
           let k = e1 / F;
           let f = e1 % F;
           for (var row = r0; row < r1; row++) {
@@ -351,7 +608,7 @@ class PartialsProgram extends FlatProgram {
             }
           }
         } else {
-          let f = e - K * F * F - F - K * F;
+          let f = e - F - K * F;
           for (var row = r0; row < r1; row++) { acc += Z1[row * F + f]; }
         }
         result[index] = acc;
@@ -360,10 +617,10 @@ class PartialsProgram extends FlatProgram {
   }
 }
 
-/** Elements of one row of {@link PartialsProgram}'s output. */
+/** Elements of one row of {@link PartialsProgram}'s output: db2, dW1, db1. */
 function partialWidth(g: FrontEndGeometry): number {
   const k = g.kernel, f = g.filters;
-  return k * f * f + f + k * f + f;
+  return f + k * f + f;
 }
 
 /**
@@ -435,7 +692,7 @@ export function frontEndWebGpu(
     const [w1, b1, w2, b2] = args as tf.Tensor[];
     const save = args[4] as tf.GradSaveFunc;
     const p1 = run(new Conv1Program(g, n), [x, w1, b1], uni(n * lp * f));
-    const p2 = run(new Conv2Program(g, n), [p1, w2, b2], uni(n * lp * gr));
+    const p2 = run(new Conv2Program(g, n), [p1, w2, b2], uni(n));
     save([x, w2, p1, p2]);
     const value = tf.reshape(tf.slice(p2, [0, 0, 0], [n, lp, gr]), [b, windows, lp * gr]);
     tf.dispose([p1, p2]); // the saved copies live on
@@ -445,16 +702,17 @@ export function frontEndWebGpu(
         tf.tidy(() => {
           const [sx, sw2, sp1, sp2] = saved;
           const d2 = run(new Conv2GradProgram(g, n), [dy, sp2], uni(n * lp * f));
-          const z1 = run(new H1GradProgram(g, n), [d2, sw2, sp1], uni(n * lp * f));
+          const z1 = run(new H1GradProgram(g, n), [d2, sw2, sp1], uni(n));
           const chunks = Math.ceil(n / windowsPerChunk(g));
+          const q2 = run(new Dw2PartialsProgram(g, chunks), [sp1, d2], uni(n));
           const pw = partialWidth(g);
           const q = run(new PartialsProgram(g, chunks), [sx, sp1, d2, z1], uni(chunks * pw));
-          const o2 = k * f * f, o1 = o2 + f, ob1 = o1 + k * f;
+          const o1 = f, ob1 = o1 + k * f;
           return [
             run(new SumRowsProgram([k, 1, f], o1), [q]),
             run(new SumRowsProgram([f], ob1), [q]),
-            run(new SumRowsProgram([k, f, f], 0), [q]),
-            run(new SumRowsProgram([f], o2), [q]),
+            run(new SumRowsProgram([k, f, f], 0), [q2]),
+            run(new SumRowsProgram([f], 0), [q]),
           ];
         }),
     };
