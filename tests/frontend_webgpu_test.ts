@@ -16,7 +16,11 @@ import {
   naiveFrontEnd,
   samplesFor,
 } from "../lib/model/frontend.ts";
-import { frontEndWebGpu, webgpuWindowsPerCall } from "../lib/model/frontend_webgpu.ts";
+import {
+  frontEndWebGpu,
+  webgpuCheckpointWindows,
+  webgpuWindowsPerCall,
+} from "../lib/model/frontend_webgpu.ts";
 import "../lib/model/model.ts"; // registers the gradients tfjs-core lacks under Deno
 import { setOwnKernels } from "../lib/model/own_kernels.ts";
 import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
@@ -143,7 +147,10 @@ webgpuTest(
 );
 
 /** Dispatches of one forward and backward pass (tf.grads: the four weight gradients). */
-async function frontEndDispatches(windows: number): Promise<number> {
+async function frontEndDispatches(
+  windows: number,
+  fn: FrontEndFn = fastFrontEnd,
+): Promise<number> {
   const g = SMALL, b = 2;
   const s = samplesFor(windows, g);
   const signal = tf.tensor2d(noise(b * s, 1), [b, s]);
@@ -157,7 +164,7 @@ async function frontEndDispatches(windows: number): Promise<number> {
   const dy = tf.tensor3d(noise(b * windows * dim, 6), [b, windows, dim]);
   const before = dispatchCount();
   const grads = tf.grads((w1, b1, w2, b2) =>
-    fastFrontEnd(signal, windows, g, { w1, b1, w2, b2 } as FrontEndWeights)
+    fn(signal, windows, g, { w1, b1, w2, b2 } as FrontEndWeights)
   )(ws, dy);
   const n = dispatchCount() - before;
   await Promise.all(grads.map((t) => t.data()));
@@ -183,6 +190,24 @@ webgpuTest(
     } finally {
       setOwnKernels(true);
     }
+  },
+);
+
+webgpuTest(
+  "webgpu front-end: frontEnd keeps a batch within the device's budget in one piece",
+  async () => {
+    await initBackend("webgpu");
+    assert.ok(installDispatchCounter());
+    // 2 × 1,600 windows: past the CPU backends' checkpointing threshold (3,072), within
+    // webgpu's (webgpuCheckpointWindows) and the binding limit for this small geometry.
+    const windows = 1600;
+    assert.ok(2 * windows > 3072 && 2 * windows <= webgpuCheckpointWindows(SMALL));
+    assert.ok(2 * windows <= webgpuWindowsPerCall(SMALL));
+    const direct = await frontEndDispatches(windows, fastFrontEnd);
+    const viaFrontEnd = await frontEndDispatches(windows, (s, w, g, ws) => frontEnd(s, w, g, ws));
+    assert.equal(viaFrontEnd, direct, "no chunks, no recomputation");
+    // The paper's geometry: 16 × 500 windows fit the budget (220 KB of buffers per window).
+    assert.equal(webgpuCheckpointWindows(PAPER), 8192);
   },
 );
 

@@ -22,7 +22,12 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { spanSamples } from "../frames/windows.ts";
 import { convBiasRelu, convBiasReluPool, maxPoolChannels, maxPoolTime } from "./conv.ts";
-import { frontEndWebGpu, frontEndWebGpuApplies, webgpuWindowsPerCall } from "./frontend_webgpu.ts";
+import {
+  frontEndWebGpu,
+  frontEndWebGpuApplies,
+  webgpuCheckpointWindows,
+  webgpuWindowsPerCall,
+} from "./frontend_webgpu.ts";
 import { ownWebGpuKernels } from "./own_kernels.ts";
 
 /** Trainable tensors of the front-end. */
@@ -196,7 +201,7 @@ export function fastFrontEnd(
   g: FrontEndGeometry,
   w: FrontEndWeights,
 ): tf.Tensor3D {
-  // On webgpu our own WGSL programs (frontend_webgpu.ts): a constant ~10 dispatches per
+  // On webgpu our own WGSL programs (frontend_webgpu.ts): a constant 11 dispatches per
   // forward and backward pass instead of tfjs's convs, slices and concats. Routed here rather
   // than in frontEnd so frontEnd's checkpointing still bounds memory for very large batches:
   // each chunk (and its recomputation inside the nested tf.grads) runs these programs too, so
@@ -260,12 +265,16 @@ export interface FrontEndOptions {
   naive?: boolean;
   /**
    * Above this many windows in a batch (rows × windows), compute in chunks and recompute each
-   * chunk in the backward pass instead of keeping its activations. Default 3072 (1024 naive).
-   * On webgpu it is also capped by the windows whose buffers fit the device's storage buffer
-   * binding limit (`webgpuWindowsPerCall`: 1,310 at WebGPU's default 128 MiB).
+   * chunk in the backward pass instead of keeping its activations. Default 3072 (1024 naive;
+   * on webgpu `webgpuCheckpointWindows`, 8,192 for the paper's geometry on a GPU). On webgpu
+   * it is also capped by the windows whose buffers fit the device's storage buffer binding
+   * limit (`webgpuWindowsPerCall`: 1,310 at WebGPU's default 128 MiB).
    */
   checkpointAbove?: number;
-  /** Windows (rows × windows) per chunk when checkpointing. Default 1024 (capped as above). */
+  /**
+   * Windows (rows × windows) per chunk when checkpointing. Default 1024 (on webgpu the
+   * default threshold above), capped as above.
+   */
   chunkWindows?: number;
 }
 
@@ -285,20 +294,23 @@ export function frontEnd(
   const total = b * windows;
   // On webgpu our programs' buffers must fit the device's binding limit (webgpuWindowsPerCall),
   // which no setting may exceed: past it WebGPU leaves the work undone without an error.
-  const most = !opts.naive && ownWebGpuKernels() && frontEndWebGpuApplies(g)
-    ? webgpuWindowsPerCall(g)
-    : Infinity;
+  const onWebGpu = !opts.naive && ownWebGpuKernels() && frontEndWebGpuApplies(g);
+  const most = onWebGpu ? webgpuWindowsPerCall(g) : Infinity;
   if (b > most) {
     throw new Error(
       `frontEnd: a batch of ${b} rows exceeds the ${most} windows per call that fit this ` +
         "webgpu device's storage buffer binding limit; use smaller batches",
     );
   }
-  // The naive path keeps ~4× more activations per window than the fast one.
-  if (total <= Math.min(opts.checkpointAbove ?? (opts.naive ? 1024 : 3072), most)) {
+  // The naive path keeps ~4× more activations per window than the fast one. On webgpu a
+  // recomputed chunk costs a second forward pass and ~17 more dispatches, and a GPU has the
+  // memory to avoid them at the bench's 16 × 500 windows (webgpuCheckpointWindows).
+  const threshold = onWebGpu ? webgpuCheckpointWindows(g) : opts.naive ? 1024 : 3072;
+  if (total <= Math.min(opts.checkpointAbove ?? threshold, most)) {
     return run(signal, windows, g, w);
   }
-  const per = Math.max(1, Math.floor(Math.min(opts.chunkWindows ?? 1024, most) / b));
+  const chunk = opts.chunkWindows ?? (onWebGpu ? threshold : 1024);
+  const per = Math.max(1, Math.floor(Math.min(chunk, most) / b));
   const chunks: [number, number][] = [];
   for (let a = 0; a < windows; a += per) chunks.push([a, Math.min(per, windows - a)]);
   const chunkSignal = (sig: tf.Tensor, a: number, n: number) =>

@@ -107,6 +107,27 @@ export function webgpuWindowsPerCall(g: FrontEndGeometry, limit = bindingLimit()
   return Math.max(0, Math.min(byActivations, byPartials));
 }
 
+/**
+ * Front-end buffers one webgpu call may hold at once (bytes) before `frontEnd` checkpoints:
+ * 2 GiB, a fraction of any GPU one trains on (an H100 has 80 GB), so a batch of 16 × 500
+ * windows of the paper's geometry runs in one piece.
+ */
+export const WEBGPU_FRONTEND_BUDGET = 2 ** 31;
+
+/**
+ * Windows per call below which `frontEnd` keeps a webgpu batch's activations rather than
+ * recomputing them in chunks (gradient checkpointing), a power of two: what
+ * {@link WEBGPU_FRONTEND_BUDGET} holds of the buffers a window needs at the backward pass
+ * (packed conv1 output 2F, conv2 output 2G and the front-end's output G per pooled position,
+ * kept from the forward pass; conv2's and h1's gradients F each). 8,192 for the paper's
+ * geometry (220 KB per window).
+ */
+export function webgpuCheckpointWindows(g: FrontEndGeometry): number {
+  const lp = g.windowSamples / g.pool, gr = g.filters / g.channelPool;
+  const perWindow = lp * (2 * g.filters + 2 * gr + gr + 2 * g.filters) * 4;
+  return 2 ** Math.floor(Math.log2(Math.max(1, WEBGPU_FRONTEND_BUDGET / perWindow)));
+}
+
 /** WGSL constants of the geometry, shared by all programs (and their shader keys). */
 function constants(g: FrontEndGeometry): string {
   const pl = Math.floor((g.kernel - 1) / 2);
