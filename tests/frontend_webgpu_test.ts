@@ -17,6 +17,7 @@ import {
   samplesFor,
 } from "../lib/model/frontend.ts";
 import {
+  computedPositions,
   frontEndWebGpu,
   webgpuCheckpointWindows,
   webgpuWindowsPerCall,
@@ -108,8 +109,13 @@ webgpuTest("webgpu front-end: output and weight gradients equal naiveFrontEnd on
         channelPool: 2,
       },
     },
-    // The paper's sizes, few windows (lavapipe is slow).
+    // The paper's sizes, few windows (lavapipe is slow): all full (the last 3 of a row).
     { b: 1, windows: 2, g: PAPER },
+    // Rows long enough that windows take their interior from their neighbours (frontend_
+    // webgpu.ts's sharing): SMALL's windows 0–6 of 9 take [13, 26) from windows up to 2 ahead,
+    // the paper's windows 0–4 of 8 take [109, 290) from windows up to 3 ahead.
+    { b: 2, windows: 9, g: SMALL },
+    { b: 2, windows: 8, g: PAPER },
   ];
   for (const c of cases) {
     await initBackend("cpu");
@@ -210,6 +216,21 @@ webgpuTest(
     assert.equal(webgpuCheckpointWindows(PAPER), 8192);
   },
 );
+
+Deno.test("webgpu front-end: which conv2 outputs a window computes itself", () => {
+  // The paper's geometry: interior [29, 290) equals the row's conv2 output; a window computes
+  // its edges and its own 80 positions [29, 109), and takes [109, 290) from the 3 windows after it.
+  const own = computedPositions(PAPER, 0, 8);
+  assert.equal(own.length, 29 + 80 + 30);
+  assert.deepEqual([own[0], own[108], own[109]], [0, 108, 290]);
+  assert.equal(computedPositions(PAPER, 4, 8).length, 139);
+  for (const i of [5, 6, 7]) {
+    assert.equal(computedPositions(PAPER, i, 8).length, 320, `window ${i}`);
+  }
+  // A hop that is not a multiple of the pool shares nothing.
+  const odd = { ...PAPER, hopSamples: 161 };
+  assert.equal(computedPositions(odd, 0, 8).length, 320);
+});
 
 Deno.test("webgpu front-end: windows per call follow the device's storage buffer binding limit", () => {
   // The paper's geometry: 320 pooled positions × 2·40 packed conv1 values × 4 bytes per window.

@@ -26,13 +26,15 @@
  * register-tiled through workgroup memory ({@link TP}, {@link Dw2PartialsProgram}), the rest
  * are one invocation per output value.
  *
- * Each window is computed on its own, as `naiveFrontEnd` does (no sharing of the 75 % overlap
- * of neighbouring windows as `fastFrontEnd` does): 4× the FLOPs, but the same few programs at
- * any length, and a GPU has FLOPs to spare at these sizes. Values agree with `naiveFrontEnd`
- * to float rounding (sums in another order). Ties in a max go to the first maximum, as our
- * wasm kernels do; tfjs's max gradient gives every tied element the gradient. They differ only
- * for exactly equal positive pre-activations (equal zeros after the ReLU get no gradient in
- * either), which real-valued inputs do not produce.
+ * conv1 is computed per window, as `naiveFrontEnd` does. conv2 shares the interior of
+ * overlapping windows ({@link sharing}): a window computes its edges and one hop's worth of its
+ * interior, 139 of 320 positions for the paper's geometry, and the forward program writes
+ * each shared output into the neighbours that take it, the backward programs gather their
+ * gradients back and skip the tiles and slabs where a window's conv2 gradient is zero. Values
+ * agree with `naiveFrontEnd` to float rounding (sums in another order). Ties in a max go to
+ * the first maximum, as our wasm kernels do; tfjs's max gradient gives every tied element the
+ * gradient. They differ only for exactly equal positive pre-activations (equal zeros after the
+ * ReLU get no gradient in either), which real-valued inputs do not produce.
  *
  * The signal gets no gradient (it is data).
  * @module
@@ -128,9 +130,47 @@ export function webgpuCheckpointWindows(g: FrontEndGeometry): number {
   return 2 ** Math.floor(Math.log2(Math.max(1, WEBGPU_FRONTEND_BUDGET / perWindow)));
 }
 
+/**
+ * Which conv2 outputs a window shares with its right-hand neighbours (the 75 % overlap that
+ * `fastFrontEnd` exploits on the CPU backends), in pooled positions of the window:
+ *
+ * - h1 at positions [eL, LP − eR) sees only the window's own samples, so it equals the h1 of
+ *   the whole row (eL = ⌈pl/pool⌉, eR = ⌈pr/pool⌉ for conv1's 'same' padding pl, pr); conv2
+ *   outputs whose inputs all lie there, the interior [cl, ie) (cl = eL + pl, ie = LP − eR −
+ *   pr), equal the row's conv2 output. Window i's position j is the row's position hp·i + j
+ *   (hp = hop/pool), so it equals window i + m's position j − m·hp while that is interior too;
+ * - each window computes its own slice [cl, a) of the interior (a = cl + hp) and its edges;
+ *   the interior positions [a, ie) it takes from window i + m, m = ⌊(j − cl)/hp⌋ ≤ `m`
+ *   (whose own slice holds position j − m·hp). The last `m` windows of a row have no such
+ *   neighbours and compute every position ("full" windows).
+ *
+ * Every value is computed by the same program from the same h1 values in the same order, so
+ * a shared output is the neighbour's bit for bit. Where the hop is not a multiple of the pool
+ * or the own slice covers the interior, nothing is shared (`m` = 0, a = ie).
+ */
+function sharing(g: FrontEndGeometry) {
+  const lp = g.windowSamples / g.pool;
+  const pl = Math.floor((g.kernel - 1) / 2), pr = g.kernel - 1 - pl;
+  const cl = Math.ceil(pl / g.pool) + pl;
+  const ie = lp - Math.ceil(pr / g.pool) - pr;
+  const hp = g.hopSamples / g.pool;
+  if (g.hopSamples % g.pool !== 0 || ie - cl <= hp) {
+    return { cl: Math.min(cl, lp), a: lp, ie: lp, hp: 1, m: 0 };
+  }
+  return { cl, a: cl + hp, ie, hp, m: Math.floor((ie - 1 - cl) / hp) };
+}
+
+/** The conv2 outputs window `i` of a row of `windows` computes (see {@link sharing}). */
+export function computedPositions(g: FrontEndGeometry, i: number, windows: number): number[] {
+  const sh = sharing(g), lp = g.windowSamples / g.pool;
+  const full = i + sh.m >= windows;
+  return Array.from({ length: lp }, (_, j) => j).filter((j) => full || j < sh.a || j >= sh.ie);
+}
+
 /** WGSL constants of the geometry, shared by all programs (and their shader keys). */
 function constants(g: FrontEndGeometry): string {
   const pl = Math.floor((g.kernel - 1) / 2);
+  const sh = sharing(g);
   return `
     const WIN : i32 = ${g.windowSamples};
     const HOP : i32 = ${g.hopSamples};
@@ -141,6 +181,13 @@ function constants(g: FrontEndGeometry): string {
     const PL : i32 = ${pl};
     const LP : i32 = ${g.windowSamples / g.pool};
     const G : i32 = ${g.filters / g.channelPool};
+    const CL : i32 = ${sh.cl};
+    const A : i32 = ${sh.a};
+    const IE : i32 = ${sh.ie};
+    const HP : i32 = ${sh.hp};
+    const M : i32 = ${sh.m};
+    // Window n computes every conv2 output (the last M of its row) or only its own ones.
+    fn isFull(n : i32) -> bool { return n % uniforms.windows + M >= uniforms.windows; }
   `;
 }
 
@@ -326,10 +373,24 @@ class Conv2Program extends TiledProgram {
       }
       epilogue.push(`{
         let t = p0 + lane + ${m * NL};
-        if (live && t < LP) {
+        if (need && t < LP) {
           ${best.join("\n")}
-          result[(n * LP + t) * 2 * G + grp] = max(best, 0.0);
-          result[(n * LP + t) * 2 * G + G + grp] = f32(arg);
+          let value = max(best, 0.0);
+          // Positions [A, IE) of a window that is not full are written by their owner below.
+          if (full || t < A || t >= IE) {
+            result[(n * LP + t) * 2 * G + grp] = value;
+            result[(n * LP + t) * 2 * G + G + grp] = f32(arg);
+          }
+          // An own-slice output is also window n − s's output at t + s·HP (s = 1 … M).
+          if (t >= CL && t < A) {
+            for (var s = 1; s <= M; s++) {
+              if (i - s >= 0 && !isFull(n - s) && t + s * HP < IE) {
+                let q = ((n - s) * LP + t + s * HP) * 2 * G;
+                result[q + grp] = value;
+                result[q + G + grp] = f32(arg);
+              }
+            }
+          }
         }
       }`);
     }
@@ -339,7 +400,11 @@ class Conv2Program extends TiledProgram {
         ${TILE_PROLOGUE}
         let n = wg / TILES;
         let p0 = (wg % TILES) * TP;
-        let live = n < uniforms.count;
+        let i = n % uniforms.windows;
+        let full = isFull(n);
+        // Tiles holding none of the window's own outputs do no work (their barriers still run:
+        // they are in uniform control flow).
+        let need = n < uniforms.count && (full || p0 < A || p0 + TP > IE);
         ${declareAccumulators(cp)}
         for (var c0 = 0; c0 < F; c0 += CC) {
           for (var k0 = 0; k0 < K; k0 += KC) {
@@ -349,7 +414,7 @@ class Conv2Program extends TiledProgram {
               let c = e / SL;
               let s = p0 + k0 - PL + e - c * SL;
               var v = 0.0;
-              if (live && c0 + c < F && s >= 0 && s < LP) { v = P1[(n * LP + s) * 2 * F + c0 + c]; }
+              if (need && c0 + c < F && s >= 0 && s < LP) { v = P1[(n * LP + s) * 2 * F + c0 + c]; }
               hS[e] = v;
             }
             // Weights [k][c][o] of taps k0 … and channels c0 …, zero past K or F.
@@ -362,11 +427,13 @@ class Conv2Program extends TiledProgram {
               wS[e] = v;
             }
             workgroupBarrier();
-            for (var k = 0; k < KC; k++) {
-              for (var c = 0; c < CC; c++) {
-                let hb = c * SL + lane + k;
-                let wb = (k * CC + c) * F + grp * CP;
-                ${tileStep(cp)}
+            if (need) {
+              for (var k = 0; k < KC; k++) {
+                for (var c = 0; c < CC; c++) {
+                  let hb = c * SL + lane + k;
+                  let wb = (k * CC + c) * F + grp * CP;
+                  ${tileStep(cp)}
+                }
               }
             }
             workgroupBarrier();
@@ -381,7 +448,9 @@ class Conv2Program extends TiledProgram {
 /**
  * Gradient of conv2's pre-activations `[N, LP, F]` from the output's `DY` (`[B, W, LP·G]`, read
  * as `[N, LP, G]`) and forward 2's packed `P2`: the group's gradient at its argmax channel where
- * the ReLU passed (value > 0), else 0. `count` = N·LP·F.
+ * the ReLU passed (value > 0), else 0, gathered at the window that computed the output
+ * ({@link sharing}): zero at positions a window took from a neighbour, the sum over the
+ * windows it served at an own-slice position. `count` = N·LP·F.
  */
 class Conv2GradProgram extends FlatProgram {
   variableNames = ["DY", "P2"];
@@ -392,15 +461,30 @@ class Conv2GradProgram extends FlatProgram {
   getUserCode(): string {
     return `
       ${constants(this.g)}
+      // The output's gradient at (window n, position t) routed to channel o.
+      fn routed(n : i32, t : i32, o : i32) -> f32 {
+        let grp = o / CP;
+        let q = (n * LP + t) * 2 * G;
+        if (P2[q + grp] > 0.0 && i32(P2[q + G + grp]) == o - grp * CP) {
+          return DY[(n * LP + t) * G + grp];
+        }
+        return 0.0;
+      }
       fn main(index : i32) {
         if (index >= uniforms.count) { return; }
         let o = index % F;
         let row = index / F;
-        let grp = o / CP;
-        let q = row * 2 * G;
+        let t = row % LP;
+        let n = row / LP;
+        let i = n % uniforms.windows;
         var d = 0.0;
-        if (P2[q + grp] > 0.0 && i32(P2[q + G + grp]) == o - grp * CP) {
-          d = DY[row * G + grp];
+        // A position taken from a neighbour passes its gradient to the neighbour (below).
+        if (isFull(n) || t < A || t >= IE) { d = routed(n, t, o); }
+        // An own-slice output also served windows n − s at t + s·HP: their gradients add up.
+        if (t >= CL && t < A) {
+          for (var s = 1; s <= M; s++) {
+            if (i - s >= 0 && !isFull(n - s) && t + s * HP < IE) { d += routed(n - s, t + s * HP, o); }
+          }
         }
         result[index] = d;
       }
@@ -443,6 +527,9 @@ class H1GradProgram extends TiledProgram {
         let n = wg / TILES;
         let p0 = (wg % TILES) * TP;
         let live = n < uniforms.count;
+        // D2 is zero at the outputs a window takes from its neighbours, [A, IE) unless full:
+        // a tile whose taps see none of the rest only writes zeros.
+        let need = live && (isFull(n) || p0 < A + K - 1 - PL || p0 + TP > IE - PL);
         ${declareAccumulators(cp)}
         for (var o0 = 0; o0 < F; o0 += CC) {
           for (var k0 = 0; k0 < K; k0 += KC) {
@@ -452,7 +539,7 @@ class H1GradProgram extends TiledProgram {
               let c = e / SL;
               let t = p0 + PL - k0 - (KC - 1) + e - c * SL;
               var v = 0.0;
-              if (live && o0 + c < F && t >= 0 && t < LP) { v = D2[(n * LP + t) * F + o0 + c]; }
+              if (need && o0 + c < F && t >= 0 && t < LP) { v = D2[(n * LP + t) * F + o0 + c]; }
               hS[e] = v;
             }
             // Weights [kk][o][i] = W2[k0 + kk, i, o0 + o].
@@ -465,11 +552,13 @@ class H1GradProgram extends TiledProgram {
               wS[e] = v;
             }
             workgroupBarrier();
-            for (var k = 0; k < KC; k++) {
-              for (var c = 0; c < CC; c++) {
-                let hb = c * SL + lane + KC - 1 - k;
-                let wb = (k * CC + c) * F + grp * CP;
-                ${tileStep(cp)}
+            if (need) {
+              for (var k = 0; k < KC; k++) {
+                for (var c = 0; c < CC; c++) {
+                  let hb = c * SL + lane + KC - 1 - k;
+                  let wb = (k * CC + c) * F + grp * CP;
+                  ${tileStep(cp)}
+                }
               }
             }
             workgroupBarrier();
@@ -553,11 +642,14 @@ class Dw2PartialsProgram extends FlatProgram {
         ${acc.join(" ")}
         for (var n = n0; n < n0 + CW; n++) {
           let live = n < n1;
+          let full = isFull(n);
           for (var t0 = 0; t0 < LP; t0 += TT) {
+            // D2 is zero on [A, IE) unless the window is full: such slabs add nothing.
+            let need = live && (full || t0 < A || t0 + TT > IE);
             for (var e = lid; e < TT * F; e += WGS) {
               let t = t0 + e / F;
               var v = 0.0;
-              if (live && t < LP) { v = D2[(n * LP + t0) * F + e]; }
+              if (need && t < LP) { v = D2[(n * LP + t0) * F + e]; }
               dS[e] = v;
             }
             // h1 at positions t0 + k0 − PL + j: what taps k0 … k0 + KB − 1 of slab row j see.
@@ -565,12 +657,14 @@ class Dw2PartialsProgram extends FlatProgram {
               let i = e % F;
               let s = t0 + k0 - PL + e / F;
               var v = 0.0;
-              if (live && s >= 0 && s < LP) { v = P1[(n * LP + s) * 2 * F + i]; }
+              if (need && s >= 0 && s < LP) { v = P1[(n * LP + s) * 2 * F + i]; }
               hS[e] = v;
             }
             workgroupBarrier();
-            for (var j = 0; j < TT; j++) {
-              ${step.join("\n")}
+            if (need) {
+              for (var j = 0; j < TT; j++) {
+                ${step.join("\n")}
+              }
             }
             workgroupBarrier();
           }
