@@ -10,21 +10,25 @@
  * @module
  */
 import process from "node:process";
-import { parseArgs } from "node:util";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/model/backend.ts";
 import { samplesFor } from "../lib/model/frontend.ts";
 import { frontEndWebGpu } from "../lib/model/frontend_webgpu.ts";
 import "../lib/model/model.ts";
 import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
+import { parseCommandLine } from "../lib/util/cli.ts";
 
-const { values } = parseArgs({
-  options: {
-    batch: { type: "string", default: "1" },
-    windows: { type: "string", default: "16" },
-    reps: { type: "string", default: "2" },
+const { values } = parseCommandLine(
+  {
+    options: {
+      batch: { type: "string", default: "1" },
+      windows: { type: "string", default: "16" },
+      reps: { type: "string", default: "2" },
+    },
   },
-});
+  "usage: deno run --allow-read --allow-env=XDG_RUNTIME_DIR --allow-sys=loadavg " +
+    "scripts/bench-frontend-webgpu.ts [--batch 1] [--windows 16] [--reps 2]",
+);
 const b = Number(values.batch), windows = Number(values.windows), reps = Number(values.reps);
 const g = {
   windowSamples: 640,

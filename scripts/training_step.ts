@@ -21,15 +21,15 @@ export interface StepResult {
 }
 
 /**
- * A training step of a new paper model on a fixed batch (the same signal for every call and
- * every `code`, so two checkouts can be compared). `readGradients` copies the gradients out.
+ * The objective's value and gradients of a new paper model on a fixed batch (the same signal
+ * for every call and every `code`, so two checkouts can be compared), without reading anything
+ * back: on webgpu all of it is queued GPU work when the function returns. The caller disposes.
  */
-export function paperTrainingStep(
+export function paperObjective(
   code: StepCode,
   batch: number,
   windows: number,
-  readGradients: boolean,
-): () => StepResult {
+): () => { value: tf.Scalar; grads: tf.NamedTensorMap } {
   const tasks = ["arousal", "valence", "dominance"].map((name) => ({
     name,
     classes: ["low", "mid", "high"],
@@ -49,8 +49,8 @@ export function paperTrainingStep(
   const model = code.model.EmotionModel.create(code.model.defaultModelConfig(tasks, { seed: 7 }));
   const vars = model.trainableVariables();
   const classWeights = code.loss.classWeightsFor("none", tasks);
-  return () => {
-    const { value, grads } = tf.variableGrads(
+  return () =>
+    tf.variableGrads(
       () =>
         code.loss.objective(model.apply(input, { training: true, dropoutSeed: 1 }).logits, labels, {
           classWeights,
@@ -59,6 +59,21 @@ export function paperTrainingStep(
         }).total,
       vars,
     );
+}
+
+/**
+ * A training step of a new paper model on a fixed batch ({@link paperObjective}), its loss read
+ * back. `readGradients` copies the gradients out.
+ */
+export function paperTrainingStep(
+  code: StepCode,
+  batch: number,
+  windows: number,
+  readGradients: boolean,
+): () => StepResult {
+  const objective = paperObjective(code, batch, windows);
+  return () => {
+    const { value, grads } = objective();
     const loss = value.dataSync()[0];
     const gradients = readGradients
       ? Object.values(grads).map((t) => t.dataSync().slice() as Float32Array)

@@ -535,11 +535,14 @@ class H1GradProgram extends TiledProgram {
           for (var k0 = 0; k0 < K; k0 += KC) {
             // Slab: D2 at positions p0 + PL − k0 − (KC − 1) + j of channels o0 …; tap k0 + kk
             // of output position s reads slab entry s − p0 + KC − 1 − kk.
+            // A slab inside [A, IE) of a window that is not full is zeros: skipped.
+            let t0 = p0 + PL - k0 - (KC - 1);
+            let busy = need && (isFull(n) || t0 < A || t0 + SL > IE);
             for (var e = lid; e < CC * SL; e += WGS) {
               let c = e / SL;
-              let t = p0 + PL - k0 - (KC - 1) + e - c * SL;
+              let t = t0 + e - c * SL;
               var v = 0.0;
-              if (need && o0 + c < F && t >= 0 && t < LP) { v = D2[(n * LP + t) * F + o0 + c]; }
+              if (busy && o0 + c < F && t >= 0 && t < LP) { v = D2[(n * LP + t) * F + o0 + c]; }
               hS[e] = v;
             }
             // Weights [kk][o][i] = W2[k0 + kk, i, o0 + o].
@@ -552,7 +555,7 @@ class H1GradProgram extends TiledProgram {
               wS[e] = v;
             }
             workgroupBarrier();
-            if (need) {
+            if (busy) {
               for (var k = 0; k < KC; k++) {
                 for (var c = 0; c < CC; c++) {
                   let hb = c * SL + lane + KC - 1 - k;
