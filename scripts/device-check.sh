@@ -143,6 +143,17 @@ bench_json() {
   return $rc
 }
 
+# profile OUT ARGS...: profile-webgpu.ts's JSON line into OUT.
+profile_json() {
+  local out=$1
+  shift
+  "$DENO" run --cached-only --allow-read --allow-env=XDG_RUNTIME_DIR --allow-sys=loadavg \
+    scripts/profile-webgpu.ts --json "$@" >"$out"
+  local rc=$?
+  cat "$out"
+  return $rc
+}
+
 peer_json() {
   local out=$1
   shift
@@ -263,6 +274,10 @@ run() {
     else
       RESERVE=100 stage bench-webgpu-16x500 70 bench_json "$WORK/bench-webgpu-16x500.json" --batch 16 --windows 500 --steps 2
     fi
+    # Where the step's GPU time goes, per program (timestamp queries).
+    local pshape=$([ $small = 1 ] && echo 1x8 || echo 16x500)
+    RESERVE=$([ $small = 1 ] && echo 0 || echo 100) stage "profile-$pshape" 45 profile_json \
+      "$WORK/profile.json" --batch "${pshape%x*}" --windows "${pshape#*x}"
   else
     skip bench-webgpu "no WebGPU adapter"
   fi
@@ -296,7 +311,7 @@ run() {
   echo "total: $(elapsed)s" | tee -a "$LOG" >&3
   cp "$LOG" "$OUT/log.txt"
 }
-export -f bench_json peer_json train_run
+export -f bench_json profile_json peer_json train_run
 export DEV
 
 simulate() {

@@ -37,6 +37,16 @@ interface BenchJson {
   warmup?: boolean;
 }
 
+/** profile-webgpu.ts's JSON line. */
+interface ProfileJson {
+  batch: number;
+  windows: number;
+  wall_ms: number;
+  kernel_ms: number;
+  dispatches: number;
+  programs: { name: string; dispatches: number; ms: number }[];
+}
+
 /** pytorch_speed.py's JSON line. */
 interface PeerJson {
   peer: string;
@@ -206,6 +216,7 @@ async function summary(work: string, out: string): Promise<void> {
   const cpuTrain = await readJson<TrainResults>(join(work, "train-wasm", "results.json"));
   const training = gpuTrain && cpuTrain ? compareTrainings(gpuTrain, cpuTrain) : undefined;
   const meta = await readJson<Record<string, string>>(join(work, "meta.json"));
+  const profile = await readJson<ProfileJson>(join(work, "profile.json"));
 
   const result = {
     meta,
@@ -222,6 +233,7 @@ async function summary(work: string, out: string): Promise<void> {
         ? r.webgpu.infer_windows_per_s / r.peer.infer_windows_per_s
         : undefined,
     })),
+    profile,
     training,
     training_runs: { webgpu: gpuTrain?.backend, wasm: cpuTrain?.backend },
   };
@@ -252,6 +264,24 @@ async function summary(work: string, out: string): Promise<void> {
         num(p?.infer_windows_per_s, 1)
       } | ${num(r.train_ratio_webgpu_over_peer, 2)} |`,
     );
+  }
+  md.push("", "## Where a training step's GPU time goes (`scripts/profile-webgpu.ts`)", "");
+  if (profile) {
+    md.push(
+      `${profile.batch} × ${profile.windows} windows, objective and gradients (no Adam): ` +
+        `untimed ${num(profile.wall_ms, 1)} ms wall; the programs timed one by one ` +
+        `${num(profile.kernel_ms, 1)} ms of GPU time in ${profile.dispatches} dispatches.`,
+      "",
+      "| program | dispatches | GPU ms | share |",
+      "| --- | ---: | ---: | ---: |",
+    );
+    for (const p of profile.programs.slice(0, 15)) {
+      md.push(
+        `| ${p.name} | ${p.dispatches} | ${num(p.ms, 2)} | ${pct(p.ms / profile.kernel_ms)} % |`,
+      );
+    }
+  } else {
+    md.push("Not measured: see the stages below and log.txt.");
   }
   md.push("", "## Short EMO-DB training, dev set: webgpu against wasm (same config and seed)", "");
   if (training) {
