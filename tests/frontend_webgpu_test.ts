@@ -109,6 +109,13 @@ webgpuTest("webgpu front-end: output and weight gradients equal naiveFrontEnd on
         channelPool: 2,
       },
     },
+    // Weights past one chunk of workgroup memory (K·F = 3,200 > 2,560): conv1's taps in two
+    // chunks, the second short, and conv2's 64 channels in chunks of 5, the last short.
+    {
+      b: 1,
+      windows: 3,
+      g: { windowSamples: 128, hopSamples: 32, kernel: 50, filters: 64, pool: 2, channelPool: 8 },
+    },
     // The paper's sizes, few windows (lavapipe is slow): all full (the last 3 of a row).
     { b: 1, windows: 2, g: PAPER },
     // Rows long enough that windows take their interior from their neighbours (frontend_

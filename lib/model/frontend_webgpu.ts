@@ -78,7 +78,9 @@ export function frontEndWebGpuApplies(g: FrontEndGeometry): boolean {
   return g.windowSamples % g.pool === 0 && g.filters % g.channelPool === 0 &&
     g.kernel >= 1 && g.kernel <= g.windowSamples / g.pool && g.hopSamples >= 1 &&
     // Each program loops over all K·F (conv2) taps: keep the unrolled constants sane.
-    g.kernel * g.filters <= 1 << 16;
+    g.kernel * g.filters <= 1 << 16 &&
+    // The tiled programs' workgroups: NL invocations per channel group, at most 256.
+    g.filters / g.channelPool <= 256 / NL;
 }
 
 /** WebGPU's default `maxStorageBufferBindingSize` (128 MiB), where a device does not say. */
@@ -216,40 +218,107 @@ abstract class FlatProgram implements Program {
 }
 
 /**
- * conv1 + bias → max-pool → ReLU per window. Inputs: `X` the signal `[B, S]`, `W1 [K, 1, F]`,
- * `B1 [F]`; uniforms `count` = N·LP·F (one invocation per pooled value), `windows` per row.
- * Output `[N, LP, 2F]`: h1, then the first argmax within the pool (as f32).
+ * conv1 + bias → max-pool → ReLU per window, tiled as conv2 ({@link TP}): a workgroup computes
+ * TP pooled positions of one window for all F filters, an invocation PT positions × the CP
+ * filters of its group, from the window's TP·POOL + K − 1 samples and KC1 taps of the weights
+ * in workgroup memory. Inputs: `X` the signal `[B, S]`, `W1 [K, 1, F]`, `B1 [F]`; `count` =
+ * N windows, `windows` per row. Output `[N, LP, 2F]`: h1, then the first argmax within the pool
+ * (as f32). Every window position is computed with the same sums in the same order, so h1
+ * values that two windows share are equal bit for bit (conv2's sharing relies on it).
  */
 class Conv1Program extends FlatProgram {
   variableNames = ["X", "W1", "B1"];
+  private kc: number;
   constructor(g: FrontEndGeometry, n: number) {
     const lp = g.windowSamples / g.pool;
-    super("Conv1", g, [n, lp, 2 * g.filters], n * lp * g.filters);
+    super("Conv1Tiled", g, [n, lp, 2 * g.filters], 0);
+    this.kc = Math.max(1, Math.min(g.kernel, Math.floor(CHUNK_WEIGHTS / g.filters)));
+    this.workgroupSize = [NL * (g.filters / g.channelPool), 1, 1];
+    this.dispatch = gridFor(n * Math.ceil(lp / TP));
   }
   getUserCode(): string {
+    const cp = this.g.channelPool, kc = this.kc;
+    const xs = TP * this.g.pool + this.g.kernel - 1;
+    const best: string[] = [], epilogue: string[] = [];
+    for (let m = 0; m < PT; m++) {
+      for (let j = 0; j < cp; j++) {
+        best.push(`var b_${m}_${j} = 0.0; var g_${m}_${j} = 0;`);
+      }
+    }
+    const update: string[] = [];
+    for (let m = 0; m < PT; m++) {
+      for (let j = 0; j < cp; j++) {
+        update.push(
+          `if (q == 0 || a_${m}_${j} > b_${m}_${j}) { b_${m}_${j} = a_${m}_${j}; g_${m}_${j} = q; }`,
+        );
+        update.push(`a_${m}_${j} = 0.0;`);
+      }
+    }
+    for (let m = 0; m < PT; m++) {
+      const writes: string[] = [];
+      for (let j = 0; j < cp; j++) {
+        writes.push(`result[q + grp * CP + ${j}] = max(b_${m}_${j}, 0.0);`);
+        writes.push(`result[q + F + grp * CP + ${j}] = f32(g_${m}_${j});`);
+      }
+      epilogue.push(`{
+        let p = p0 + lane + ${m * NL};
+        if (live && p < LP) {
+          let q = (n * LP + p) * 2 * F;
+          ${writes.join("\n")}
+        }
+      }`);
+    }
     return `
       ${constants(this.g)}
+      const TP : i32 = ${TP};
+      const NL : i32 = ${NL};
+      const KC : i32 = ${kc};
+      const XS : i32 = ${xs};
+      const WGS : i32 = ${this.workgroupSize[0]};
+      const TILES : i32 = ${Math.ceil(this.g.windowSamples / this.g.pool / TP)};
+      var<workgroup> xS : array<f32, ${xs}>;
+      var<workgroup> wS : array<f32, ${kc * this.g.filters}>;
       fn main(index : i32) {
-        if (index >= uniforms.count) { return; }
-        let f = index % F;
-        let row = index / F; // n · LP + p
-        let p = row % LP;
-        let n = row / LP;
-        let b = n / uniforms.windows;
-        let start = b * uniforms.xShape.y + (n % uniforms.windows) * HOP;
-        var best = 0.0;
-        var arg = 0;
-        for (var q = 0; q < POOL; q++) {
-          let t = p * POOL + q;
-          var acc = B1[f];
-          for (var k = 0; k < K; k++) {
-            let s = t + k - PL;
-            if (s >= 0 && s < WIN) { acc += X[start + s] * W1[k * F + f]; }
-          }
-          if (q == 0 || acc > best) { best = acc; arg = q; }
+        ${TILE_PROLOGUE}
+        let n = wg / TILES;
+        let p0 = (wg % TILES) * TP;
+        let live = n < uniforms.count;
+        // The window's samples p0·POOL − PL + e, zero outside the window ('same' padding).
+        let start = (n / uniforms.windows) * uniforms.xShape.y + (n % uniforms.windows) * HOP;
+        for (var e = lid; e < XS; e += WGS) {
+          let s = p0 * POOL - PL + e;
+          var v = 0.0;
+          if (live && s >= 0 && s < WIN) { v = X[start + s]; }
+          xS[e] = v;
         }
-        result[row * 2 * F + f] = max(best, 0.0);
-        result[row * 2 * F + F + f] = f32(arg);
+        ${declareAccumulators(cp)}
+        ${best.join(" ")}
+        for (var q = 0; q < POOL; q++) {
+          for (var k0 = 0; k0 < K; k0 += KC) {
+            workgroupBarrier();
+            for (var e = lid; e < KC * F; e += WGS) {
+              var v = 0.0;
+              if (k0 * F + e < K * F) { v = W1[k0 * F + e]; }
+              wS[e] = v;
+            }
+            workgroupBarrier();
+            if (live) {
+              for (var k = 0; k < KC; k++) {
+                let hb = lane * POOL + q + k0 + k;
+                let wb = k * F + grp * CP;
+                ${tileStep(cp).replaceAll("hS[hb + ", "xS[hb + POOL * ")}
+              }
+            }
+          }
+          // The bias is the same for every pool position: added to each before the max.
+          ${
+      Array.from({ length: PT }, (_, m) =>
+        Array.from({ length: cp }, (_, j) =>
+          `a_${m}_${j} += B1[grp * CP + ${j}];`).join(" ")).join("\n")
+    }
+          ${update.join("\n")}
+        }
+        ${epilogue.join("\n")}
       }
     `;
   }
@@ -809,7 +878,7 @@ export function frontEndWebGpu(
   const fn = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [w1, b1, w2, b2] = args as tf.Tensor[];
     const save = args[4] as tf.GradSaveFunc;
-    const p1 = run(new Conv1Program(g, n), [x, w1, b1], uni(n * lp * f));
+    const p1 = run(new Conv1Program(g, n), [x, w1, b1], uni(n));
     const p2 = run(new Conv2Program(g, n), [p1, w2, b2], uni(n));
     save([x, w2, p1, p2]);
     const value = tf.reshape(tf.slice(p2, [0, 0, 0], [n, lp, gr]), [b, windows, lp * gr]);
