@@ -243,9 +243,9 @@ Deno.test("webgpu front-end: windows per call follow the device's storage buffer
   // The paper's geometry: 320 pooled positions × 2·40 packed conv1 values × 4 bytes per window.
   assert.equal(webgpuWindowsPerCall(PAPER, 134217728), 1310); // WebGPU's default 128 MiB
   assert.equal(webgpuWindowsPerCall(PAPER, 2 ** 31 - 1), 20971); // a GPU's 2 GiB
-  // One partial sum of dW2 (K·F·F = 64,000 values) is the floor: 2 windows fit in it.
-  assert.equal(webgpuWindowsPerCall(PAPER, 64000 * 4), 2);
-  assert.equal(webgpuWindowsPerCall(PAPER, 64000 * 4 - 1), 0);
+  // One partial sum of dW2 and db2 (K·F·F + F = 64,040 values) is the floor: 2 windows fit.
+  assert.equal(webgpuWindowsPerCall(PAPER, 64040 * 4), 2);
+  assert.equal(webgpuWindowsPerCall(PAPER, 64040 * 4 - 1), 0);
 });
 
 webgpuTest(

@@ -56,7 +56,7 @@ webgpuTest("profile-webgpu: a training step's programs are timed on the adapter"
       "Conv2GradProgram",
       "H1GradProgram",
       "Dw2PartialsProgram",
-      "PartialsProgram",
+      "Dw1PartialsProgram",
       "GruForwardProgram",
       "GruBackwardProgram",
     ]

@@ -18,13 +18,13 @@
  *   pre-activations `[N, L/pool, F]` (only the argmax channel of a group, only where the ReLU
  *   passed); {@link H1GradProgram} is conv2's transpose onto h1, masked by conv1's ReLU
  *   (h1 > 0), which is the gradient of the pooled conv1 pre-activation;
- *   {@link Dw2PartialsProgram} and {@link PartialsProgram} reduce dW2 and the other three
+ *   {@link Dw2PartialsProgram} (dW2, db2) and {@link Dw1PartialsProgram} (dW1, db1) reduce the
  *   weight gradients over chunks of whole windows (about {@link CHUNK} window positions each),
  *   and one {@link SumRowsProgram} per weight adds the chunks up into its own shape.
  *
- * conv2 and its two gradients are 92 % of the paper model's arithmetic; their programs are
- * register-tiled through workgroup memory ({@link TP}, {@link Dw2PartialsProgram}), the rest
- * are one invocation per output value.
+ * Every program but the two element-wise ones (the gradient's spreading, the sums over chunks)
+ * is register-tiled through workgroup memory ({@link TP}); conv2 and its two gradients are 92 %
+ * of the paper model's arithmetic.
  *
  * conv1 is computed per window, as `naiveFrontEnd` does. conv2 shares the interior of
  * overlapping windows ({@link sharing}): a window computes its edges and one hop's worth of its
@@ -106,7 +106,7 @@ export function webgpuWindowsPerCall(g: FrontEndGeometry, limit = bindingLimit()
   const lp = g.windowSamples / g.pool;
   const perWindow = lp * 2 * g.filters * 4; // the largest per-window buffer, in bytes
   const byActivations = Math.floor(limit / perWindow);
-  const perChunk = Math.max(partialWidth(g), g.kernel * g.filters * g.filters) * 4;
+  const perChunk = (g.kernel * g.filters * g.filters + g.filters) * 4; // dW2 and db2
   const byPartials = Math.floor(limit / perChunk) * windowsPerChunk(g);
   return Math.max(0, Math.min(byActivations, byPartials));
 }
@@ -660,14 +660,15 @@ function dw2Blocking(g: FrontEndGeometry) {
  * two position-major matrices per tap. A workgroup owns one chunk and KB taps; per slab of TT
  * positions of a window it stages D2 (TT × F) and the h1 rows the taps see ((TT + KB − 1) × F)
  * in workgroup memory, and each invocation accumulates a BI × BI channel block for each tap in
- * scalar registers (BI + KB·BI reads per KB·BI² multiply-adds). Inputs `P1`, `D2`; `count` =
- * N windows. Output `[R, K·F·F]`.
+ * scalar registers (BI + KB·BI reads per KB·BI² multiply-adds). db2 = Σ_t D2[t, o] is summed
+ * on the way (written by the workgroups of taps 0–1). Inputs `P1`, `D2`; `count` = N windows.
+ * Output `[R, K·F·F + F]`: dW2, then db2.
  */
 class Dw2PartialsProgram extends FlatProgram {
   variableNames = ["P1", "D2"];
   private b: ReturnType<typeof dw2Blocking>;
   constructor(g: FrontEndGeometry, chunks: number) {
-    super("Dw2Partials", g, [chunks, g.kernel * g.filters * g.filters], 0);
+    super("Dw2Partials", g, [chunks, g.kernel * g.filters * g.filters + g.filters], 0);
     this.b = dw2Blocking(g);
     this.workgroupSize = [this.b.threads, 1, 1];
     this.dispatch = gridFor(chunks * Math.ceil(g.kernel / KB));
@@ -676,7 +677,14 @@ class Dw2PartialsProgram extends FlatProgram {
     const { bi, nb, threads } = this.b;
     const f = this.g.filters;
     const acc: string[] = [], step: string[] = [], out: string[] = [];
-    for (let q = 0; q < bi; q++) step.push(`let d_${q} = dS[j * F + ob + ${q}];`);
+    for (let q = 0; q < bi; q++) {
+      // db2 = Σ D2 rides along: every invocation sums its BI columns, one row of them writes.
+      acc.push(`var s_${q} = 0.0;`);
+      step.push(`let d_${q} = dS[j * F + ob + ${q}]; s_${q} += d_${q};`);
+      out.push(`if (k0 == 0 && ib == 0 && ob + ${q} < F) {
+        result[r * PW + K * F * F + ob + ${q}] = s_${q};
+      }`);
+    }
     for (let kk = 0; kk < KB; kk++) {
       for (let p = 0; p < bi; p++) {
         step.push(`let h_${kk}_${p} = hS[(j + ${kk}) * F + ib + ${p}];`);
@@ -684,7 +692,7 @@ class Dw2PartialsProgram extends FlatProgram {
           acc.push(`var a_${kk}_${p}_${q} = 0.0;`);
           step.push(`a_${kk}_${p}_${q} = fma(h_${kk}_${p}, d_${q}, a_${kk}_${p}_${q});`);
           out.push(`if (k0 + ${kk} < K && ib + ${p} < F && ob + ${q} < F) {
-            result[r * K * F * F + ((k0 + ${kk}) * F + ib + ${p}) * F + ob + ${q}] = a_${kk}_${p}_${q};
+            result[r * PW + ((k0 + ${kk}) * F + ib + ${p}) * F + ob + ${q}] = a_${kk}_${p}_${q};
           }`);
         }
       }
@@ -698,6 +706,7 @@ class Dw2PartialsProgram extends FlatProgram {
       const WGS : i32 = ${threads};
       const CW : i32 = ${windowsPerChunk(this.g)};
       const KBLOCKS : i32 = ${Math.ceil(this.g.kernel / KB)};
+      const PW : i32 = K * F * F + F;
       // Padded by BI: blocks past F read (and discard) a few extra values.
       var<workgroup> dS : array<f32, ${TT * f + bi}>;
       var<workgroup> hS : array<f32, ${(TT + KB - 1) * f + bi}>;
@@ -749,65 +758,106 @@ class Dw2PartialsProgram extends FlatProgram {
   }
 }
 
+/** dW1's blocking: an invocation owns BK taps × BF filters. */
+function dw1Blocking(g: FrontEndGeometry) {
+  const bk = Math.max(5, Math.ceil(g.kernel / 16)), bf = Math.max(5, Math.ceil(g.filters / 16));
+  const nk = Math.ceil(g.kernel / bk), nf = Math.ceil(g.filters / bf);
+  return { bk, bf, nk, nf, threads: nk * nf };
+}
+
 /**
- * Partial sums of the other weight gradients over chunks of whole windows
- * ({@link windowsPerChunk}; rows n·LP + t). Output `[R, P]`, P = F (db2) + K·F (dW1) + F
- * (db1), one invocation per element. Inputs: `X` the signal, `P1`, `D2` (conv2 pre-activation
- * gradient), `Z1` (pooled conv1 pre-activation gradient); `count` = R·P, `windows` per row.
- * dW1[k, f] = Σ Z1[p, f]·x[p·POOL + a + k − PL] with a the pool's argmax; the biases sum D2
- * and Z1. These are K·F + 2F of the K·F·F + K·F + 2F weights, with a loop per element that
- * {@link Dw2PartialsProgram}'s tiling would not pay for.
+ * Partial sums of dW1 and db1 over chunks of whole windows ({@link windowsPerChunk}):
+ * dW1[k, f] = Σ_p Z1[p, f]·x[p·POOL + a + k − PL] with a the pool's argmax for (p, f) (the
+ * window's own samples, zero outside it), db1[f] = Σ_p Z1[p, f]. A workgroup owns one chunk; per
+ * slab of TT pooled positions of a window it stages Z1, the argmaxes and the slab's samples in
+ * workgroup memory, and each invocation accumulates a BK × BF block in scalar registers. Inputs
+ * `X` the signal, `P1`, `Z1` (pooled conv1 pre-activation gradient); `count` = N windows,
+ * `windows` per row. Output `[R, K·F + F]`: dW1, then db1.
  */
-class PartialsProgram extends FlatProgram {
-  variableNames = ["X", "P1", "D2", "Z1"];
+class Dw1PartialsProgram extends FlatProgram {
+  variableNames = ["X", "P1", "Z1"];
+  private b: ReturnType<typeof dw1Blocking>;
   constructor(g: FrontEndGeometry, chunks: number) {
-    super("Partials", g, [chunks, partialWidth(g)], chunks * partialWidth(g));
+    super("Dw1Partials", g, [chunks, g.kernel * g.filters + g.filters], 0);
+    this.b = dw1Blocking(g);
+    this.workgroupSize = [this.b.threads, 1, 1];
+    this.dispatch = gridFor(chunks);
   }
   getUserCode(): string {
+    const { bk, bf, nf, threads } = this.b;
+    const f = this.g.filters, xs = TT * this.g.pool + this.g.pool + this.g.kernel - 2;
+    const acc: string[] = [], step: string[] = [], out: string[] = [];
+    for (let q = 0; q < bf; q++) {
+      acc.push(`var s_${q} = 0.0;`);
+      step.push(`let z_${q} = zS[j * F + fb + ${q}]; s_${q} += z_${q};`);
+      step.push(`let x_${q} = j * POOL + i32(aS[j * F + fb + ${q}]) + kb;`);
+      out.push(`if (kb == 0 && fb + ${q} < F) { result[r * PW + K * F + fb + ${q}] = s_${q}; }`);
+      for (let p = 0; p < bk; p++) {
+        acc.push(`var a_${p}_${q} = 0.0;`);
+        step.push(`a_${p}_${q} = fma(z_${q}, xS[x_${q} + ${p}], a_${p}_${q});`);
+        out.push(`if (kb + ${p} < K && fb + ${q} < F) {
+          result[r * PW + (kb + ${p}) * F + fb + ${q}] = a_${p}_${q};
+        }`);
+      }
+    }
     return `
       ${constants(this.g)}
-      const PW : i32 = ${partialWidth(this.g)};
+      const TT : i32 = ${TT};
+      const NF : i32 = ${nf};
+      const BK : i32 = ${bk};
+      const BF : i32 = ${bf};
+      const XS : i32 = ${xs};
+      const WGS : i32 = ${threads};
       const CW : i32 = ${windowsPerChunk(this.g)};
+      const PW : i32 = K * F + F;
+      // Padded: blocks past K or F read (and discard) a few extra values.
+      var<workgroup> zS : array<f32, ${TT * f + bf}>;
+      var<workgroup> aS : array<f32, ${TT * f + bf}>;
+      var<workgroup> xS : array<f32, ${xs + bk}>;
       fn main(index : i32) {
-        if (index >= uniforms.count) { return; }
-        let e = index % PW;
-        let r = index / PW;
+        let wg = i32(workgroupId.y * numWorkgroups.x + workgroupId.x);
+        let lid = i32(localIndex);
+        let r = wg;
+        let kb = (lid / NF) * BK;
+        let fb = (lid % NF) * BF;
         let n0 = r * CW;
-        let n1 = min(n0 + CW, uniforms.p1Shape.x);
-        let r0 = n0 * LP;
-        let r1 = n1 * LP;
-        var acc = 0.0;
-        if (e < F) {
-          for (var row = r0; row < r1; row++) { acc += D2[row * F + e]; }
-        } else if (e < F + K * F) {
-          let e1 = e - F;
-          let k = e1 / F;
-          let f = e1 % F;
-          for (var row = r0; row < r1; row++) {
-            let z = Z1[row * F + f];
-            if (z != 0.0) {
-              let n = row / LP;
-              let s = (row % LP) * POOL + i32(P1[row * 2 * F + F + f]) + k - PL;
-              if (s >= 0 && s < WIN) {
-                let b = n / uniforms.windows;
-                acc += z * X[b * uniforms.xShape.y + (n % uniforms.windows) * HOP + s];
+        let n1 = min(n0 + CW, uniforms.count);
+        ${acc.join(" ")}
+        for (var n = n0; n < n0 + CW; n++) {
+          let live = n < n1;
+          let start = (n / uniforms.windows) * uniforms.xShape.y + (n % uniforms.windows) * HOP;
+          for (var t0 = 0; t0 < LP; t0 += TT) {
+            for (var e = lid; e < TT * F; e += WGS) {
+              let t = t0 + e / F;
+              var z = 0.0;
+              var a = 0.0;
+              if (live && t < LP) {
+                z = Z1[(n * LP + t0) * F + e];
+                a = P1[(n * LP + t) * 2 * F + F + e % F];
               }
+              zS[e] = z;
+              aS[e] = a;
             }
+            // Samples t0·POOL − PL + e of the window: what positions t0 … t0 + TT − 1 see.
+            for (var e = lid; e < XS; e += WGS) {
+              let sample = t0 * POOL - PL + e;
+              var v = 0.0;
+              if (live && sample >= 0 && sample < WIN) { v = X[start + sample]; }
+              xS[e] = v;
+            }
+            workgroupBarrier();
+            for (var j = 0; j < TT; j++) {
+              ${step.join("\n")}
+            }
+            workgroupBarrier();
           }
-        } else {
-          let f = e - F - K * F;
-          for (var row = r0; row < r1; row++) { acc += Z1[row * F + f]; }
         }
-        result[index] = acc;
+        if (r * CW < uniforms.count) {
+          ${out.join("\n")}
+        }
       }
     `;
   }
-}
-
-/** Elements of one row of {@link PartialsProgram}'s output: db2, dW1, db1. */
-function partialWidth(g: FrontEndGeometry): number {
-  const k = g.kernel, f = g.filters;
-  return f + k * f + f;
 }
 
 /**
@@ -892,14 +942,12 @@ export function frontEndWebGpu(
           const z1 = run(new H1GradProgram(g, n), [d2, sw2, sp1], uni(n));
           const chunks = Math.ceil(n / windowsPerChunk(g));
           const q2 = run(new Dw2PartialsProgram(g, chunks), [sp1, d2], uni(n));
-          const pw = partialWidth(g);
-          const q = run(new PartialsProgram(g, chunks), [sx, sp1, d2, z1], uni(chunks * pw));
-          const o1 = f, ob1 = o1 + k * f;
+          const q1 = run(new Dw1PartialsProgram(g, chunks), [sx, sp1, z1], uni(n));
           return [
-            run(new SumRowsProgram([k, 1, f], o1), [q]),
-            run(new SumRowsProgram([f], ob1), [q]),
+            run(new SumRowsProgram([k, 1, f], 0), [q1]),
+            run(new SumRowsProgram([f], k * f), [q1]),
             run(new SumRowsProgram([k, f, f], 0), [q2]),
-            run(new SumRowsProgram([f], 0), [q]),
+            run(new SumRowsProgram([f], k * f * f), [q2]),
           ];
         }),
     };
