@@ -116,6 +116,13 @@ webgpuTest("webgpu front-end: output and weight gradients equal naiveFrontEnd on
       windows: 3,
       g: { windowSamples: 128, hopSamples: 32, kernel: 50, filters: 64, pool: 2, channelPool: 8 },
     },
+    // Tiny windows, many of them: 70,000 one-tile windows pass WebGPU's 65,535 workgroups per
+    // dimension, so the tiled programs run on a two-dimensional grid.
+    {
+      b: 1,
+      windows: 70000,
+      g: { windowSamples: 8, hopSamples: 4, kernel: 3, filters: 2, pool: 2, channelPool: 1 },
+    },
     // The paper's sizes, few windows (lavapipe is slow): all full (the last 3 of a row).
     { b: 1, windows: 2, g: PAPER },
     // Rows long enough that windows take their interior from their neighbours (frontend_

@@ -53,6 +53,10 @@ webgpuTest("webgpu GRU: output and all gradients equal the autodiff reference on
     { b: 2, nw: 20, d: 6, u: 128, scale: 0.1 },
     // Wider than one workgroup (256): each invocation loops over several units.
     { b: 2, nw: 20, d: 3, u: 260, scale: 0.06 },
+    // Long enough that loops over 128 units inside the loop over 300 steps would pass Mesa's
+    // lavapipe limit of 65,535 loop iterations per invocation, past which it silently stops
+    // looping (gallivm's LP_MAX_TGSI_LOOP_ITERATIONS, shared by all loops of a shader).
+    { b: 1, nw: 300, d: 4, u: 128, scale: 0.1 },
   ];
   for (const s of shapes) {
     await initBackend("cpu");
@@ -105,6 +109,32 @@ webgpuTest(
       assert.ok(opsLong > opsShort + 60 * 10, `tfjs ops: ${opsShort} → ${opsLong}`);
     } finally {
       setOwnKernels(true);
+    }
+  },
+);
+
+webgpuTest(
+  "webgpu GRU: on a software adapter, a sequence past its loop limit is refused, not computed",
+  async () => {
+    const info = await initBackend("webgpu");
+    if (!info.adapter?.software) {
+      console.log(`not a software adapter (${info.device}): no loop limit to check`);
+      return;
+    }
+    // 4,000 steps of 128 units: past lavapipe's 65,535 loop iterations per invocation (the
+    // forward program went wrong from 3,856 steps before the guard existed).
+    const [b, nw, d, u] = [1, 4000, 2, 128];
+    const x = tf.tensor3d(noise(b * nw * d, 1), [b, nw, d]);
+    const k = tf.tensor2d(noise(d * 3 * u, 2, 0.3), [d, 3 * u]);
+    const r = tf.tensor2d(noise(u * 3 * u, 3, 0.1), [u, 3 * u]);
+    const bias = tf.tensor1d(noise(3 * u, 4, 0.1));
+    try {
+      assert.throws(
+        () => gru(x, k, r, bias),
+        /GruForwardProgram would loop \d+ times per invocation/,
+      );
+    } finally {
+      tf.dispose([x, k, r, bias]);
     }
   },
 );

@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import type { BackendName } from "./types.ts";
 import { registerWasmKernelFixes } from "./wasm_kernels.ts";
+import { setSoftwareAdapter } from "./webgpu_program.ts";
 
 /** The backend names accepted by {@link initBackend}, for CLI validation and help texts. */
 export const BACKEND_NAMES: readonly BackendName[] = [
@@ -159,6 +160,7 @@ async function initWebgpu(requireHardware: boolean): Promise<BackendInfo> {
     throw new Error(`tfjs webgpu backend failed to initialise on ${text}`);
   }
   await tf.ready();
+  setSoftwareAdapter(software);
   return {
     backend: "webgpu",
     device: `webgpu: ${text}${software ? " (software)" : ""}`,

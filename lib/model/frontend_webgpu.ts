@@ -53,9 +53,14 @@ const WG = 64;
  */
 export const CHUNK = 4096;
 
-/** Whole windows per partial sum (a chunk never splits a window: no index division inside). */
+/**
+ * Whole windows per partial sum (a chunk never splits a window: no index division inside): about
+ * {@link CHUNK} positions, counting a window as the slabs of {@link TT} positions the programs
+ * loop over, so a chunk of short windows loops no longer than one of long ones (on Mesa's
+ * software adapter, 4,096 windows of 4 positions passed its loop limit).
+ */
 function windowsPerChunk(g: FrontEndGeometry): number {
-  return Math.max(1, Math.floor(CHUNK / (g.windowSamples / g.pool)));
+  return Math.max(1, Math.floor(CHUNK / (Math.ceil(g.windowSamples / g.pool / TT) * TT)));
 }
 
 /** WebGPU's guaranteed `maxComputeWorkgroupsPerDimension`. */
@@ -198,6 +203,15 @@ function keyOf(name: string, g: FrontEndGeometry): string {
     `${g.pool}_${g.channelPool}`;
 }
 
+/**
+ * Loop iterations of `n` passes through a loop of `body` iterations each (webgpu_program.ts's
+ * `loopIterations`), counted as Mesa's software adapter counts them: each run of a loop costs
+ * its iterations plus one (the exit test), each barrier one (measured with gru_webgpu.ts).
+ */
+function loop(iterations: number, body = 0): number {
+  return iterations + 1 + iterations * body;
+}
+
 /** Common fields: flat index, `uniforms.size` invocations (not always the output's size). */
 abstract class FlatProgram implements Program {
   abstract variableNames: string[];
@@ -207,6 +221,7 @@ abstract class FlatProgram implements Program {
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [WG, 1, 1];
   uniforms = "count : i32, windows : i32, ";
+  loopIterations?: number;
 
   constructor(name: string, protected g: FrontEndGeometry, outputShape: number[], count: number) {
     this.outputShape = outputShape;
@@ -235,6 +250,11 @@ class Conv1Program extends FlatProgram {
     this.kc = Math.max(1, Math.min(g.kernel, Math.floor(CHUNK_WEIGHTS / g.filters)));
     this.workgroupSize = [NL * (g.filters / g.channelPool), 1, 1];
     this.dispatch = gridFor(n * Math.ceil(lp / TP));
+    const wgs = this.workgroupSize[0], kc = this.kc, f = g.filters;
+    const xs = TP * g.pool + g.kernel - 1;
+    const chunk = loop(Math.ceil((kc * f) / wgs)) + 2 + loop(kc);
+    this.loopIterations = loop(Math.ceil(xs / wgs)) +
+      loop(g.pool, loop(Math.ceil(g.kernel / kc), chunk));
   }
   getUserCode(): string {
     const cp = this.g.channelPool, kc = this.kc;
@@ -401,6 +421,12 @@ abstract class TiledProgram extends FlatProgram {
     this.t = tiling(g);
     this.workgroupSize = [this.t.threads, 1, 1];
     this.dispatch = gridFor(n * Math.ceil(g.windowSamples / g.pool / TP));
+    const { kc, cc, sl, threads } = this.t, f = g.filters;
+    const chunk = loop(Math.ceil((cc * sl) / threads)) + loop(Math.ceil((kc * cc * f) / threads)) +
+      2 + loop(kc, loop(cc));
+    // The loops over chunks, and Conv2Program's copies to M neighbours for each of PT positions.
+    this.loopIterations = loop(Math.ceil(f / cc), loop(Math.ceil(g.kernel / kc), chunk)) +
+      PT * loop(sharing(g).m);
   }
   protected tileConstants(): string {
     const { kc, cc, sl, threads } = this.t;
@@ -526,6 +552,7 @@ class Conv2GradProgram extends FlatProgram {
   constructor(g: FrontEndGeometry, n: number) {
     const lp = g.windowSamples / g.pool;
     super("Conv2Grad", g, [n, lp, g.filters], n * lp * g.filters);
+    this.loopIterations = loop(sharing(g).m);
   }
   getUserCode(): string {
     return `
@@ -672,6 +699,13 @@ class Dw2PartialsProgram extends FlatProgram {
     this.b = dw2Blocking(g);
     this.workgroupSize = [this.b.threads, 1, 1];
     this.dispatch = gridFor(chunks * Math.ceil(g.kernel / KB));
+    const f = g.filters, wgs = this.b.threads;
+    const slab = loop(Math.ceil((TT * f) / wgs)) + loop(Math.ceil(((TT + KB - 1) * f) / wgs)) + 2 +
+      loop(TT);
+    this.loopIterations = loop(
+      windowsPerChunk(g),
+      loop(Math.ceil(g.windowSamples / g.pool / TT), slab),
+    );
   }
   getUserCode(): string {
     const { bi, nb, threads } = this.b;
@@ -782,6 +816,13 @@ class Dw1PartialsProgram extends FlatProgram {
     this.b = dw1Blocking(g);
     this.workgroupSize = [this.b.threads, 1, 1];
     this.dispatch = gridFor(chunks);
+    const f = g.filters, wgs = this.b.threads;
+    const xs = TT * g.pool + g.pool + g.kernel - 2;
+    const slab = loop(Math.ceil((TT * f) / wgs)) + loop(Math.ceil(xs / wgs)) + 2 + loop(TT);
+    this.loopIterations = loop(
+      windowsPerChunk(g),
+      loop(Math.ceil(g.windowSamples / g.pool / TT), slab),
+    );
   }
   getUserCode(): string {
     const { bk, bf, nf, threads } = this.b;
@@ -872,7 +913,10 @@ class SumRowsProgram implements Program {
   dispatch: [number, number, number];
   workgroupSize: [number, number, number] = [WG, 1, 1];
 
-  constructor(shape: number[], private offset: number) {
+  loopIterations: number;
+
+  constructor(shape: number[], private offset: number, rows: number) {
+    this.loopIterations = loop(rows);
     this.outputShape = shape;
     const n = shape.reduce((a, d) => a * d, 1);
     this.dispatch = dispatchFor(n);
@@ -944,10 +988,10 @@ export function frontEndWebGpu(
           const q2 = run(new Dw2PartialsProgram(g, chunks), [sp1, d2], uni(n));
           const q1 = run(new Dw1PartialsProgram(g, chunks), [sx, sp1, z1], uni(n));
           return [
-            run(new SumRowsProgram([k, 1, f], 0), [q1]),
-            run(new SumRowsProgram([f], k * f), [q1]),
-            run(new SumRowsProgram([k, f, f], 0), [q2]),
-            run(new SumRowsProgram([f], k * f * f), [q2]),
+            run(new SumRowsProgram([k, 1, f], 0, chunks), [q1]),
+            run(new SumRowsProgram([f], k * f, chunks), [q1]),
+            run(new SumRowsProgram([k, f, f], 0, chunks), [q2]),
+            run(new SumRowsProgram([f], k * f * f, chunks), [q2]),
           ];
         }),
     };

@@ -39,6 +39,50 @@ function workgroupFor(u: number): number {
   return Math.min(u, 256);
 }
 
+/** Units per block of {@link unrolled}. */
+const UNROLL = 32;
+
+/**
+ * WGSL running `body(k)` for k = 0 … u − 1 (`body` gets a WGSL expression for k): a loop over
+ * blocks of {@link UNROLL} units, written out within a block, then the rest written out. Loops
+ * over the units inside the loop over the time steps count against Mesa's software adapter's
+ * limit of 65,535 iterations per invocation (webgpu_program.ts's SOFTWARE_LOOP_LIMIT), which
+ * one iteration per unit reached at ~250 steps; blocks of 32 move it to ~6,000 steps while
+ * keeping the shaders small enough to compile quickly there (fully written out, the paper's GRU
+ * took 13 s instead of 5 s to compile on lavapipe). A GPU compiler gets straight-line blocks.
+ */
+function unrolled(u: number, body: (k: string) => string): string {
+  const blocks = Math.floor(u / UNROLL) * UNROLL;
+  const lines: string[] = [];
+  if (blocks > 0) {
+    lines.push(`for (var k0 = 0; k0 < ${blocks}; k0 += ${UNROLL}) {`);
+    for (let c = 0; c < UNROLL; c++) lines.push(body(`k0 + ${c}`));
+    lines.push("}");
+  }
+  for (let k = blocks; k < u; k++) lines.push(body(String(k)));
+  return lines.join("\n");
+}
+
+/**
+ * The loop iterations of an invocation looping over `nw` steps, each step with `blockLoops`
+ * loops over its units (⌈u / wg⌉ of them) that run {@link unrolled}'s block loop, `plain` loops
+ * over its units that do not and `barriers` workgroup barriers, plus one loop over its units
+ * before the steps. Counted as lavapipe counts them, measured: a loop costs its iterations plus
+ * one (its exit test), and the forward program, 15 per step by that rule, went wrong past
+ * 3,855 steps of 128 units, i.e. 17 per step: one more per barrier.
+ */
+function recurrenceLoops(
+  nw: number,
+  u: number,
+  wg: number,
+  counts: { blockLoops: number; plain: number; barriers: number },
+): number {
+  const ju = Math.ceil(u / wg), blocks = Math.floor(u / UNROLL);
+  const step = 1 + counts.barriers + counts.plain * (ju + 1) +
+    counts.blockLoops * (ju + 1 + ju * (blocks + 1));
+  return ju + 2 + nw * step + 1;
+}
+
 /**
  * WGSL helpers. tanh through exp(−2|a|) stays finite for any |a| (exp(2a) overflows to inf/inf
  * = NaN past a ≈ 44 on some drivers); tfjs's webgpu tanh uses the same form.
@@ -70,11 +114,18 @@ class GruForwardProgram implements Program {
   dispatch: [number, number, number];
   workgroupSize: [number, number, number];
 
+  loopIterations: number;
+
   constructor(b: number, nw: number, private u: number) {
     this.outputShape = [b, nw, 4 * u];
     this.workgroupSize = [workgroupFor(u), 1, 1];
     this.dispatch = [b, 1, 1];
     this.shaderKey = `emoGruForward_${u}_${this.workgroupSize[0]}`;
+    this.loopIterations = recurrenceLoops(nw, u, this.workgroupSize[0], {
+      blockLoops: 2,
+      plain: 0,
+      barriers: 2,
+    });
   }
 
   getUserCode(): string {
@@ -99,11 +150,11 @@ class GruForwardProgram implements Program {
           for (var j = lid; j < U; j += WG) {
             var az = P[p + j] + bias[j];
             var ar = P[p + U + j] + bias[U + j];
-            for (var k = 0; k < U; k++) {
-              let hk = hS[k];
-              az += hk * R[k * 3 * U + j];
-              ar += hk * R[k * 3 * U + U + j];
-            }
+            ${
+      unrolled(u, (k) =>
+        `{ let hk = hS[${k}]; az += hk * R[(${k}) * ${3 * u} + j]; ` +
+        `ar += hk * R[(${k}) * ${3 * u} + ${u} + j]; }`)
+    }
             let z = sigmoidF(az);
             let r = sigmoidF(ar);
             zS[j] = z;
@@ -114,9 +165,7 @@ class GruForwardProgram implements Program {
           workgroupBarrier();
           for (var j = lid; j < U; j += WG) {
             var ac = P[p + 2 * U + j] + bias[2 * U + j];
-            for (var k = 0; k < U; k++) {
-              ac += rhS[k] * R[k * 3 * U + 2 * U + j];
-            }
+            ${unrolled(u, (k) => `ac += rhS[${k}] * R[(${k}) * ${3 * u} + ${2 * u} + j];`)}
             let c = tanhF(ac);
             let h = c + zS[j] * (hS[j] - c);
             hS[j] = h;
@@ -149,11 +198,18 @@ class GruBackwardProgram implements Program {
   dispatch: [number, number, number];
   workgroupSize: [number, number, number];
 
+  loopIterations: number;
+
   constructor(b: number, nw: number, private u: number) {
     this.outputShape = [b, nw, 3 * u];
     this.workgroupSize = [workgroupFor(u), 1, 1];
     this.dispatch = [b, 1, 1];
     this.shaderKey = `emoGruBackward_${u}_${this.workgroupSize[0]}`;
+    this.loopIterations = recurrenceLoops(nw, u, this.workgroupSize[0], {
+      blockLoops: 2,
+      plain: 1,
+      barriers: 3,
+    });
   }
 
   getUserCode(): string {
@@ -195,9 +251,7 @@ class GruBackwardProgram implements Program {
           workgroupBarrier();
           for (var j = lid; j < U; j += WG) {
             var drh = 0.0;
-            for (var k = 0; k < U; k++) {
-              drh += dcS[k] * RT[(2 * U + k) * U + j];
-            }
+            ${unrolled(u, (k) => `drh += dcS[${k}] * RT[(${2 * u} + ${k}) * ${u} + j];`)}
             let r = S[o + 2 * U + j];
             var hp = 0.0;
             if (t > 0) { hp = S[o - 4 * U + j]; }
@@ -209,9 +263,13 @@ class GruBackwardProgram implements Program {
           workgroupBarrier();
           for (var j = lid; j < U; j += WG) {
             var dh = gS[j] * S[o + U + j] + drhS[j] * S[o + 2 * U + j];
-            for (var k = 0; k < U; k++) {
-              dh += dzS[k] * RT[k * U + j] + drS[k] * RT[(U + k) * U + j];
-            }
+            ${
+      unrolled(
+        u,
+        (k) =>
+          `dh += dzS[${k}] * RT[(${k}) * ${u} + j] + drS[${k}] * RT[(${u} + ${k}) * ${u} + j];`,
+      )
+    }
             dhS[j] = dh;
           }
           workgroupBarrier();
@@ -236,7 +294,10 @@ class GruRecurrentGradProgram implements Program {
   workgroupSize: [number, number, number] = [64, 1, 1];
   size = true;
 
-  constructor(private u: number) {
+  loopIterations: number;
+
+  constructor(private u: number, nb: number, nw: number) {
+    this.loopIterations = nb + 1 + nb * nw; // the loops over utterances and steps, with exits
     this.outputShape = [u, 3 * u];
     this.dispatchLayout = { x: [0, 1] };
     this.dispatch = [Math.ceil((3 * u * u) / this.workgroupSize[0]), 1, 1];
@@ -303,7 +364,7 @@ export function gruWebGpu(
           const dProj = tf.reshape(dG, [b * nw, 3 * u]);
           const dx = tf.reshape(tf.matMul(dProj, sk, false, true), [b, nw, d]);
           const dk = tf.matMul(tf.reshape(sx, [b * nw, d]), dProj, true, false);
-          const dr = run(new GruRecurrentGradProgram(u), [s, dG]);
+          const dr = run(new GruRecurrentGradProgram(u, b, nw), [s, dG]);
           return [dx, dk, dr, tf.sum(dProj, 0)];
         }),
     };

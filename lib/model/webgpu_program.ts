@@ -27,7 +27,28 @@ export interface Program {
   size?: boolean;
   /** Program-defined uniform fields, WGSL struct member syntax (`alpha : f32, `). */
   uniforms?: string;
+  /**
+   * An upper bound on the loop iterations (all loops together) of one invocation, for
+   * {@link SOFTWARE_LOOP_LIMIT}; programs without loops leave it out.
+   */
+  loopIterations?: number;
   getUserCode(): string;
+}
+
+/**
+ * Mesa's software adapter (lavapipe, llvmpipe's shader compiler gallivm) stops every loop of an
+ * invocation once all its loops together have run 65,535 iterations
+ * (`LP_MAX_TGSI_LOOP_ITERATIONS`, "shared between every loop"), without an error: the program
+ * then computes wrong values. Seen here with a GRU over 300 steps (128 units looped per step).
+ * GPU drivers have no such limit.
+ */
+export const SOFTWARE_LOOP_LIMIT = 65535;
+
+let softwareAdapter = false;
+
+/** Records whether the webgpu backend now active runs on a software adapter (backend.ts). */
+export function setSoftwareAdapter(software: boolean): void {
+  softwareAdapter = software;
 }
 
 /** A program-defined uniform value, in the order of {@link Program.uniforms}. */
@@ -48,13 +69,22 @@ interface WebGpuBackendLike {
 
 /**
  * Runs `program` on the active webgpu backend (call only while it is active) and returns its
- * float32 output as a tensor owned by the current tidy scope.
+ * float32 output as a tensor owned by the current tidy scope. Refuses, on a software adapter, a
+ * program whose loops would pass {@link SOFTWARE_LOOP_LIMIT}.
  */
 export function runProgram(
   program: Program,
   inputs: tf.Tensor[],
   uniforms?: UniformValue[],
 ): tf.Tensor {
+  const loops = program.loopIterations ?? 0;
+  if (softwareAdapter && loops > SOFTWARE_LOOP_LIMIT) {
+    throw new Error(
+      `${program.constructor.name} would loop ${loops} times per invocation, past the ` +
+        `${SOFTWARE_LOOP_LIMIT} after which Mesa's software WebGPU adapter silently stops ` +
+        "looping (wrong values): use --backend wasm, a GPU, or shorter inputs",
+    );
+  }
   const backend = tf.backend() as unknown as WebGpuBackendLike;
   const info = backend.runWebGPUProgram(program, inputs, "float32", uniforms);
   return tf.engine().makeTensorFromTensorInfo(info);
