@@ -755,7 +755,10 @@ class Dw2PartialsProgram extends FlatProgram {
         // Uniform bounds (every invocation runs every barrier); past N nothing is loaded.
         let n1 = min(n0 + CW, uniforms.count);
         ${acc.join(" ")}
-        for (var n = n0; n < n0 + CW; n++) {
+        // A constant trip count: the barriers inside stay in uniform control flow (WGSL's
+        // uniformity analysis counts n0, from the workgroup id in a private variable, as varying).
+        for (var w = 0; w < CW; w++) {
+          let n = n0 + w;
           let live = n < n1;
           let full = isFull(n);
           for (var t0 = 0; t0 < LP; t0 += TT) {
@@ -864,7 +867,10 @@ class Dw1PartialsProgram extends FlatProgram {
         let n0 = r * CW;
         let n1 = min(n0 + CW, uniforms.count);
         ${acc.join(" ")}
-        for (var n = n0; n < n0 + CW; n++) {
+        // A constant trip count: the barriers inside stay in uniform control flow (WGSL's
+        // uniformity analysis counts n0, from the workgroup id in a private variable, as varying).
+        for (var w = 0; w < CW; w++) {
+          let n = n0 + w;
           let live = n < n1;
           let start = (n / uniforms.windows) * uniforms.xShape.y + (n % uniforms.windows) * HOP;
           for (var t0 = 0; t0 < LP; t0 += TT) {
