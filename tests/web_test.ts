@@ -303,3 +303,80 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "web: the page on WebGPU (Chromium's SwiftShader, through Tint) gives predict's results",
+  ignore: !haveChromium,
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    // A second WGSL compiler and software GPU beside Deno's naga and lavapipe: the page's
+    // inference runs our tiled front-end programs and the GRU's forward program. A conv1 program
+    // that carried a running maximum across its loops passed on Deno and crashed Chromium's
+    // GPU process here ("Instance dropped").
+    const tmp = await Deno.makeTempDir({ prefix: "web-webgpu-test-" });
+    let server: Deno.ChildProcess | undefined;
+    let browser: Browser | undefined;
+    try {
+      let model = COMMITTED_MODEL;
+      if (!(await exists(join(COMMITTED_MODEL, "model.json")))) {
+        model = join(tmp, "train/model");
+        await task("train", ["--smoke", "--out", join(tmp, "train"), "--workers", "1"]);
+      }
+      const wav = (await exists(EMODB_WAV)) ? EMODB_WAV : EXAMPLE_WAV;
+      const site = join(tmp, "site");
+      await task("web:build", ["--out", site, "--model", model]);
+      const cli = JSON.parse(
+        await task("predict", [wav, "--model", model, "--json", "--backend", "wasm"]),
+      ) as { results: Prediction[] };
+      const s = await serve(site);
+      server = s.child;
+      Deno.env.set("__IS_WSL_TEST__", "1");
+      const { chromium } = await import("playwright-core");
+      browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          "--no-sandbox",
+          "--enable-unsafe-webgpu",
+          "--use-webgpu-adapter=swiftshader",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+        ],
+      });
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(e.message));
+      await page.goto(new URL("?backend=webgpu", s.url).href);
+      assert.equal(await waitForState(page, ["ready", "no-model", "error"]), "ready");
+      const shown = (await page.textContent("#backend"))!;
+      assert.match(shown, /^webgpu: .*swiftshader/i, `the page runs on SwiftShader's WebGPU`);
+      const b0 = performance.now();
+      await page.setInputFiles("#wav-input", wav);
+      const state = await waitForState(page, ["done", "error"], 300_000);
+      const result = await page.evaluate(() =>
+        (globalThis as unknown as { __emoResult: unknown }).__emoResult
+      ) as Prediction & { error?: string };
+      assert.equal(state, "done", `webgpu in Chromium: ${result?.error ?? "no result"}`);
+      const d = compare(result, cli.results[0]);
+      console.log(
+        `web_test: ${shown}; max |Δ| probabilities ${d.prob.toExponential(2)}, attention ` +
+          `${d.att.toExponential(2)}; ${
+            (performance.now() - b0).toFixed(0)
+          } ms from file to result`,
+      );
+      assert.ok(d.prob <= TOLERANCE, `probabilities differ by ${d.prob}`);
+      assert.ok(d.att <= TOLERANCE, `attention differs by ${d.att}`);
+      assert.deepEqual(errors, [], "no uncaught errors on the page");
+    } finally {
+      await browser?.close();
+      if (server) {
+        server.kill("SIGTERM");
+        await server.status;
+      }
+      await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});

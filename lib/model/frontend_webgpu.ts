@@ -233,75 +233,96 @@ abstract class FlatProgram implements Program {
 }
 
 /**
- * conv1 + bias → max-pool → ReLU per window, tiled as conv2 ({@link TP}): a workgroup computes
- * TP pooled positions of one window for all F filters, an invocation PT positions × the CP
- * filters of its group, from the window's TP·POOL + K − 1 samples and KC1 taps of the weights
- * in workgroup memory. Inputs: `X` the signal `[B, S]`, `W1 [K, 1, F]`, `B1 [F]`; `count` =
- * N windows, `windows` per row. Output `[N, LP, 2F]`: h1, then the first argmax within the pool
- * (as f32). Every window position is computed with the same sums in the same order, so h1
- * values that two windows share are equal bit for bit (conv2's sharing relies on it).
+ * conv1 + bias → max-pool → ReLU per window, tiled as conv2 ({@link TP}): an invocation owns
+ * `ptp` pooled positions (lane, lane + NL, …) × the CP filters of its group, and accumulates
+ * all `pool` conv1 outputs of each in registers (ptp · pool · CP of them, 40 for the paper's
+ * pool 2), so the max over the pool is taken at the end from registers and nothing else is
+ * carried across the loops (a running maximum carried across them made Chromium's SwiftShader
+ * WebGPU crash compiling the pipeline). The window's samples of the tile and KC1 taps of the
+ * weights pass through workgroup memory. Inputs: `X` the signal `[B, S]`, `W1 [K, 1, F]`,
+ * `B1 [F]`; `count` = N windows, `windows` per row. Output `[N, LP, 2F]`: h1, then the first
+ * argmax within the pool (as f32). Every window position is computed with the same sums in the
+ * same order, so h1 values that two windows share are equal bit for bit (conv2's sharing
+ * relies on it).
  */
 class Conv1Program extends FlatProgram {
   variableNames = ["X", "W1", "B1"];
   private kc: number;
+  private ptp: number;
   constructor(g: FrontEndGeometry, n: number) {
     const lp = g.windowSamples / g.pool;
     super("Conv1Tiled", g, [n, lp, 2 * g.filters], 0);
     this.kc = Math.max(1, Math.min(g.kernel, Math.floor(CHUNK_WEIGHTS / g.filters)));
+    this.ptp = Math.max(1, Math.floor(PT / g.pool));
     this.workgroupSize = [NL * (g.filters / g.channelPool), 1, 1];
-    this.dispatch = gridFor(n * Math.ceil(lp / TP));
+    this.dispatch = gridFor(n * Math.ceil(lp / (NL * this.ptp)));
     const wgs = this.workgroupSize[0], kc = this.kc, f = g.filters;
-    const xs = TP * g.pool + g.kernel - 1;
-    const chunk = loop(Math.ceil((kc * f) / wgs)) + 2 + loop(kc);
-    this.loopIterations = loop(Math.ceil(xs / wgs)) +
-      loop(g.pool, loop(Math.ceil(g.kernel / kc), chunk));
+    const xs = NL * this.ptp * g.pool + g.kernel - 1;
+    const chunk = 2 + loop(Math.ceil((kc * f) / wgs)) + loop(kc);
+    this.loopIterations = loop(Math.ceil(xs / wgs)) + loop(Math.ceil(g.kernel / kc), chunk);
   }
   getUserCode(): string {
-    const cp = this.g.channelPool, kc = this.kc;
-    const xs = TP * this.g.pool + this.g.kernel - 1;
-    const best: string[] = [], epilogue: string[] = [];
-    for (let m = 0; m < PT; m++) {
-      for (let j = 0; j < cp; j++) {
-        best.push(`var b_${m}_${j} = 0.0; var g_${m}_${j} = 0;`);
+    const cp = this.g.channelPool, kc = this.kc, ptp = this.ptp, pool = this.g.pool;
+    const tp = NL * ptp;
+    const xs = tp * pool + this.g.kernel - 1;
+    // Accumulator a_m_q_j: pooled position m of the invocation, pool offset q, filter j.
+    const acc: string[] = [], step: string[] = [], epilogue: string[] = [];
+    for (let m = 0; m < ptp; m++) {
+      for (let q = 0; q < pool; q++) {
+        step.push(`let x_${m}_${q} = xS[hb + ${m * NL * pool + q}];`);
+        for (let j = 0; j < cp; j++) acc.push(`var a_${m}_${q}_${j} = 0.0;`);
       }
     }
-    const update: string[] = [];
-    for (let m = 0; m < PT; m++) {
-      for (let j = 0; j < cp; j++) {
-        update.push(
-          `if (q == 0 || a_${m}_${j} > b_${m}_${j}) { b_${m}_${j} = a_${m}_${j}; g_${m}_${j} = q; }`,
-        );
-        update.push(`a_${m}_${j} = 0.0;`);
+    for (let j = 0; j < cp; j++) step.push(`let w_${j} = wS[wb + ${j}];`);
+    for (let m = 0; m < ptp; m++) {
+      for (let q = 0; q < pool; q++) {
+        for (let j = 0; j < cp; j++) {
+          step.push(`a_${m}_${q}_${j} = fma(x_${m}_${q}, w_${j}, a_${m}_${q}_${j});`);
+        }
       }
     }
-    for (let m = 0; m < PT; m++) {
+    for (let m = 0; m < ptp; m++) {
       const writes: string[] = [];
       for (let j = 0; j < cp; j++) {
-        writes.push(`result[q + grp * CP + ${j}] = max(b_${m}_${j}, 0.0);`);
-        writes.push(`result[q + F + grp * CP + ${j}] = f32(g_${m}_${j});`);
+        // The bias is the same for every pool position: added to each before the max.
+        const lines = [
+          `var best = a_${m}_0_${j} + B1[grp * CP + ${j}];`,
+          "var arg = 0;",
+        ];
+        for (let q = 1; q < pool; q++) {
+          lines.push(
+            `{ let v = a_${m}_${q}_${j} + B1[grp * CP + ${j}]; ` +
+              `if (v > best) { best = v; arg = ${q}; } }`,
+          );
+        }
+        writes.push(`{
+          ${lines.join("\n")}
+          result[o + grp * CP + ${j}] = max(best, 0.0);
+          result[o + F + grp * CP + ${j}] = f32(arg);
+        }`);
       }
       epilogue.push(`{
         let p = p0 + lane + ${m * NL};
         if (live && p < LP) {
-          let q = (n * LP + p) * 2 * F;
+          let o = (n * LP + p) * 2 * F;
           ${writes.join("\n")}
         }
       }`);
     }
     return `
       ${constants(this.g)}
-      const TP : i32 = ${TP};
       const NL : i32 = ${NL};
+      const TP1 : i32 = ${tp};
       const KC : i32 = ${kc};
       const XS : i32 = ${xs};
       const WGS : i32 = ${this.workgroupSize[0]};
-      const TILES : i32 = ${Math.ceil(this.g.windowSamples / this.g.pool / TP)};
+      const TILES : i32 = ${Math.ceil(this.g.windowSamples / this.g.pool / tp)};
       var<workgroup> xS : array<f32, ${xs}>;
       var<workgroup> wS : array<f32, ${kc * this.g.filters}>;
       fn main(index : i32) {
         ${TILE_PROLOGUE}
         let n = wg / TILES;
-        let p0 = (wg % TILES) * TP;
+        let p0 = (wg % TILES) * TP1;
         let live = n < uniforms.count;
         // The window's samples p0·POOL − PL + e, zero outside the window ('same' padding).
         let start = (n / uniforms.windows) * uniforms.xShape.y + (n % uniforms.windows) * HOP;
@@ -311,32 +332,23 @@ class Conv1Program extends FlatProgram {
           if (live && s >= 0 && s < WIN) { v = X[start + s]; }
           xS[e] = v;
         }
-        ${declareAccumulators(cp)}
-        ${best.join(" ")}
-        for (var q = 0; q < POOL; q++) {
-          for (var k0 = 0; k0 < K; k0 += KC) {
-            workgroupBarrier();
-            for (var e = lid; e < KC * F; e += WGS) {
-              var v = 0.0;
-              if (k0 * F + e < K * F) { v = W1[k0 * F + e]; }
-              wS[e] = v;
-            }
-            workgroupBarrier();
-            if (live) {
-              for (var k = 0; k < KC; k++) {
-                let hb = lane * POOL + q + k0 + k;
-                let wb = k * F + grp * CP;
-                ${tileStep(cp).replaceAll("hS[hb + ", "xS[hb + POOL * ")}
-              }
+        ${acc.join(" ")}
+        for (var k0 = 0; k0 < K; k0 += KC) {
+          workgroupBarrier();
+          for (var e = lid; e < KC * F; e += WGS) {
+            var v = 0.0;
+            if (k0 * F + e < K * F) { v = W1[k0 * F + e]; }
+            wS[e] = v;
+          }
+          workgroupBarrier();
+          if (live) {
+            for (var k = 0; k < KC; k++) {
+              // Sample of conv1 output (p0 + lane + NL·m)·POOL + q, tap k0 + k.
+              let hb = lane * POOL + k0 + k;
+              let wb = k * F + grp * CP;
+              ${step.join("\n")}
             }
           }
-          // The bias is the same for every pool position: added to each before the max.
-          ${
-      Array.from({ length: PT }, (_, m) =>
-        Array.from({ length: cp }, (_, j) =>
-          `a_${m}_${j} += B1[grp * CP + ${j}];`).join(" ")).join("\n")
-    }
-          ${update.join("\n")}
         }
         ${epilogue.join("\n")}
       }
