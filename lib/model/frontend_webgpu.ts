@@ -49,7 +49,7 @@ const WG = 64;
 /**
  * About this many window positions (windows × pooled positions) per partial sum of the weight
  * gradients: enough partial sums to fill a GPU, few enough that the partials stay small
- * (R·P floats, P ≈ 66,000 for the paper's geometry).
+ * (R·P floats, P = K·F·F + F = 64,040 for dW2 and db2 at the paper's geometry).
  */
 export const CHUNK = 4096;
 
