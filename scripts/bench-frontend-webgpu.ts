@@ -1,87 +1,139 @@
 /**
  * Times the webgpu CNN front-end alone (lib/model/frontend_webgpu.ts) at the paper's geometry:
  * one forward pass and one forward + backward pass (gradients of all four weights), B × W
- * windows of random signal, wall-clock and process CPU seconds per pass, and the dispatches.
- * On lavapipe (Mesa's software Vulkan) the CPU seconds measure the programs' arithmetic and
+ * windows of random signal, wall-clock and process CPU seconds per pass (the median of
+ * `--reps`, after one untimed pass that compiles the pipelines), and the dispatches. On
+ * lavapipe (Mesa's software Vulkan) the CPU seconds measure the programs' arithmetic and
  * memory traffic; on a GPU the wall-clock time is what counts.
  *
+ * `--tilings 4x16,8x8,…` times each register block of the conv2 programs (positions per
+ * invocation × lanes per channel group, `setConv2Tiling`; the default is 4x16), so one run on a
+ * GPU says which block to keep. `--json` prints one line per block.
+ *
  *   deno run --allow-read --allow-env=XDG_RUNTIME_DIR --allow-sys=loadavg \
- *     scripts/bench-frontend-webgpu.ts [--batch 1] [--windows 16] [--reps 2]
+ *     scripts/bench-frontend-webgpu.ts [--batch 1] [--windows 16] [--reps 2] [--tilings 4x16] [--json]
  * @module
  */
 import process from "node:process";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/model/backend.ts";
 import { samplesFor } from "../lib/model/frontend.ts";
-import { frontEndWebGpu } from "../lib/model/frontend_webgpu.ts";
+import { type Conv2Tiling, frontEndWebGpu, setConv2Tiling } from "../lib/model/frontend_webgpu.ts";
 import "../lib/model/model.ts";
 import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
-import { parseCommandLine } from "../lib/util/cli.ts";
+import { parseCommandLine, runMain } from "../lib/util/cli.ts";
+import { median } from "./bench_util.ts";
 
-const { values } = parseCommandLine(
-  {
+const USAGE = "usage: deno run --allow-read --allow-env=XDG_RUNTIME_DIR --allow-sys=loadavg " +
+  "scripts/bench-frontend-webgpu.ts [--batch 1] [--windows 16] [--reps 2] [--tilings 4x16] [--json]";
+
+/** `"4x16,8x8"` → blocks; refuses anything else. */
+export function parseTilings(text: string): Conv2Tiling[] {
+  return text.split(",").map((part) => {
+    const m = part.trim().match(/^(\d+)x(\d+)$/);
+    if (!m) throw new Error(`--tilings: "${part}" is not PTxNL (e.g. 4x16)`);
+    return { pt: Number(m[1]), nl: Number(m[2]) };
+  });
+}
+
+async function main(): Promise<void> {
+  const { values } = parseCommandLine({
     options: {
       batch: { type: "string", default: "1" },
       windows: { type: "string", default: "16" },
       reps: { type: "string", default: "2" },
+      tilings: { type: "string", default: "4x16" },
+      json: { type: "boolean", default: false },
     },
-  },
-  "usage: deno run --allow-read --allow-env=XDG_RUNTIME_DIR --allow-sys=loadavg " +
-    "scripts/bench-frontend-webgpu.ts [--batch 1] [--windows 16] [--reps 2]",
-);
-const b = Number(values.batch), windows = Number(values.windows), reps = Number(values.reps);
-const g = {
-  windowSamples: 640,
-  hopSamples: 160,
-  kernel: 40,
-  filters: 40,
-  pool: 2,
-  channelPool: 10,
-};
-await initBackend("webgpu");
-installDispatchCounter();
-const s = samplesFor(windows, g);
-let seed = 1;
-const rand = (n: number, scale = 1) =>
-  Float32Array.from({ length: n }, () => {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    return ((seed / 2 ** 32) * 2 - 1) * scale;
-  });
-const signal = tf.tensor2d(rand(b * s), [b, s]);
-const w = {
-  w1: tf.tensor3d(rand(40 * 40, 0.27), [40, 1, 40]),
-  b1: tf.tensor1d(rand(40, 0.1)),
-  w2: tf.tensor3d(rand(40 * 40 * 40, 0.06), [40, 40, 40]),
-  b2: tf.tensor1d(rand(40, 0.1)),
-};
-const dy = tf.tensor3d(rand(b * windows * 1280), [b, windows, 1280]);
-const cpu = () => {
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1e6;
-};
-async function time(label: string, fn: () => tf.Tensor[]) {
-  for (let r = 0; r < reps; r++) {
-    const d0 = dispatchCount(), c0 = cpu(), t0 = performance.now();
-    const out = fn();
-    await Promise.all(out.map((t) => t.data()));
-    const wall = (performance.now() - t0) / 1000, c = cpu() - c0, d = dispatchCount() - d0;
-    tf.dispose(out);
-    console.log(
-      `${label} ${b}x${windows}: ${wall.toFixed(3)} s wall, ${c.toFixed(2)} CPU s, ${d} dispatches`,
-    );
+  }, USAGE);
+  const b = Number(values.batch), windows = Number(values.windows), reps = Number(values.reps);
+  if (!(b >= 1 && windows >= 1 && reps >= 1)) throw new Error("--batch, --windows, --reps ≥ 1");
+  const tilings = parseTilings(values.tilings);
+  const g = {
+    windowSamples: 640,
+    hopSamples: 160,
+    kernel: 40,
+    filters: 40,
+    pool: 2,
+    channelPool: 10,
+  };
+  const info = await initBackend("webgpu");
+  if (info.backend !== "webgpu") throw new Error(`no webgpu backend (${info.device})`);
+  installDispatchCounter();
+  const s = samplesFor(windows, g);
+  let seed = 1;
+  const rand = (n: number, scale = 1) =>
+    Float32Array.from({ length: n }, () => {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      return ((seed / 2 ** 32) * 2 - 1) * scale;
+    });
+  const signal = tf.tensor2d(rand(b * s), [b, s]);
+  const w = {
+    w1: tf.tensor3d(rand(40 * 40, 0.27), [40, 1, 40]),
+    b1: tf.tensor1d(rand(40, 0.1)),
+    w2: tf.tensor3d(rand(40 * 40 * 40, 0.06), [40, 40, 40]),
+    b2: tf.tensor1d(rand(40, 0.1)),
+  };
+  const dy = tf.tensor3d(rand(b * windows * 1280), [b, windows, 1280]);
+  const cpu = () => {
+    const u = process.cpuUsage();
+    return (u.user + u.system) / 1e6;
+  };
+  /** Median wall and CPU seconds and the dispatches of `fn`, after one untimed pass. */
+  async function time(fn: () => tf.Tensor[]) {
+    const walls: number[] = [], cpus: number[] = [];
+    let dispatches = 0;
+    for (let r = 0; r <= reps; r++) {
+      const d0 = dispatchCount(), c0 = cpu(), t0 = performance.now();
+      const out = fn();
+      await Promise.all(out.map((t) => t.data()));
+      if (r > 0) {
+        walls.push((performance.now() - t0) / 1000);
+        cpus.push(cpu() - c0);
+        dispatches = dispatchCount() - d0;
+      }
+      tf.dispose(out);
+    }
+    return { wall_s: median(walls), cpu_s: median(cpus), dispatches };
   }
+  for (const t of tilings) {
+    const before = setConv2Tiling(t);
+    try {
+      const forward = await time(() => [frontEndWebGpu(signal, windows, g, w)]);
+      const both = await time(() =>
+        tf.grads((w1, b1, w2, b2) =>
+          frontEndWebGpu(signal, windows, g, {
+            w1: w1 as tf.Tensor3D,
+            b1: b1 as tf.Tensor1D,
+            w2: w2 as tf.Tensor3D,
+            b2: b2 as tf.Tensor1D,
+          })
+        )([w.w1, w.b1, w.w2, w.b2], dy)
+      );
+      if (values.json) {
+        console.log(JSON.stringify({
+          device: info.device,
+          batch: b,
+          windows,
+          tiling: `${t.pt}x${t.nl}`,
+          forward,
+          forward_backward: both,
+          load_average: Deno.loadavg(),
+        }));
+      } else {
+        const line = (label: string, r: typeof forward) =>
+          `${label}: ${(r.wall_s * 1000).toFixed(1)} ms wall, ${r.cpu_s.toFixed(2)} CPU s, ` +
+          `${r.dispatches} dispatches`;
+        console.log(
+          `${info.device}, ${b} × ${windows} windows, block ${t.pt}x${t.nl} (median of ${reps}): ` +
+            `${line("forward", forward)}; ${line("forward + backward", both)}`,
+        );
+      }
+    } finally {
+      setConv2Tiling(before);
+    }
+  }
+  if (!values.json) console.log(`load ${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
 }
-await time("forward", () => [frontEndWebGpu(signal, windows, g, w)]);
-await time(
-  "forward+backward",
-  () =>
-    tf.grads((w1, b1, w2, b2) =>
-      frontEndWebGpu(signal, windows, g, {
-        w1: w1 as tf.Tensor3D,
-        b1: b1 as tf.Tensor1D,
-        w2: w2 as tf.Tensor3D,
-        b2: b2 as tf.Tensor1D,
-      })
-    )([w.w1, w.b1, w.w2, w.b2], dy),
-);
-console.log(`load ${Deno.loadavg().map((x) => x.toFixed(2)).join(" ")}`);
+
+if (import.meta.main) await runMain("bench-frontend-webgpu", main);

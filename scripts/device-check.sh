@@ -154,6 +154,17 @@ profile_json() {
   return $rc
 }
 
+# tilings OUT ARGS...: bench-frontend-webgpu.ts's JSON lines (one per block) into OUT.
+tilings_json() {
+  local out=$1
+  shift
+  "$DENO" run --cached-only --allow-read --allow-env=XDG_RUNTIME_DIR --allow-sys=loadavg \
+    scripts/bench-frontend-webgpu.ts --json "$@" >"$out"
+  local rc=$?
+  cat "$out"
+  return $rc
+}
+
 peer_json() {
   local out=$1
   shift
@@ -278,6 +289,10 @@ run() {
     local pshape=$([ $small = 1 ] && echo 1x8 || echo 16x500)
     RESERVE=$([ $small = 1 ] && echo 0 || echo 100) stage "profile-$pshape" 45 profile_json \
       "$WORK/profile.json" --batch "${pshape%x*}" --windows "${pshape#*x}"
+    # The conv2 programs' register blocks, front-end alone: which one to keep on this GPU.
+    RESERVE=$([ $small = 1 ] && echo 0 || echo 100) stage "tilings-$pshape" 40 tilings_json \
+      "$WORK/tilings.jsonl" --batch "${pshape%x*}" --windows "${pshape#*x}" --reps 3 \
+      --tilings 4x16,8x16,8x8,4x32,2x32
   else
     skip bench-webgpu "no WebGPU adapter"
   fi
@@ -311,7 +326,7 @@ run() {
   echo "total: $(elapsed)s" | tee -a "$LOG" >&3
   cp "$LOG" "$OUT/log.txt"
 }
-export -f bench_json profile_json peer_json train_run
+export -f bench_json profile_json tilings_json peer_json train_run
 export DEV
 
 simulate() {

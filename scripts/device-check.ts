@@ -37,6 +37,15 @@ interface BenchJson {
   warmup?: boolean;
 }
 
+/** One of bench-frontend-webgpu.ts's JSON lines (one register block). */
+interface TilingJson {
+  batch: number;
+  windows: number;
+  tiling: string;
+  forward: { wall_s: number };
+  forward_backward: { wall_s: number };
+}
+
 /** profile-webgpu.ts's JSON line. */
 interface ProfileJson {
   batch: number;
@@ -130,6 +139,23 @@ async function addEntries(dir: string, packageJson: string, out: Set<string>): P
   }
 }
 
+/** The JSON lines of a file (lines that do not parse, such as a message, are left out). */
+async function readJsonLines<T>(path: string): Promise<T[]> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch {
+    return [];
+  }
+  const out: T[] = [];
+  for (const line of text.split("\n")) {
+    try {
+      if (line.trim().startsWith("{")) out.push(JSON.parse(line) as T);
+    } catch { /* not a JSON line */ }
+  }
+  return out;
+}
+
 /** A JSON file, or the last line of a log whose last line is JSON; undefined if neither. */
 async function readJson<T>(path: string): Promise<T | undefined> {
   let text: string;
@@ -217,6 +243,7 @@ async function summary(work: string, out: string): Promise<void> {
   const training = gpuTrain && cpuTrain ? compareTrainings(gpuTrain, cpuTrain) : undefined;
   const meta = await readJson<Record<string, string>>(join(work, "meta.json"));
   const profile = await readJson<ProfileJson>(join(work, "profile.json"));
+  const tilings = await readJsonLines<TilingJson>(join(work, "tilings.jsonl"));
 
   const result = {
     meta,
@@ -234,6 +261,7 @@ async function summary(work: string, out: string): Promise<void> {
         : undefined,
     })),
     profile,
+    tilings,
     training,
     training_runs: { webgpu: gpuTrain?.backend, wasm: cpuTrain?.backend },
   };
@@ -278,6 +306,25 @@ async function summary(work: string, out: string): Promise<void> {
     for (const p of profile.programs.slice(0, 15)) {
       md.push(
         `| ${p.name} | ${p.dispatches} | ${num(p.ms, 2)} | ${pct(p.ms / profile.kernel_ms)} % |`,
+      );
+    }
+  } else {
+    md.push("Not measured: see the stages below and log.txt.");
+  }
+  md.push("", "## conv2's register blocks, front-end alone (`bench-frontend-webgpu.ts`)", "");
+  if (tilings.length > 0) {
+    md.push(
+      `${tilings[0].batch} × ${tilings[0].windows} windows, median of the timed passes; block = ` +
+        "positions per invocation × lanes per channel group (4x16 is the default).",
+      "",
+      "| block | forward ms | forward + backward ms |",
+      "| --- | ---: | ---: |",
+    );
+    for (const t of tilings) {
+      md.push(
+        `| ${t.tiling} | ${num(t.forward.wall_s * 1000, 1)} | ${
+          num(t.forward_backward.wall_s * 1000, 1)
+        } |`,
       );
     }
   } else {

@@ -19,6 +19,7 @@ import {
 import {
   computedPositions,
   frontEndWebGpu,
+  setConv2Tiling,
   webgpuCheckpointWindows,
   webgpuWindowsPerCall,
 } from "../lib/model/frontend_webgpu.ts";
@@ -147,6 +148,36 @@ webgpuTest("webgpu front-end: output and weight gradients equal naiveFrontEnd on
     }
   }
 });
+
+webgpuTest(
+  "webgpu front-end: every conv2 register block gives naiveFrontEnd's values",
+  async () => {
+    // setConv2Tiling is for benchmarks comparing blocks on a GPU: each must compute the same.
+    const cases: Case[] = [{ b: 2, windows: 9, g: SMALL }, { b: 1, windows: 6, g: PAPER }];
+    await initBackend("cpu");
+    const refs = [];
+    for (const c of cases) refs.push(await outputsAndGrads(naiveFrontEnd, c));
+    await initBackend("webgpu");
+    for (const t of [{ pt: 8, nl: 8 }, { pt: 3, nl: 32 }, { pt: 1, nl: 16 }]) {
+      const before = setConv2Tiling(t);
+      try {
+        for (const [k, c] of cases.entries()) {
+          const ours = await outputsAndGrads(frontEndWebGpu, c);
+          for (let i = 0; i < ours.length; i++) {
+            const rel = maxAbsDiff(refs[k][i], ours[i]) / maxAbs(refs[k][i]);
+            assert.ok(
+              rel < 1e-4,
+              `${NAMES[i]}, block ${JSON.stringify(t)}, ${JSON.stringify(c)}: ${rel}`,
+            );
+          }
+        }
+      } finally {
+        setConv2Tiling(before);
+      }
+    }
+    assert.throws(() => setConv2Tiling({ pt: 0, nl: 16 }), /pt must be/);
+  },
+);
 
 webgpuTest(
   "webgpu front-end: frontEnd's checkpointed chunks (nested tf.grads) run it too",

@@ -1,9 +1,11 @@
 /**
  * scripts/profile-webgpu.ts: reading tfjs's per-dispatch timings, and a real profile of the
  * paper model's training step on the WebGPU adapter here (lavapipe in CI), where every one of
- * our front-end and GRU programs must appear with a GPU time.
+ * our front-end and GRU programs must appear with a GPU time. And bench-frontend-webgpu.ts's
+ * list of register blocks.
  */
 import assert from "node:assert/strict";
+import { parseTilings } from "../scripts/bench-frontend-webgpu.ts";
 import { programTimes } from "../scripts/profile-webgpu.ts";
 import { webgpuOrSkip, webgpuTest } from "./webgpu_adapter.ts";
 
@@ -66,4 +68,10 @@ webgpuTest("profile-webgpu: a training step's programs are timed on the adapter"
   assert.ok(r.programs.every((p) => p.ms >= 0 && p.dispatches >= 1));
   assert.ok(r.kernel_ms > 0 && r.wall_ms > 0);
   assert.equal(r.dispatches, r.programs.reduce((s, p) => s + p.dispatches, 0));
+});
+
+Deno.test("bench-frontend-webgpu: --tilings reads PTxNL blocks and refuses anything else", () => {
+  assert.deepEqual(parseTilings("4x16, 8x8"), [{ pt: 4, nl: 16 }, { pt: 8, nl: 8 }]);
+  assert.throws(() => parseTilings("4by16"), /not PTxNL/);
+  assert.throws(() => parseTilings("4x16,"), /not PTxNL/);
 });

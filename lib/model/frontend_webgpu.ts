@@ -377,34 +377,66 @@ const TP = 64;
 const PT = 4;
 /** Lanes (position columns) per group: TP = NL · PT. */
 const NL = TP / PT;
+const PT_DEFAULT = PT, NL_DEFAULT = NL;
 /** Taps per chunk. */
 const KC_MAX = 8;
 /** Weights per chunk (KC·CC·F floats): with the slab 12.5 KiB of workgroup memory at F = 40. */
 const CHUNK_WEIGHTS = 2560;
 
-/** The chunking of {@link TP}-position tiles for a geometry. */
+/**
+ * The register block of the conv2 programs: `pt` positions per invocation, `nl` lanes per
+ * channel group (a tile is pt·nl positions). {@link TP}, {@link PT} and {@link NL} by default;
+ * {@link setConv2Tiling} changes it, for a benchmark comparing blocks on a GPU
+ * (scripts/bench-frontend-webgpu.ts `--tilings`).
+ */
+export interface Conv2Tiling {
+  /** Positions per invocation. */
+  pt: number;
+  /** Lanes per channel group. */
+  nl: number;
+}
+
+let conv2Tiling: Conv2Tiling = { pt: PT_DEFAULT, nl: NL_DEFAULT };
+
+/**
+ * Sets the register block of the conv2 programs (see {@link Conv2Tiling}) and returns the one
+ * it replaces. Every block computes the same values; a workgroup's lanes are capped at 256 ÷
+ * the channel groups.
+ */
+export function setConv2Tiling(t: Conv2Tiling): Conv2Tiling {
+  if (!(Number.isInteger(t.pt) && t.pt >= 1 && t.pt <= 16 && Number.isInteger(t.nl) && t.nl >= 1)) {
+    throw new Error(`setConv2Tiling: pt must be 1–16 and nl ≥ 1, not ${JSON.stringify(t)}`);
+  }
+  const before = conv2Tiling;
+  conv2Tiling = { pt: t.pt, nl: t.nl };
+  return before;
+}
+
+/** The chunking of the conv2 programs' tiles for a geometry and the active register block. */
 function tiling(g: FrontEndGeometry) {
   const kc = Math.min(g.kernel, KC_MAX);
   const cc = Math.max(1, Math.min(g.filters, Math.floor(CHUNK_WEIGHTS / (kc * g.filters)), 8));
   const groups = g.filters / g.channelPool;
-  return { kc, cc, sl: TP + kc - 1, groups, threads: NL * groups };
+  const nl = Math.max(1, Math.min(conv2Tiling.nl, Math.floor(256 / groups)));
+  const pt = conv2Tiling.pt, tp = pt * nl;
+  return { kc, cc, pt, nl, tp, sl: tp + kc - 1, groups, threads: nl * groups };
 }
 
-/** `var a_m_j = 0.0;` for the PT × CP accumulators. */
-function declareAccumulators(cp: number): string {
+/** `var a_m_j = 0.0;` for the pt × CP accumulators. */
+function declareAccumulators(cp: number, pt = PT): string {
   const lines: string[] = [];
-  for (let m = 0; m < PT; m++) {
+  for (let m = 0; m < pt; m++) {
     for (let j = 0; j < cp; j++) lines.push(`var a_${m}_${j} = 0.0;`);
   }
   return lines.join(" ");
 }
 
-/** The inner step: PT slab values at `hb + NL·m`, CP weights at `wb + j`, PT·CP fmas. */
-function tileStep(cp: number): string {
+/** The inner step: pt slab values at `hb + nl·m`, CP weights at `wb + j`, pt·CP fmas. */
+function tileStep(cp: number, pt = PT, nl = NL): string {
   const lines: string[] = [];
-  for (let m = 0; m < PT; m++) lines.push(`let h_${m} = hS[hb + ${m * NL}];`);
+  for (let m = 0; m < pt; m++) lines.push(`let h_${m} = hS[hb + ${m * nl}];`);
   for (let j = 0; j < cp; j++) lines.push(`let w_${j} = wS[wb + ${j}];`);
-  for (let m = 0; m < PT; m++) {
+  for (let m = 0; m < pt; m++) {
     for (let j = 0; j < cp; j++) lines.push(`a_${m}_${j} = fma(h_${m}, w_${j}, a_${m}_${j});`);
   }
   return lines.join("\n");
@@ -429,27 +461,28 @@ const TILE_PROLOGUE = `
 abstract class TiledProgram extends FlatProgram {
   protected t: ReturnType<typeof tiling>;
   constructor(name: string, g: FrontEndGeometry, outputShape: number[], n: number) {
-    super(name, g, outputShape, 0);
-    this.t = tiling(g);
+    const t = tiling(g);
+    super(`${name}${t.pt}x${t.nl}`, g, outputShape, 0);
+    this.t = t;
     this.workgroupSize = [this.t.threads, 1, 1];
-    this.dispatch = gridFor(n * Math.ceil(g.windowSamples / g.pool / TP));
+    this.dispatch = gridFor(n * Math.ceil(g.windowSamples / g.pool / t.tp));
     const { kc, cc, sl, threads } = this.t, f = g.filters;
     const chunk = loop(Math.ceil((cc * sl) / threads)) + loop(Math.ceil((kc * cc * f) / threads)) +
       2 + loop(kc, loop(cc));
-    // The loops over chunks, and Conv2Program's copies to M neighbours for each of PT positions.
+    // The loops over chunks, and Conv2Program's copies to M neighbours for each of pt positions.
     this.loopIterations = loop(Math.ceil(f / cc), loop(Math.ceil(g.kernel / kc), chunk)) +
-      PT * loop(sharing(g).m);
+      t.pt * loop(sharing(g).m);
   }
   protected tileConstants(): string {
-    const { kc, cc, sl, threads } = this.t;
+    const { kc, cc, sl, threads, tp, nl } = this.t;
     return `${constants(this.g)}
-      const TP : i32 = ${TP};
-      const NL : i32 = ${NL};
+      const TP : i32 = ${tp};
+      const NL : i32 = ${nl};
       const KC : i32 = ${kc};
       const CC : i32 = ${cc};
       const SL : i32 = ${sl};
       const WGS : i32 = ${threads};
-      const TILES : i32 = ${Math.ceil(this.g.windowSamples / this.g.pool / TP)};
+      const TILES : i32 = ${Math.ceil(this.g.windowSamples / this.g.pool / tp)};
       var<workgroup> hS : array<f32, ${cc * sl}>;
       var<workgroup> wS : array<f32, ${kc * cc * this.g.filters}>;
     `;
@@ -471,7 +504,7 @@ class Conv2Program extends TiledProgram {
   getUserCode(): string {
     const cp = this.g.channelPool;
     const epilogue: string[] = [];
-    for (let m = 0; m < PT; m++) {
+    for (let m = 0; m < this.t.pt; m++) {
       const best = [`var best = a_${m}_0 + B2[grp * CP];`, "var arg = 0;"];
       for (let j = 1; j < cp; j++) {
         best.push(
@@ -479,7 +512,7 @@ class Conv2Program extends TiledProgram {
         );
       }
       epilogue.push(`{
-        let t = p0 + lane + ${m * NL};
+        let t = p0 + lane + ${m * this.t.nl};
         if (need && t < LP) {
           ${best.join("\n")}
           let value = max(best, 0.0);
@@ -512,7 +545,7 @@ class Conv2Program extends TiledProgram {
         // Tiles holding none of the window's own outputs do no work (their barriers still run:
         // they are in uniform control flow).
         let need = n < uniforms.count && (full || p0 < A || p0 + TP > IE);
-        ${declareAccumulators(cp)}
+        ${declareAccumulators(cp, this.t.pt)}
         for (var c0 = 0; c0 < F; c0 += CC) {
           for (var k0 = 0; k0 < K; k0 += KC) {
             // Slab: h1 at positions p0 + k0 − PL + j of channels c0 … c0 + CC − 1, zero
@@ -539,7 +572,7 @@ class Conv2Program extends TiledProgram {
                 for (var c = 0; c < CC; c++) {
                   let hb = c * SL + lane + k;
                   let wb = (k * CC + c) * F + grp * CP;
-                  ${tileStep(cp)}
+                  ${tileStep(cp, this.t.pt, this.t.nl)}
                 }
               }
             }
@@ -615,7 +648,7 @@ class H1GradProgram extends TiledProgram {
   getUserCode(): string {
     const cp = this.g.channelPool;
     const epilogue: string[] = [];
-    for (let m = 0; m < PT; m++) {
+    for (let m = 0; m < this.t.pt; m++) {
       const writes: string[] = [];
       for (let j = 0; j < cp; j++) {
         writes.push(`{
@@ -624,7 +657,7 @@ class H1GradProgram extends TiledProgram {
         }`);
       }
       epilogue.push(`{
-        let s = p0 + lane + ${m * NL};
+        let s = p0 + lane + ${m * this.t.nl};
         if (live && s < LP) { ${writes.join("\n")} }
       }`);
     }
@@ -638,7 +671,7 @@ class H1GradProgram extends TiledProgram {
         // D2 is zero at the outputs a window takes from its neighbours, [A, IE) unless full:
         // a tile whose taps see none of the rest only writes zeros.
         let need = live && (isFull(n) || p0 < A + K - 1 - PL || p0 + TP > IE - PL);
-        ${declareAccumulators(cp)}
+        ${declareAccumulators(cp, this.t.pt)}
         for (var o0 = 0; o0 < F; o0 += CC) {
           for (var k0 = 0; k0 < K; k0 += KC) {
             // Slab: D2 at positions p0 + PL − k0 − (KC − 1) + j of channels o0 …; tap k0 + kk
@@ -668,7 +701,7 @@ class H1GradProgram extends TiledProgram {
                 for (var c = 0; c < CC; c++) {
                   let hb = c * SL + lane + KC - 1 - k;
                   let wb = (k * CC + c) * F + grp * CP;
-                  ${tileStep(cp)}
+                  ${tileStep(cp, this.t.pt, this.t.nl)}
                 }
               }
             }
