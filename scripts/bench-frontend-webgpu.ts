@@ -1,5 +1,7 @@
 /**
- * Times the webgpu CNN front-end alone (lib/model/frontend_webgpu.ts) at the paper's geometry:
+ * Times the webgpu CNN front-end alone (lib/model/frontend_webgpu.ts, through `frontEnd` as the
+ * model calls it: in one piece up to 8,192 windows on a GPU, in chunks past the device's
+ * binding limit) at the paper's geometry:
  * one forward pass and one forward + backward pass (gradients of all four weights), B × W
  * windows of random signal, wall-clock and process CPU seconds per pass (the median of
  * `--reps`, after one untimed pass that compiles the pipelines), and the dispatches. On
@@ -17,8 +19,8 @@
 import process from "node:process";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/model/backend.ts";
-import { samplesFor } from "../lib/model/frontend.ts";
-import { type Conv2Tiling, frontEndWebGpu, setConv2Tiling } from "../lib/model/frontend_webgpu.ts";
+import { frontEnd, samplesFor } from "../lib/model/frontend.ts";
+import { type Conv2Tiling, setConv2Tiling } from "../lib/model/frontend_webgpu.ts";
 import "../lib/model/model.ts";
 import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
 import { parseCommandLine, runMain } from "../lib/util/cli.ts";
@@ -99,10 +101,10 @@ async function main(): Promise<void> {
   for (const t of tilings) {
     const before = setConv2Tiling(t);
     try {
-      const forward = await time(() => [frontEndWebGpu(signal, windows, g, w)]);
+      const forward = await time(() => [frontEnd(signal, windows, g, w)]);
       const both = await time(() =>
         tf.grads((w1, b1, w2, b2) =>
-          frontEndWebGpu(signal, windows, g, {
+          frontEnd(signal, windows, g, {
             w1: w1 as tf.Tensor3D,
             b1: b1 as tf.Tensor1D,
             w2: w2 as tf.Tensor3D,

@@ -283,16 +283,13 @@ run() {
       stage bench-webgpu-1x4 150 bench_json "$WORK/bench-webgpu-1x4.json" --batch 1 --windows 4 --steps 1
       stage bench-webgpu-1x8 150 bench_json "$WORK/bench-webgpu-1x8.json" --batch 1 --windows 8 --steps 1
     else
-      RESERVE=100 stage bench-webgpu-16x500 70 bench_json "$WORK/bench-webgpu-16x500.json" --batch 16 --windows 500 --steps 2
+      RESERVE=100 stage bench-webgpu-16x500 70 bench_json "$WORK/bench-webgpu-16x500.json" --batch 16 --windows 500 --steps 4
     fi
     # Where the step's GPU time goes, per program (timestamp queries).
     local pshape=$([ $small = 1 ] && echo 1x8 || echo 16x500)
     RESERVE=$([ $small = 1 ] && echo 0 || echo 100) stage "profile-$pshape" 45 profile_json \
       "$WORK/profile.json" --batch "${pshape%x*}" --windows "${pshape#*x}"
-    # The conv2 programs' register blocks, front-end alone: which one to keep on this GPU.
-    RESERVE=$([ $small = 1 ] && echo 0 || echo 100) stage "tilings-$pshape" 40 tilings_json \
-      "$WORK/tilings.jsonl" --batch "${pshape%x*}" --windows "${pshape#*x}" --reps 3 \
-      --tilings 4x16,8x16,8x8,4x32,2x32
+
   else
     skip bench-webgpu "no WebGPU adapter"
   fi
@@ -314,6 +311,14 @@ run() {
       exit $((gr > c ? gr : c))' _ train_run "$WORK" "${config[@]}"
   else
     stage train-wasm 120 train_run wasm "$wasm_workers" "${config[@]}"
+  fi
+
+  # --- the conv2 programs' register blocks, front-end alone: which one to keep on this GPU ------
+  if [ $have_gpu = 1 ]; then
+    local tshape=$([ $small = 1 ] && echo 1x8 || echo 16x500)
+    RESERVE=$([ $small = 1 ] && echo 0 || echo 30) stage "tilings-$tshape" 40 tilings_json \
+      "$WORK/tilings.jsonl" --batch "${tshape%x*}" --windows "${tshape#*x}" --reps 3 \
+      --tilings 4x16,8x16,8x8,4x32,2x32
   fi
 
   # --- the long shape last: it gets what is left of the budget --------------------------------
