@@ -318,7 +318,7 @@ run() {
     local tshape=$([ $small = 1 ] && echo 1x8 || echo 16x500)
     RESERVE=$([ $small = 1 ] && echo 0 || echo 30) stage "tilings-$tshape" 40 tilings_json \
       "$WORK/tilings.jsonl" --batch "${tshape%x*}" --windows "${tshape#*x}" --reps 3 \
-      --tilings 4x16,8x16,8x8,4x32,2x32
+      --tilings 4x16,8x16,8x8,4x32,2x32,4x8
   fi
 
   # --- the long shape last: it gets what is left of the budget --------------------------------
