@@ -19,11 +19,12 @@
 import process from "node:process";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/model/backend.ts";
-import { frontEnd, samplesFor } from "../lib/model/frontend.ts";
+import { frontEnd, frontEndDim, samplesFor } from "../lib/model/frontend.ts";
 import { type Conv2Tiling, setConv2Tiling } from "../lib/model/frontend_webgpu.ts";
-import "../lib/model/model.ts";
+import { defaultModelConfig, geometryOf } from "../lib/model/model.ts";
 import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
 import { parseCommandLine, runMain } from "../lib/util/cli.ts";
+import { Random } from "../lib/util/random.ts";
 import { median } from "./bench_util.ts";
 
 const USAGE = "usage: deno run --allow-read --allow-env=XDG_RUNTIME_DIR --allow-sys=loadavg " +
@@ -51,32 +52,26 @@ async function main(): Promise<void> {
   const b = Number(values.batch), windows = Number(values.windows), reps = Number(values.reps);
   if (!(b >= 1 && windows >= 1 && reps >= 1)) throw new Error("--batch, --windows, --reps ≥ 1");
   const tilings = parseTilings(values.tilings);
-  const g = {
-    windowSamples: 640,
-    hopSamples: 160,
-    kernel: 40,
-    filters: 40,
-    pool: 2,
-    channelPool: 10,
-  };
+  // The paper's geometry, as the model's default configuration defines it.
+  const g = geometryOf(defaultModelConfig([{ name: "t", classes: ["a", "b"] }]));
+  const { kernel: k, filters: f } = g;
   const info = await initBackend("webgpu");
   if (info.backend !== "webgpu") throw new Error(`no webgpu backend (${info.device})`);
   installDispatchCounter();
   const s = samplesFor(windows, g);
-  let seed = 1;
+  const random = new Random(1);
   const rand = (n: number, scale = 1) =>
-    Float32Array.from({ length: n }, () => {
-      seed = (seed * 1103515245 + 12345) >>> 0;
-      return ((seed / 2 ** 32) * 2 - 1) * scale;
-    });
+    Float32Array.from({ length: n }, () => random.uniform(-scale, scale));
   const signal = tf.tensor2d(rand(b * s), [b, s]);
+  // Glorot-like scales, so both ReLUs pass about half their inputs.
   const w = {
-    w1: tf.tensor3d(rand(40 * 40, 0.27), [40, 1, 40]),
-    b1: tf.tensor1d(rand(40, 0.1)),
-    w2: tf.tensor3d(rand(40 * 40 * 40, 0.06), [40, 40, 40]),
-    b2: tf.tensor1d(rand(40, 0.1)),
+    w1: tf.tensor3d(rand(k * f, Math.sqrt(6 / (k + f))), [k, 1, f]),
+    b1: tf.tensor1d(rand(f, 0.1)),
+    w2: tf.tensor3d(rand(k * f * f, Math.sqrt(6 / (k * f + f))), [k, f, f]),
+    b2: tf.tensor1d(rand(f, 0.1)),
   };
-  const dy = tf.tensor3d(rand(b * windows * 1280), [b, windows, 1280]);
+  const dim = frontEndDim(g);
+  const dy = tf.tensor3d(rand(b * windows * dim), [b, windows, dim]);
   const cpu = () => {
     const u = process.cpuUsage();
     return (u.user + u.system) / 1e6;

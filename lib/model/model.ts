@@ -82,7 +82,8 @@ export function validateModelConfig(config: ModelConfig): void {
   if (bad.length > 0) throw new Error(`Invalid model config: ${bad.join("; ")}`);
 }
 
-function geometryOf(config: ModelConfig): FrontEndGeometry {
+/** The CNN front-end's geometry of a raw-input model (throws for a feature-input model). */
+export function geometryOf(config: ModelConfig): FrontEndGeometry {
   if (config.input.kind !== "raw") throw new Error("geometryOf: not a raw-input model");
   return {
     windowSamples: config.input.windowSamples,
