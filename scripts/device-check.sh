@@ -132,46 +132,29 @@ stage() {
 }
 skip() { printf '%s\t0\t-1\tskipped: %s\n' "$1" "$2" >>"$STAGES"; }
 
-# bench NAME ARGS...: the webgpu bench's JSON line into $WORK/NAME.json (its stderr to the log).
-bench_json() {
+# to_json OUT COMMAND...: COMMAND's standard output (JSON lines) into OUT and the log; its status.
+to_json() {
   local out=$1
   shift
-  "$DENO" run --cached-only --allow-read --allow-env=XDG_RUNTIME_DIR --allow-sys=loadavg \
-    scripts/bench.ts --backend webgpu --json "$@" >"$out"
+  "$@" >"$out"
   local rc=$?
   cat "$out"
   return $rc
 }
 
-# profile OUT ARGS...: profile-webgpu.ts's JSON line into OUT.
-profile_json() {
-  local out=$1
-  shift
-  "$DENO" run --cached-only --allow-read --allow-env=XDG_RUNTIME_DIR --allow-sys=loadavg \
-    scripts/profile-webgpu.ts --json "$@" >"$out"
-  local rc=$?
-  cat "$out"
-  return $rc
-}
-
-# tilings OUT ARGS...: bench-frontend-webgpu.ts's JSON lines (one per block) into OUT.
-tilings_json() {
-  local out=$1
-  shift
-  "$DENO" run --cached-only --allow-read --allow-env=XDG_RUNTIME_DIR --allow-sys=loadavg \
-    scripts/bench-frontend-webgpu.ts --json "$@" >"$out"
-  local rc=$?
-  cat "$out"
-  return $rc
+# deno_json OUT SCRIPT ARGS...: a bench script's --json output into OUT (its stderr to the log),
+# with the bench tasks' permissions.
+deno_json() {
+  local out=$1 script=$2
+  shift 2
+  to_json "$out" "$DENO" run --cached-only --allow-read --allow-env=XDG_RUNTIME_DIR \
+    --allow-sys=loadavg "$script" --json "$@"
 }
 
 peer_json() {
   local out=$1
   shift
-  "$PYTHON" "$DEV/peers/pytorch_speed.py" "$@" >"$out"
-  local rc=$?
-  cat "$out"
-  return $rc
+  to_json "$out" "$PYTHON" "$DEV/peers/pytorch_speed.py" "$@"
 }
 
 train_run() {
@@ -280,15 +263,16 @@ run() {
   # moments), except 16 × 3,500 (one step, 4 row groups of 4 utterances), where a step is long.
   if [ $have_gpu = 1 ]; then
     if [ $small = 1 ]; then
-      stage bench-webgpu-1x4 150 bench_json "$WORK/bench-webgpu-1x4.json" --batch 1 --windows 4 --steps 1
-      stage bench-webgpu-1x8 150 bench_json "$WORK/bench-webgpu-1x8.json" --batch 1 --windows 8 --steps 1
+      stage bench-webgpu-1x4 150 deno_json "$WORK/bench-webgpu-1x4.json" scripts/bench.ts --backend webgpu --batch 1 --windows 4 --steps 1
+      stage bench-webgpu-1x8 150 deno_json "$WORK/bench-webgpu-1x8.json" scripts/bench.ts --backend webgpu --batch 1 --windows 8 --steps 1
     else
-      RESERVE=100 stage bench-webgpu-16x500 70 bench_json "$WORK/bench-webgpu-16x500.json" --batch 16 --windows 500 --steps 4
+      RESERVE=100 stage bench-webgpu-16x500 70 deno_json "$WORK/bench-webgpu-16x500.json" scripts/bench.ts \
+        --backend webgpu --batch 16 --windows 500 --steps 4
     fi
     # Where the step's GPU time goes, per program (timestamp queries).
     local pshape=$([ $small = 1 ] && echo 1x8 || echo 16x500)
-    RESERVE=$([ $small = 1 ] && echo 0 || echo 100) stage "profile-$pshape" 45 profile_json \
-      "$WORK/profile.json" --batch "${pshape%x*}" --windows "${pshape#*x}"
+    RESERVE=$([ $small = 1 ] && echo 0 || echo 100) stage "profile-$pshape" 45 deno_json \
+      "$WORK/profile.json" scripts/profile-webgpu.ts --batch "${pshape%x*}" --windows "${pshape#*x}"
 
   else
     skip bench-webgpu "no WebGPU adapter"
@@ -316,14 +300,15 @@ run() {
   # --- the conv2 programs' register blocks, front-end alone: which one to keep on this GPU ------
   if [ $have_gpu = 1 ]; then
     local tshape=$([ $small = 1 ] && echo 1x8 || echo 16x500)
-    RESERVE=$([ $small = 1 ] && echo 0 || echo 30) stage "tilings-$tshape" 40 tilings_json \
-      "$WORK/tilings.jsonl" --batch "${tshape%x*}" --windows "${tshape#*x}" --reps 3 \
+    RESERVE=$([ $small = 1 ] && echo 0 || echo 30) stage "tilings-$tshape" 40 deno_json \
+      "$WORK/tilings.jsonl" scripts/bench-frontend-webgpu.ts --batch "${tshape%x*}" --windows "${tshape#*x}" --reps 3 \
       --tilings 4x16,8x16,8x8,4x32,2x32,4x8
   fi
 
   # --- the long shape last: it gets what is left of the budget --------------------------------
   if [ $have_gpu = 1 ] && [ $small = 0 ]; then
-    RESERVE=5 stage bench-webgpu-16x3500 120 bench_json "$WORK/bench-webgpu-16x3500.json" --batch 16 --windows 3500 --steps 1 --no-warmup
+    RESERVE=5 stage bench-webgpu-16x3500 120 deno_json "$WORK/bench-webgpu-16x3500.json" \
+      scripts/bench.ts --backend webgpu --batch 16 --windows 3500 --steps 1 --no-warmup
   fi
 
   # --- summary -----------------------------------------------------------------------------
@@ -331,7 +316,7 @@ run() {
   echo "total: $(elapsed)s" | tee -a "$LOG" >&3
   cp "$LOG" "$OUT/log.txt"
 }
-export -f bench_json profile_json tilings_json peer_json train_run
+export -f to_json deno_json peer_json train_run
 export DEV
 
 simulate() {
