@@ -152,6 +152,66 @@ Deno.test("web: the page's code type-checks against the DOM and web:build writes
   }
 });
 
+/**
+ * What a browser test needs: the committed EMO-DB model (else a smoke model trained in `tmp`), a
+ * wav (EMO-DB's, else the example corpus's), the site built for them in `tmp/site`, and
+ * `deno task predict`'s result for the wav on wasm, which the page must reproduce.
+ */
+async function siteAndReference(tmp: string) {
+  let model = COMMITTED_MODEL;
+  if (await exists(join(COMMITTED_MODEL, "model.json"))) {
+    console.log("web_test: model docs/results/emodb/model (the committed EMO-DB model)");
+  } else {
+    model = join(tmp, "train/model");
+    await task("train", ["--smoke", "--out", join(tmp, "train"), "--workers", "1"]);
+    console.log("web_test: docs/results/emodb/model absent: a smoke model trained here");
+  }
+  const wav = (await exists(EMODB_WAV)) ? EMODB_WAV : EXAMPLE_WAV;
+  console.log(`web_test: wav ${wav.replace(ROOT, "")}`);
+  const site = join(tmp, "site");
+  await task("web:build", ["--out", site, "--model", model]);
+  const cli = JSON.parse(
+    await task("predict", [wav, "--model", model, "--json", "--backend", "wasm"]),
+  ) as { results: Prediction[] };
+  return { model, wav, site, reference: cli.results[0] };
+}
+
+/** Headless Chromium with the flags every test here uses, plus `extra`. */
+async function launchChromium(extra: string[]): Promise<Browser> {
+  // Loaded here, not at the top: without Chromium the file loads no playwright code.
+  // playwright-core's bundled is-wsl probes /proc/sys/fs/binfmt_misc/WSLInterop when it
+  // loads, a path Deno opens only under --allow-all; with this variable set the probe is
+  // deferred to a call (made only by its `open` helper, which launching never uses).
+  Deno.env.set("__IS_WSL_TEST__", "1");
+  const { chromium } = await import("playwright-core");
+  return await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--no-sandbox",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      ...extra,
+    ],
+  });
+}
+
+/** Closes the browser, stops the server and removes `tmp`, whatever a test got to. */
+async function tearDown(
+  browser: Browser | undefined,
+  server: Deno.ChildProcess | undefined,
+  tmp: string,
+) {
+  await browser?.close();
+  if (server) {
+    server.kill("SIGTERM");
+    await server.status;
+  }
+  await Deno.remove(tmp, { recursive: true });
+}
+
 Deno.test({
   name: "web: the page in headless Chromium shows deno task predict's probabilities and attention",
   ignore: !haveChromium,
@@ -164,48 +224,18 @@ Deno.test({
     let server: Deno.ChildProcess | undefined;
     let browser: Browser | undefined;
     try {
-      let model = COMMITTED_MODEL;
-      if (await exists(join(COMMITTED_MODEL, "model.json"))) {
-        console.log("web_test: model docs/results/emodb/model (the committed EMO-DB model)");
-      } else {
-        model = join(tmp, "train/model");
-        await task("train", ["--smoke", "--out", join(tmp, "train"), "--workers", "1"]);
-        console.log("web_test: docs/results/emodb/model absent: a smoke model trained here");
-      }
-      const wav = (await exists(EMODB_WAV)) ? EMODB_WAV : EXAMPLE_WAV;
-      console.log(`web_test: wav ${wav.replace(ROOT, "")}`);
-
-      const site = join(tmp, "site");
-      await task("web:build", ["--out", site, "--model", model]);
+      const { model, wav, site, reference } = await siteAndReference(tmp);
       for (const f of ["index.html", "app.js", "tfjs-backend-wasm-simd.wasm", "model/model.json"]) {
         assert.ok(await exists(join(site, f)), `web:build wrote ${f}`);
       }
-      const cli = JSON.parse(
-        await task("predict", [wav, "--model", model, "--json", "--backend", "wasm"]),
-      ) as { results: Prediction[] };
 
       const s = await serve(site);
       server = s.child;
-      // Loaded here, not at the top: without Chromium the file loads no playwright code.
-      // playwright-core's bundled is-wsl probes /proc/sys/fs/binfmt_misc/WSLInterop when it
-      // loads, a path Deno opens only under --allow-all; with this variable set the probe is
-      // deferred to a call (made only by its `open` helper, which launching never uses).
-      Deno.env.set("__IS_WSL_TEST__", "1");
-      const { chromium } = await import("playwright-core");
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-          "--use-fake-device-for-media-stream",
-          "--use-fake-ui-for-media-stream",
-        ],
-      });
+      browser = await launchChromium([
+        "--disable-gpu",
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+      ]);
       const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(e.message));
@@ -225,7 +255,7 @@ Deno.test({
       assert.deepEqual(json, result, "#result-json holds window.__emoResult");
       assert.equal(result.decoder, "toolkit-wav");
       assert.equal(result.device, shown, "the page shows the backend it used");
-      const d = compare(result, cli.results[0]);
+      const d = compare(result, reference);
       console.log(
         `web_test: backend ${result.device}; max |Δ| probabilities ${d.prob.toExponential(2)}, ` +
           `attention ${d.att.toExponential(2)} over ${d.attWindows} windows; ` +
@@ -253,7 +283,7 @@ Deno.test({
       const dropped = await page.evaluate(() =>
         (globalThis as unknown as { __emoResult: unknown }).__emoResult
       ) as Prediction;
-      compare(dropped, cli.results[0]);
+      compare(dropped, reference);
 
       // The microphone (Chromium's fake device: a beep), through MediaRecorder and the browser's
       // decoder, resampled by the toolkit.
@@ -287,19 +317,14 @@ Deno.test({
       const picked = await empty.evaluate(() =>
         (globalThis as unknown as { __emoResult: unknown }).__emoResult
       ) as Prediction;
-      compare(picked, cli.results[0]);
+      compare(picked, reference);
       assert.deepEqual(errors, [], "no uncaught errors on the page");
       console.log(
         `web_test: screenshot ${SCREENSHOT.replace(ROOT, "")}; ` +
           `${((performance.now() - t0) / 1000).toFixed(1)} s in all`,
       );
     } finally {
-      await browser?.close();
-      if (server) {
-        server.kill("SIGTERM");
-        await server.status;
-      }
-      await Deno.remove(tmp, { recursive: true });
+      await tearDown(browser, server, tmp);
     }
   },
 });
@@ -318,34 +343,13 @@ Deno.test({
     let server: Deno.ChildProcess | undefined;
     let browser: Browser | undefined;
     try {
-      let model = COMMITTED_MODEL;
-      if (!(await exists(join(COMMITTED_MODEL, "model.json")))) {
-        model = join(tmp, "train/model");
-        await task("train", ["--smoke", "--out", join(tmp, "train"), "--workers", "1"]);
-      }
-      const wav = (await exists(EMODB_WAV)) ? EMODB_WAV : EXAMPLE_WAV;
-      const site = join(tmp, "site");
-      await task("web:build", ["--out", site, "--model", model]);
-      const cli = JSON.parse(
-        await task("predict", [wav, "--model", model, "--json", "--backend", "wasm"]),
-      ) as { results: Prediction[] };
+      const { wav, site, reference } = await siteAndReference(tmp);
       const s = await serve(site);
       server = s.child;
-      Deno.env.set("__IS_WSL_TEST__", "1");
-      const { chromium } = await import("playwright-core");
-      browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: [
-          "--no-sandbox",
-          "--enable-unsafe-webgpu",
-          "--use-webgpu-adapter=swiftshader",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-        ],
-      });
+      browser = await launchChromium([
+        "--enable-unsafe-webgpu",
+        "--use-webgpu-adapter=swiftshader",
+      ]);
       const page = await browser.newPage();
       const errors: string[] = [];
       page.on("pageerror", (e) => errors.push(e.message));
@@ -360,7 +364,7 @@ Deno.test({
         (globalThis as unknown as { __emoResult: unknown }).__emoResult
       ) as Prediction & { error?: string };
       assert.equal(state, "done", `webgpu in Chromium: ${result?.error ?? "no result"}`);
-      const d = compare(result, cli.results[0]);
+      const d = compare(result, reference);
       console.log(
         `web_test: ${shown}; max |Δ| probabilities ${d.prob.toExponential(2)}, attention ` +
           `${d.att.toExponential(2)}; ${
@@ -371,12 +375,7 @@ Deno.test({
       assert.ok(d.att <= TOLERANCE, `attention differs by ${d.att}`);
       assert.deepEqual(errors, [], "no uncaught errors on the page");
     } finally {
-      await browser?.close();
-      if (server) {
-        server.kill("SIGTERM");
-        await server.status;
-      }
-      await Deno.remove(tmp, { recursive: true });
+      await tearDown(browser, server, tmp);
     }
   },
 });
