@@ -60,7 +60,17 @@ export const CHUNK = 4096;
  * software adapter, 4,096 windows of 4 positions passed its loop limit).
  */
 function windowsPerChunk(g: FrontEndGeometry): number {
-  return Math.max(1, Math.floor(CHUNK / (Math.ceil(g.windowSamples / g.pool / TT) * TT)));
+  return Math.max(1, Math.floor(CHUNK / (slabsPerWindow(g) * TT)));
+}
+
+/** Slabs of {@link TT} positions per window, which the weight-gradient programs loop over. */
+function slabsPerWindow(g: FrontEndGeometry): number {
+  return Math.ceil(g.windowSamples / g.pool / TT);
+}
+
+/** Loop iterations of a weight-gradient program: its chunk's windows × slabs × `slab` each. */
+function chunkLoops(g: FrontEndGeometry, slab: number): number {
+  return loop(windowsPerChunk(g), loop(slabsPerWindow(g), slab));
 }
 
 /** WebGPU's guaranteed `maxComputeWorkgroupsPerDimension`. */
@@ -449,10 +459,14 @@ function gridFor(groups: number): [number, number, number] {
   return [x, Math.ceil(groups / x), 1];
 }
 
-/** WGSL: the flat workgroup index and this invocation's place in a tile. */
-const TILE_PROLOGUE = `
+/** WGSL: the flat workgroup index over {@link gridFor}'s grid, and the invocation's index in it. */
+const WORKGROUP_INDEX = `
   let wg = i32(workgroupId.y * numWorkgroups.x + workgroupId.x);
   let lid = i32(localIndex);
+`;
+
+/** WGSL: {@link WORKGROUP_INDEX} and this invocation's place in a tile. */
+const TILE_PROLOGUE = `${WORKGROUP_INDEX}
   let grp = lid / NL;
   let lane = lid % NL;
 `;
@@ -745,11 +759,9 @@ class Dw2PartialsProgram extends FlatProgram {
     this.workgroupSize = [this.b.threads, 1, 1];
     this.dispatch = gridFor(chunks * Math.ceil(g.kernel / KB));
     const f = g.filters, wgs = this.b.threads;
-    const slab = loop(Math.ceil((TT * f) / wgs)) + loop(Math.ceil(((TT + KB - 1) * f) / wgs)) + 2 +
-      loop(TT);
-    this.loopIterations = loop(
-      windowsPerChunk(g),
-      loop(Math.ceil(g.windowSamples / g.pool / TT), slab),
+    this.loopIterations = chunkLoops(
+      g,
+      loop(Math.ceil((TT * f) / wgs)) + loop(Math.ceil(((TT + KB - 1) * f) / wgs)) + 2 + loop(TT),
     );
   }
   getUserCode(): string {
@@ -790,8 +802,7 @@ class Dw2PartialsProgram extends FlatProgram {
       var<workgroup> dS : array<f32, ${TT * f + bi}>;
       var<workgroup> hS : array<f32, ${(TT + KB - 1) * f + bi}>;
       fn main(index : i32) {
-        let wg = i32(workgroupId.y * numWorkgroups.x + workgroupId.x);
-        let lid = i32(localIndex);
+        ${WORKGROUP_INDEX}
         let r = wg / KBLOCKS;
         let k0 = (wg % KBLOCKS) * KB;
         let ib = (lid / NB) * BI;
@@ -844,7 +855,9 @@ class Dw2PartialsProgram extends FlatProgram {
 function dw1Blocking(g: FrontEndGeometry) {
   const bk = Math.max(5, Math.ceil(g.kernel / 16)), bf = Math.max(5, Math.ceil(g.filters / 16));
   const nk = Math.ceil(g.kernel / bk), nf = Math.ceil(g.filters / bf);
-  return { bk, bf, nk, nf, threads: nk * nf };
+  // Samples a slab's positions see: TT pooled positions, their pool, and the taps.
+  const xs = TT * g.pool + g.pool + g.kernel - 2;
+  return { bk, bf, nk, nf, xs, threads: nk * nf };
 }
 
 /**
@@ -864,17 +877,15 @@ class Dw1PartialsProgram extends FlatProgram {
     this.b = dw1Blocking(g);
     this.workgroupSize = [this.b.threads, 1, 1];
     this.dispatch = gridFor(chunks);
-    const f = g.filters, wgs = this.b.threads;
-    const xs = TT * g.pool + g.pool + g.kernel - 2;
-    const slab = loop(Math.ceil((TT * f) / wgs)) + loop(Math.ceil(xs / wgs)) + 2 + loop(TT);
-    this.loopIterations = loop(
-      windowsPerChunk(g),
-      loop(Math.ceil(g.windowSamples / g.pool / TT), slab),
+    const f = g.filters, { threads: wgs, xs } = this.b;
+    this.loopIterations = chunkLoops(
+      g,
+      loop(Math.ceil((TT * f) / wgs)) + loop(Math.ceil(xs / wgs)) + 2 + loop(TT),
     );
   }
   getUserCode(): string {
-    const { bk, bf, nf, threads } = this.b;
-    const f = this.g.filters, xs = TT * this.g.pool + this.g.pool + this.g.kernel - 2;
+    const { bk, bf, nf, threads, xs } = this.b;
+    const f = this.g.filters;
     const acc: string[] = [], step: string[] = [], out: string[] = [];
     for (let q = 0; q < bf; q++) {
       acc.push(`var s_${q} = 0.0;`);
@@ -904,8 +915,7 @@ class Dw1PartialsProgram extends FlatProgram {
       var<workgroup> aS : array<f32, ${TT * f + bf}>;
       var<workgroup> xS : array<f32, ${xs + bk}>;
       fn main(index : i32) {
-        let wg = i32(workgroupId.y * numWorkgroups.x + workgroupId.x);
-        let lid = i32(localIndex);
+        ${WORKGROUP_INDEX}
         let r = wg;
         let kb = (lid / NF) * BK;
         let fb = (lid % NF) * BF;
