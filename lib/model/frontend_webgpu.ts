@@ -77,15 +77,12 @@ function chunkLoops(g: FrontEndGeometry, slab: number): number {
 const MAX_DIM = 65535;
 
 /**
- * Workgroups for `n` invocations: flat, or split over x and y past the per-dimension limit
- * (tfjs's `getGlobalIndex()` then still numbers the invocations 0, 1, …; the overshoot is
- * guarded in each shader).
+ * Workgroups of {@link WG} for `n` invocations, on {@link gridFor}'s grid (tfjs's
+ * `getGlobalIndex()` then still numbers the invocations 0, 1, …; the overshoot is guarded in each
+ * shader).
  */
 function dispatchFor(n: number): [number, number, number] {
-  const groups = Math.max(1, Math.ceil(n / WG));
-  if (groups <= MAX_DIM) return [groups, 1, 1];
-  const x = Math.ceil(Math.sqrt(groups));
-  return [x, Math.ceil(groups / x), 1];
+  return gridFor(Math.ceil(n / WG));
 }
 
 /** Whether {@link frontEndWebGpu} computes this geometry (else the caller falls back). */
@@ -387,7 +384,6 @@ const TP = 64;
 const PT = 4;
 /** Lanes (position columns) per group: TP = NL · PT. */
 const NL = TP / PT;
-const PT_DEFAULT = PT, NL_DEFAULT = NL;
 /** Taps per chunk. */
 const KC_MAX = 8;
 /** Weights per chunk (KC·CC·F floats): with the slab 12.5 KiB of workgroup memory at F = 40. */
@@ -406,7 +402,7 @@ export interface Conv2Tiling {
   nl: number;
 }
 
-let conv2Tiling: Conv2Tiling = { pt: PT_DEFAULT, nl: NL_DEFAULT };
+let conv2Tiling: Conv2Tiling = { pt: PT, nl: NL };
 
 /**
  * Sets the register block of the conv2 programs (see {@link Conv2Tiling}) and returns the one
@@ -433,7 +429,7 @@ function tiling(g: FrontEndGeometry) {
 }
 
 /** `var a_m_j = 0.0;` for the pt × CP accumulators. */
-function declareAccumulators(cp: number, pt = PT): string {
+function declareAccumulators(cp: number, pt: number): string {
   const lines: string[] = [];
   for (let m = 0; m < pt; m++) {
     for (let j = 0; j < cp; j++) lines.push(`var a_${m}_${j} = 0.0;`);
@@ -442,7 +438,7 @@ function declareAccumulators(cp: number, pt = PT): string {
 }
 
 /** The inner step: pt slab values at `hb + nl·m`, CP weights at `wb + j`, pt·CP fmas. */
-function tileStep(cp: number, pt = PT, nl = NL): string {
+function tileStep(cp: number, pt: number, nl: number): string {
   const lines: string[] = [];
   for (let m = 0; m < pt; m++) lines.push(`let h_${m} = hS[hb + ${m * nl}];`);
   for (let j = 0; j < cp; j++) lines.push(`let w_${j} = wS[wb + ${j}];`);
