@@ -41,7 +41,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { FrontEndGeometry, FrontEndWeights } from "./frontend.ts";
-import { type Program, runProgram as run } from "./webgpu_program.ts";
+import { loop, type Program, runProgram as run } from "./webgpu_program.ts";
 
 /** Invocations per workgroup of the programs with one invocation per output value. */
 const WG = 64;
@@ -208,15 +208,6 @@ function constants(g: FrontEndGeometry): string {
 function keyOf(name: string, g: FrontEndGeometry): string {
   return `emoFrontEnd${name}_${g.windowSamples}_${g.hopSamples}_${g.kernel}_${g.filters}_` +
     `${g.pool}_${g.channelPool}`;
-}
-
-/**
- * Loop iterations of `n` passes through a loop of `body` iterations each (webgpu_program.ts's
- * `loopIterations`), counted as Mesa's software adapter counts them: each run of a loop costs
- * its iterations plus one (the exit test), each barrier one (measured with gru_webgpu.ts).
- */
-function loop(iterations: number, body = 0): number {
-  return iterations + 1 + iterations * body;
 }
 
 /** Common fields: flat index, `uniforms.size` invocations (not always the output's size). */

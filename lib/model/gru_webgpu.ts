@@ -32,7 +32,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { type Program, runProgram as run } from "./webgpu_program.ts";
+import { loop, type Program, runProgram as run } from "./webgpu_program.ts";
 
 /** Workgroup size for U units: one invocation per unit up to 256 (WebGPU's default limit). */
 function workgroupFor(u: number): number {
@@ -64,12 +64,12 @@ function unrolled(u: number, body: (k: string) => string): string {
 }
 
 /**
- * The loop iterations of an invocation looping over `nw` steps, each step with `blockLoops`
- * loops over its units (⌈u / wg⌉ of them) that run {@link unrolled}'s block loop, `plain` loops
- * over its units that do not and `barriers` workgroup barriers, plus one loop over its units
- * before the steps. Counted as lavapipe counts them, measured: a loop costs its iterations plus
- * one (its exit test), and the forward program, 15 per step by that rule, went wrong past
- * 3,855 steps of 128 units, i.e. 17 per step: one more per barrier.
+ * The loop iterations of an invocation (webgpu_program.ts's `loop` rule) looping over `nw`
+ * steps, each step with `blockLoops` loops over its units (⌈u / wg⌉ of them) that run
+ * {@link unrolled}'s block loop, `plain` loops over its units that do not and `barriers`
+ * workgroup barriers, plus one loop over its units before the steps and one iteration of margin.
+ * The forward program, 17 per step by this count, was measured right at 3,855 steps of 128 units
+ * and wrong at 3,856.
  */
 function recurrenceLoops(
   nw: number,
@@ -78,9 +78,9 @@ function recurrenceLoops(
   counts: { blockLoops: number; plain: number; barriers: number },
 ): number {
   const ju = Math.ceil(u / wg), blocks = Math.floor(u / UNROLL);
-  const step = 1 + counts.barriers + counts.plain * (ju + 1) +
-    counts.blockLoops * (ju + 1 + ju * (blocks + 1));
-  return ju + 2 + nw * step + 1;
+  const step = counts.barriers + counts.plain * loop(ju) +
+    counts.blockLoops * loop(ju, loop(blocks));
+  return loop(ju) + loop(nw, step) + 1;
 }
 
 /**
@@ -297,7 +297,7 @@ class GruRecurrentGradProgram implements Program {
   loopIterations: number;
 
   constructor(private u: number, nb: number, nw: number) {
-    this.loopIterations = nb + 1 + nb * nw; // the loops over utterances and steps, with exits
+    this.loopIterations = loop(nb, nw); // over utterances, and each over its steps from 1
     this.outputShape = [u, 3 * u];
     this.dispatchLayout = { x: [0, 1] };
     this.dispatch = [Math.ceil((3 * u * u) / this.workgroupSize[0]), 1, 1];

@@ -44,6 +44,16 @@ export interface Program {
  */
 export const SOFTWARE_LOOP_LIMIT = 65535;
 
+/**
+ * Loop iterations of a loop run `iterations` times whose body costs `body` (for
+ * {@link Program.loopIterations}), counted as Mesa's software adapter counts them, measured with
+ * gru_webgpu.ts's recurrence: a loop costs its iterations plus one (the exit test), and a
+ * workgroup barrier in a body costs one.
+ */
+export function loop(iterations: number, body = 0): number {
+  return iterations + 1 + iterations * body;
+}
+
 let softwareAdapter = false;
 
 /** Records whether the webgpu backend now active runs on a software adapter (backend.ts). */
