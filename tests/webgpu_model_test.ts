@@ -9,7 +9,13 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import type { Batch } from "../lib/frames/types.ts";
 import { initBackend } from "../lib/model/backend.ts";
-import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
+import {
+  defaultModelConfig,
+  EmotionModel,
+  WEBGPU_PASS_WINDOWS,
+  webgpuWindowsPerPass,
+} from "../lib/model/model.ts";
+import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
 import { objective } from "../lib/training/loss.ts";
 import { train } from "../lib/training/train.ts";
 import { maxAbs, maxAbsDiff, noise } from "./numeric.ts";
@@ -46,9 +52,16 @@ function batchOf(lengths: number[], seed: number): Batch {
   };
 }
 
-/** Loss and gradients of the objective (class weights, task weights, L2) for one batch. */
-async function gradientsOf(batch: Batch) {
+/**
+ * Loss and gradients of the objective (class weights, task weights, L2) for one batch, of a
+ * model with the given memory settings.
+ */
+async function gradientsOf(
+  batch: Batch,
+  memory: Partial<Pick<EmotionModel, "maxWindowsPerPass" | "maxWindowsPerWebGpuPass">> = {},
+) {
   const model = EmotionModel.create(CONFIG);
+  Object.assign(model, memory);
   const vars = model.trainableVariables();
   const { value, grads } = tf.variableGrads(() => {
     const out = model.apply(batch, { training: true, dropoutSeed: 5 });
@@ -118,3 +131,48 @@ webgpuTest(
     });
   },
 );
+
+webgpuTest(
+  "webgpu model: a batch of several row groups runs as one pass with each group's dropout mask",
+  async () => {
+    // 12 windows per row group: rows [7] [5, 6] [6, 3] make three groups of their own lengths,
+    // so each group's mask is drawn at its own shape and seed (model.ts's rowGroups).
+    const batch = batchOf([7, 5, 6, 6, 3], 8);
+    const grouped = { maxWindowsPerPass: 12 };
+    await initBackend("cpu");
+    const ref = await gradientsOf(batch, grouped);
+    await initBackend("webgpu");
+    assert.ok(installDispatchCounter());
+    let mark = dispatchCount();
+    const onePass = await gradientsOf(batch, grouped);
+    const onePassDispatches = dispatchCount() - mark;
+    mark = dispatchCount();
+    const inGroups = await gradientsOf(batch, { ...grouped, maxWindowsPerWebGpuPass: 0 });
+    const inGroupsDispatches = dispatchCount() - mark;
+    for (const [what, gpu] of [["one pass", onePass], ["row groups", inGroups]] as const) {
+      assert.ok(
+        Math.abs(gpu.loss - ref.loss) < 1e-5 * Math.abs(ref.loss),
+        `${what}: loss ${gpu.loss} vs ${ref.loss}`,
+      );
+      ref.grads.forEach((r, i) => {
+        const d = maxAbsDiff(gpu.grads[i], r), scale = maxAbs(r);
+        assert.ok(d <= 1e-4 * scale, `${what}: ${ref.names[i]} differs by ${d} (largest ${scale})`);
+      });
+    }
+    // Three groups cost three forward passes, a recomputation of each and three backward passes;
+    // one pass is one of each, plus the mask's few operations (177 against 581 here).
+    assert.ok(
+      onePassDispatches < inGroupsDispatches / 2,
+      `dispatches: one pass ${onePassDispatches}, row groups ${inGroupsDispatches}`,
+    );
+  },
+);
+
+Deno.test("webgpuWindowsPerPass: the widest per-window tensor fits the binding limit", () => {
+  // The paper's model: the front-end's 1,280 values per window are the widest (5,120 bytes).
+  assert.equal(webgpuWindowsPerPass(defaultModelConfig(TASKS), 2 ** 27), 26214);
+  assert.equal(webgpuWindowsPerPass(defaultModelConfig(TASKS), 2 ** 32 - 1), WEBGPU_PASS_WINDOWS);
+  // Features input of 88 values: the GRU's packed record (4 × 128 values) is the widest.
+  const features = defaultModelConfig(TASKS, { input: { kind: "features", dim: 88 } });
+  assert.equal(webgpuWindowsPerPass(features, 2 ** 27), Math.floor(2 ** 27 / 2048));
+});

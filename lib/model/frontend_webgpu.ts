@@ -41,7 +41,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { FrontEndGeometry, FrontEndWeights } from "./frontend.ts";
-import { loop, type Program, runProgram as run } from "./webgpu_program.ts";
+import { bindingLimit, loop, type Program, runProgram as run } from "./webgpu_program.ts";
 
 /** Invocations per workgroup of the programs with one invocation per output value. */
 const WG = 64;
@@ -93,17 +93,6 @@ export function frontEndWebGpuApplies(g: FrontEndGeometry): boolean {
     g.kernel * g.filters <= 1 << 16 &&
     // The tiled programs' workgroups: NL invocations per channel group, at most 256.
     g.filters / g.channelPool <= 256 / NL;
-}
-
-/** WebGPU's default `maxStorageBufferBindingSize` (128 MiB), where a device does not say. */
-const DEFAULT_BINDING_LIMIT = 134217728;
-
-/** The active webgpu device's `maxStorageBufferBindingSize` (bytes). */
-function bindingLimit(): number {
-  const device = (tf.backend() as unknown as {
-    device?: { limits?: { maxStorageBufferBindingSize?: number } };
-  }).device;
-  return device?.limits?.maxStorageBufferBindingSize ?? DEFAULT_BINDING_LIMIT;
 }
 
 /**

@@ -24,6 +24,7 @@ export {
   defaultModelConfig,
   EmotionModel,
   validateModelConfig,
+  webgpuWindowsPerPass,
 } from "./model.ts";
 export {
   decodeModel,

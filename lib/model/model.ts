@@ -26,6 +26,7 @@ import { registerGradients } from "./gradients.ts";
 import { gru } from "./gru.ts";
 import { taskHeads } from "./heads.ts";
 import { nameSeed, Random } from "../util/random.ts";
+import { bindingLimit } from "./webgpu_program.ts";
 
 // tfjs-core ships no gradients under Deno (see gradients.ts); training needs them.
 registerGradients();
@@ -127,6 +128,14 @@ export class EmotionModel {
    * 4 GiB (see `apply`). Default 16,384.
    */
   maxWindowsPerPass = 16384;
+  /**
+   * On webgpu, the most windows one pass holds (default {@link webgpuWindowsPerPass} of the
+   * config: 65,536 on a GPU for the paper's model). A batch within it runs as one pass
+   * even when it has several row groups, each with the dropout mask it has in its own pass,
+   * so the results stay those of the row groups (to float rounding) while the GPU runs every
+   * utterance's recurrence at once instead of one group after another with recomputation.
+   */
+  maxWindowsPerWebGpuPass: number | undefined = undefined;
   #params: Param[];
   #byName: Map<string, tf.Variable>;
 
@@ -194,9 +203,24 @@ export class EmotionModel {
    */
   apply(input: ModelInput, opts: ApplyOptions): ApplyResult {
     validateInput(input, this.config);
-    const groups = rowGroups(input, this.maxWindowsPerPass);
+    const { groups, passes } = this.passPlan(input);
     if (groups.length === 1) return this.#applyAll(input, opts);
+    if (passes === 1) return this.#applyAll(input, opts, groups);
     return this.#applyGroups(input, opts, groups);
+  }
+
+  /**
+   * How {@link apply} runs a batch on the active backend: its row groups (by
+   * {@link maxWindowsPerPass}; they decide the dropout masks) and the passes they take, one per
+   * group, or one for all of them on webgpu within {@link maxWindowsPerWebGpuPass}.
+   */
+  passPlan(input: ModelInput): { groups: [number, number][]; passes: number } {
+    const groups = rowGroups(input, this.maxWindowsPerPass);
+    const onePass = groups.length === 1 ||
+      (tf.getBackend() === "webgpu" &&
+        input.batchSize * input.windows <=
+          (this.maxWindowsPerWebGpuPass ?? webgpuWindowsPerPass(this.config)));
+    return { groups, passes: onePass ? 1 : groups.length };
   }
 
   /**
@@ -215,7 +239,7 @@ export class EmotionModel {
       const attentions: Record<string, tf.Tensor2D>[] = [];
       groups.forEach(([r0, r1], gi) => {
         const sub = sliceRows(input, r0, r1, c);
-        const subOpts = { ...opts, dropoutSeed: seed + 7919 * gi };
+        const subOpts = { ...opts, dropoutSeed: rowGroupSeed(seed, gi) };
         const run = () => {
           const out = this.#applyAll(sub, subOpts);
           return { out, value: tf.concat(c.tasks.map((t) => out.logits[t.name]), 1) };
@@ -273,7 +297,11 @@ export class EmotionModel {
     });
   }
 
-  #applyAll(input: ModelInput, opts: ApplyOptions): ApplyResult {
+  /**
+   * One pass over the whole batch. With `groups` (the batch's row groups, run together), the
+   * dropout mask is built group by group as each group's own pass would draw it.
+   */
+  #applyAll(input: ModelInput, opts: ApplyOptions, groups?: [number, number][]): ApplyResult {
     const c = this.config;
     const { batchSize: b, windows: nw } = input;
     return tf.tidy(() => {
@@ -293,7 +321,9 @@ export class EmotionModel {
         });
         if (opts.training && c.dropoutKeep < 1) {
           const seed = opts.dropoutSeed ?? Math.floor(Math.random() * 2 ** 31);
-          seq = tf.dropout(seq, 1 - c.dropoutKeep, undefined, seed) as tf.Tensor3D;
+          seq = groups
+            ? tf.mul(seq, groupedDropoutMask(input, groups, seq.shape[2], c.dropoutKeep, seed))
+            : tf.dropout(seq, 1 - c.dropoutKeep, undefined, seed) as tf.Tensor3D;
         }
       } else {
         seq = tf.tensor3d(input.features!, [b, nw, c.input.dim]);
@@ -320,6 +350,69 @@ export class EmotionModel {
     });
   }
 }
+
+/**
+ * The dropout seed of row group `group` of a batch drawn with `seed` ({@link rowGroups}): the
+ * rule `apply` and the gradient workers (parallel.ts) share, so their masks agree.
+ */
+export function rowGroupSeed(seed: number, group: number): number {
+  return seed + 7919 * group;
+}
+
+/**
+ * The dropout multiplier `[B, windows, dim]` of a batch whose row `groups` run in one pass:
+ * group g's rows get what `tf.dropout` draws for them in the group's own pass (its rows trimmed
+ * to their longest, seed {@link rowGroupSeed}), with the same float32 operations; windows past
+ * a group's longest row are padding and get 0.
+ */
+function groupedDropoutMask(
+  input: ModelInput,
+  groups: [number, number][],
+  dim: number,
+  keep: number,
+  seed: number,
+): tf.Tensor3D {
+  return tf.tidy(() => {
+    const keepProb = 1 - (1 - keep); // tf.dropout's keep probability from its rate, exactly
+    const draws = groups.map(([r0, r1], gi) => {
+      const longest = Math.max(...input.lengths.slice(r0, r1));
+      const u = tf.randomUniform([r1 - r0, longest, dim], 0, 1, "float32", rowGroupSeed(seed, gi));
+      const padding: [number, number][] = [[0, 0], [0, input.windows - longest], [0, 0]];
+      return longest === input.windows ? u : tf.pad(u, padding);
+    });
+    const uniform = tf.concat(draws, 0);
+    return tf.div(tf.floor(tf.add(uniform, keepProb)), keepProb) as tf.Tensor3D;
+  });
+}
+
+/**
+ * Windows (rows × windows) one pass of `config`'s model holds on webgpu (the default of
+ * {@link EmotionModel.maxWindowsPerWebGpuPass}). Two bounds:
+ * - every tensor that grows with the windows must fit the device's storage buffer binding limit
+ *   (`limit`, bytes; by default the active device's), or WebGPU leaves the work undone without
+ *   an error; the widest per window is the front-end's output (1,280 values for the paper's
+ *   geometry) or the GRU's packed forward record (4 × units);
+ * - at most {@link WEBGPU_PASS_WINDOWS}, for the device's memory.
+ *
+ * For the paper's model: 26,214 windows at WebGPU's default limit of 128 MiB (Mesa's lavapipe),
+ * 65,536 from a limit of 320 MiB (GPUs' are 2–4 GiB), so 16 utterances of 35 s run as one pass.
+ */
+export function webgpuWindowsPerPass(config: ModelConfig, limit = bindingLimit()): number {
+  const dim = config.input.kind === "raw" ? frontEndDim(geometryOf(config)) : config.input.dim;
+  const widest = 4 * Math.max(dim, 4 * config.gru.units);
+  return Math.min(WEBGPU_PASS_WINDOWS, Math.floor(limit / widest));
+}
+
+/**
+ * The most windows {@link webgpuWindowsPerPass} allows, for the device's memory. Measured on
+ * lavapipe (tf.profile's peak bytes of a training step of the paper's model at 2 × 100 and
+ * 2 × 300 windows, front-end checkpointed every 16 windows), a pass holds about 53 KB per window
+ * outside the front-end (its output, the dropout mask and its intermediates, the GRUs' inputs and
+ * records, their gradients): 3.5 GB at 65,536 windows, beside the front-end's 2 GiB
+ * (frontend_webgpu.ts's WEBGPU_FRONTEND_BUDGET). A smaller GPU sets
+ * {@link EmotionModel.maxWindowsPerWebGpuPass}.
+ */
+export const WEBGPU_PASS_WINDOWS = 65536;
 
 /**
  * Contiguous row groups of at most `maxWindows` windows, each row group padded only to its own

@@ -48,7 +48,7 @@
 import type { BackendName, ModelConfig, ModelInput } from "./types.ts";
 import type { FrontEndOptions } from "./frontend.ts";
 import type { GradJob, InferenceResult, WorkerReply, WorkerRequest } from "./grad_worker.ts";
-import { rowGroups, sliceRows } from "./model.ts";
+import { rowGroups, rowGroupSeed, sliceRows } from "./model.ts";
 
 export type { InferenceResult } from "./grad_worker.ts";
 
@@ -201,7 +201,7 @@ export class GradientWorkers {
       input: sliceRows(input, r0, r1, config),
       labels: pick(labels, r0, r1),
       rowWeights: pick(rowWeights, r0, r1),
-      dropoutSeed: dropoutSeed + 7919 * j,
+      dropoutSeed: rowGroupSeed(dropoutSeed, j),
     }));
     const perWorker = assign(jobs.map((j) => j.input), this.size, false);
     const replies = await this.#dispatch(perWorker.map((list) =>

@@ -54,6 +54,21 @@ export function loop(iterations: number, body = 0): number {
   return iterations + 1 + iterations * body;
 }
 
+/** WebGPU's default `maxStorageBufferBindingSize` (128 MiB), where a device does not say. */
+const DEFAULT_BINDING_LIMIT = 134217728;
+
+/**
+ * The active webgpu device's `maxStorageBufferBindingSize` (bytes): the largest buffer one
+ * program may bind. Past it WebGPU does not fail, it leaves the dispatch undone (zeros), so the
+ * callers size their work by it (frontend_webgpu.ts per call, model.ts per pass).
+ */
+export function bindingLimit(): number {
+  const device = (tf.backend() as unknown as {
+    device?: { limits?: { maxStorageBufferBindingSize?: number } };
+  }).device;
+  return device?.limits?.maxStorageBufferBindingSize ?? DEFAULT_BINDING_LIMIT;
+}
+
 let softwareAdapter = false;
 
 /** Records whether the webgpu backend now active runs on a software adapter (backend.ts). */
