@@ -37,6 +37,7 @@ import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
 import { paperFlopsPerWindow } from "../lib/model/flops.ts";
 import { setOwnKernels } from "../lib/model/own_kernels.ts";
 import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
+import { bindingLimit } from "../lib/model/webgpu_program.ts";
 import { evaluate } from "../lib/training/evaluate.ts";
 import { startWorkerPool, train } from "../lib/training/train.ts";
 import { parseCommandLine } from "../lib/util/cli.ts";
@@ -200,6 +201,7 @@ if (args.naive) {
 const inferDispatches = dispatchCount() - inferMark;
 
 const perStep = batchSize * windows;
+const plan = model.passPlan(batches[0]);
 const fwd = paperFlopsPerWindow(config);
 const trainWindowsPerS = timed.windowsPerSecond;
 const result = {
@@ -231,6 +233,10 @@ const result = {
   // everything else the step launches. Absent (undefined) on backends without dispatches.
   dispatches_per_step: counting ? trainDispatches / steps : undefined,
   dispatches_per_infer_step: counting ? inferDispatches / steps : undefined,
+  // How the model runs a batch of this shape (EmotionModel.passPlan): row groups, and passes.
+  row_groups: plan.groups.length,
+  passes_per_step: plan.passes,
+  binding_limit_bytes: info.backend === "webgpu" ? bindingLimit() : undefined,
   warmup: warmup ? undefined : false,
   load_average: Deno.loadavg(),
 };
@@ -254,6 +260,9 @@ if (args.json) {
       `GPU dispatches: ${result.dispatches_per_step} per training step, ` +
         `${result.dispatches_per_infer_step} per inference step`,
     );
+  }
+  if (plan.groups.length > 1) {
+    log(`row groups: ${plan.groups.length} per batch, run in ${plan.passes} pass(es)`);
   }
   log(`FLOP model: ${result.mflop_per_window_forward.toFixed(1)} MFLOP per window forward`);
   log(`load average: ${result.load_average.map((x) => x.toFixed(2)).join(" ")}`);

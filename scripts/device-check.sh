@@ -220,9 +220,12 @@ run() {
   local probe_cmd=("$DENO" run --cached-only --allow-read --allow-env=XDG_RUNTIME_DIR scripts/device-check.ts probe)
   stage probe 60 bash -c '"$@" > '"$WORK/probe.json"'; cat '"$WORK/probe.json" _ "${probe_cmd[@]}"
   local icd=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  # The device README's path; elsewhere (another image) look for the driver's manifest outside the
+  # loader's default folders, which it searches itself.
+  [ -f "$icd" ] || icd=$(find /usr/local /opt -maxdepth 6 -name 'nvidia_icd*.json' 2>/dev/null | head -1)
   if ! grep -q '"backend":"webgpu"' "$WORK/probe.json" 2>/dev/null ||
     grep -q '"software":true' "$WORK/probe.json"; then
-    if [ -f "$icd" ]; then
+    if [ -n "$icd" ] && [ -f "$icd" ]; then
       export VK_DRIVER_FILES=$icd
       export __EGL_VENDOR_LIBRARY_FILENAMES=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
       vulkan="$vulkan; VK_DRIVER_FILES=$icd"

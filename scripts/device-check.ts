@@ -34,6 +34,9 @@ interface BenchJson {
   train_s_per_step: number;
   dispatches_per_step?: number;
   dispatches_per_infer_step?: number;
+  row_groups?: number;
+  passes_per_step?: number;
+  binding_limit_bytes?: number;
   warmup?: boolean;
 }
 
@@ -285,12 +288,15 @@ async function summary(work: string, out: string): Promise<void> {
   md.push(`- Deno: ${meta?.deno ?? "?"}; PyTorch: ${meta?.torch ?? "–"}`);
   const adapter = probeResult as { device?: string; error?: string } | undefined;
   md.push(`- WebGPU: ${adapter?.device ?? `no adapter (${adapter?.error ?? "not probed"})`}`);
+  const limit = result.speed.find((r) => r.webgpu?.binding_limit_bytes)?.webgpu
+    ?.binding_limit_bytes;
+  if (limit) md.push(`- maxStorageBufferBindingSize: ${(limit / 2 ** 20).toFixed(0)} MiB`);
   md.push(`- Vulkan: ${meta?.vulkan ?? "?"}`, "");
   md.push("## Speed (windows/s; webgpu = `bench --backend webgpu`, peer = pytorch_speed.py)", "");
   md.push(
-    "| shape | webgpu train | webgpu infer | dispatches/step | dispatches/infer step | peer | peer train | peer infer | train ×peer |",
+    "| shape | webgpu train | webgpu infer | dispatches/step | dispatches/infer step | passes/step (row groups) | peer | peer train | peer infer | train ×peer |",
   );
-  md.push("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
+  md.push("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
   for (const r of result.speed) {
     const w = r.webgpu, p = r.peer;
     md.push(
@@ -298,9 +304,11 @@ async function summary(work: string, out: string): Promise<void> {
         num(w?.train_windows_per_s, 1)
       } | ${num(w?.infer_windows_per_s, 1)} | ${num(w?.dispatches_per_step)} | ${
         num(w?.dispatches_per_infer_step)
-      } | ${p ? `${p.peer} ${p.device}` : "–"} | ${num(p?.train_windows_per_s, 1)} | ${
-        num(p?.infer_windows_per_s, 1)
-      } | ${num(r.train_ratio_webgpu_over_peer, 2)} |`,
+      } | ${w?.passes_per_step ?? "–"}${w?.row_groups ? ` (${w.row_groups})` : ""} | ${
+        p ? `${p.peer} ${p.device}` : "–"
+      } | ${num(p?.train_windows_per_s, 1)} | ${num(p?.infer_windows_per_s, 1)} | ${
+        num(r.train_ratio_webgpu_over_peer, 2)
+      } |`,
     );
   }
   md.push("", "## Where a training step's GPU time goes (`scripts/profile-webgpu.ts`)", "");
