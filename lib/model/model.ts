@@ -130,10 +130,11 @@ export class EmotionModel {
   maxWindowsPerPass = 16384;
   /**
    * On webgpu, the most windows one pass holds (default {@link webgpuWindowsPerPass} of the
-   * config: 65,536 on a GPU for the paper's model). A batch within it runs as one pass
-   * even when it has several row groups, each with the dropout mask it has in its own pass,
-   * so the results stay those of the row groups (to float rounding) while the GPU runs every
-   * utterance's recurrence at once instead of one group after another with recomputation.
+   * config: 65,536 for the paper's model on a GPU that binds 320 MiB). A batch within it runs
+   * as one pass even when it has several row groups, each with the dropout mask it has in its
+   * own pass, so the results stay those of the row groups (to float rounding) while the GPU
+   * runs every utterance's recurrence at once instead of one group after another with
+   * recomputation.
    */
   maxWindowsPerWebGpuPass: number | undefined = undefined;
   #params: Param[];
