@@ -704,6 +704,42 @@ class H1GradProgram extends TiledProgram {
   }
 }
 
+/**
+ * WGSL of the loop the weight-gradient programs share, inside `main` once the chunk `r` is known:
+ * over the CW windows n of chunk r (`live` while n < N; `window` adds per-window values) and
+ * each window's slabs of TT positions from `t0`, `stage` fills workgroup memory between two
+ * barriers and `step` runs for the slab's rows j (where `guard` holds), accumulating into the
+ * registers `acc` declares; a chunk that has windows writes its partial sums with `out`. The trip
+ * counts are constants so that the barriers stay in uniform control flow (WGSL's uniformity
+ * analysis counts n0, from the workgroup id in a private variable, as varying); past N nothing is
+ * loaded. {@link chunkLoops} counts these loops.
+ */
+function chunkSlabLoop(
+  o: { acc: string; window: string; stage: string; guard?: string; step: string; out: string },
+): string {
+  const rows = `for (var j = 0; j < TT; j++) {
+              ${o.step}
+            }`;
+  return `
+        let n0 = r * CW;
+        let n1 = min(n0 + CW, uniforms.count);
+        ${o.acc}
+        for (var w = 0; w < CW; w++) {
+          let n = n0 + w;
+          let live = n < n1;
+          ${o.window}
+          for (var t0 = 0; t0 < LP; t0 += TT) {
+            ${o.stage}
+            workgroupBarrier();
+            ${o.guard ? `if (${o.guard}) { ${rows} }` : rows}
+            workgroupBarrier();
+          }
+        }
+        if (r * CW < uniforms.count) {
+          ${o.out}
+        }`;
+}
+
 /** Positions per slab of {@link Dw2PartialsProgram}. */
 const TT = 32;
 /** Taps per workgroup of {@link Dw2PartialsProgram}. */
@@ -783,45 +819,32 @@ class Dw2PartialsProgram extends FlatProgram {
         let k0 = (wg % KBLOCKS) * KB;
         let ib = (lid / NB) * BI;
         let ob = (lid % NB) * BI;
-        let n0 = r * CW;
-        // Uniform bounds (every invocation runs every barrier); past N nothing is loaded.
-        let n1 = min(n0 + CW, uniforms.count);
-        ${acc.join(" ")}
-        // A constant trip count: the barriers inside stay in uniform control flow (WGSL's
-        // uniformity analysis counts n0, from the workgroup id in a private variable, as varying).
-        for (var w = 0; w < CW; w++) {
-          let n = n0 + w;
-          let live = n < n1;
-          let full = isFull(n);
-          for (var t0 = 0; t0 < LP; t0 += TT) {
-            // D2 is zero on [A, IE) unless the window is full: such slabs add nothing.
-            let need = live && (full || t0 < A || t0 + TT > IE);
-            for (var e = lid; e < TT * F; e += WGS) {
-              let t = t0 + e / F;
-              var v = 0.0;
-              if (need && t < LP) { v = D2[(n * LP + t0) * F + e]; }
-              dS[e] = v;
-            }
-            // h1 at positions t0 + k0 − PL + j: what taps k0 … k0 + KB − 1 of slab row j see.
-            for (var e = lid; e < (TT + KB - 1) * F; e += WGS) {
-              let i = e % F;
-              let s = t0 + k0 - PL + e / F;
-              var v = 0.0;
-              if (need && s >= 0 && s < LP) { v = P1[(n * LP + s) * 2 * F + i]; }
-              hS[e] = v;
-            }
-            workgroupBarrier();
-            if (need) {
-              for (var j = 0; j < TT; j++) {
-                ${step.join("\n")}
-              }
-            }
-            workgroupBarrier();
+        ${
+      chunkSlabLoop({
+        acc: acc.join(" "),
+        window: "let full = isFull(n);",
+        stage: `
+          // D2 is zero on [A, IE) unless the window is full: such slabs add nothing.
+          let need = live && (full || t0 < A || t0 + TT > IE);
+          for (var e = lid; e < TT * F; e += WGS) {
+            let t = t0 + e / F;
+            var v = 0.0;
+            if (need && t < LP) { v = D2[(n * LP + t0) * F + e]; }
+            dS[e] = v;
           }
-        }
-        if (r * CW < uniforms.count) {
-          ${out.join("\n")}
-        }
+          // h1 at positions t0 + k0 − PL + j: what taps k0 … k0 + KB − 1 of slab row j see.
+          for (var e = lid; e < (TT + KB - 1) * F; e += WGS) {
+            let i = e % F;
+            let s = t0 + k0 - PL + e / F;
+            var v = 0.0;
+            if (need && s >= 0 && s < LP) { v = P1[(n * LP + s) * 2 * F + i]; }
+            hS[e] = v;
+          }`,
+        guard: "need",
+        step: step.join("\n"),
+        out: out.join("\n"),
+      })
+    }
       }
     `;
   }
@@ -895,44 +918,34 @@ class Dw1PartialsProgram extends FlatProgram {
         let r = wg;
         let kb = (lid / NF) * BK;
         let fb = (lid % NF) * BF;
-        let n0 = r * CW;
-        let n1 = min(n0 + CW, uniforms.count);
-        ${acc.join(" ")}
-        // A constant trip count: the barriers inside stay in uniform control flow (WGSL's
-        // uniformity analysis counts n0, from the workgroup id in a private variable, as varying).
-        for (var w = 0; w < CW; w++) {
-          let n = n0 + w;
-          let live = n < n1;
-          let start = (n / uniforms.windows) * uniforms.xShape.y + (n % uniforms.windows) * HOP;
-          for (var t0 = 0; t0 < LP; t0 += TT) {
-            for (var e = lid; e < TT * F; e += WGS) {
-              let t = t0 + e / F;
-              var z = 0.0;
-              var a = 0.0;
-              if (live && t < LP) {
-                z = Z1[(n * LP + t0) * F + e];
-                a = P1[(n * LP + t) * 2 * F + F + e % F];
-              }
-              zS[e] = z;
-              aS[e] = a;
+        ${
+      chunkSlabLoop({
+        acc: acc.join(" "),
+        window:
+          "let start = (n / uniforms.windows) * uniforms.xShape.y + (n % uniforms.windows) * HOP;",
+        stage: `
+          for (var e = lid; e < TT * F; e += WGS) {
+            let t = t0 + e / F;
+            var z = 0.0;
+            var a = 0.0;
+            if (live && t < LP) {
+              z = Z1[(n * LP + t0) * F + e];
+              a = P1[(n * LP + t) * 2 * F + F + e % F];
             }
-            // Samples t0·POOL − PL + e of the window: what positions t0 … t0 + TT − 1 see.
-            for (var e = lid; e < XS; e += WGS) {
-              let sample = t0 * POOL - PL + e;
-              var v = 0.0;
-              if (live && sample >= 0 && sample < WIN) { v = X[start + sample]; }
-              xS[e] = v;
-            }
-            workgroupBarrier();
-            for (var j = 0; j < TT; j++) {
-              ${step.join("\n")}
-            }
-            workgroupBarrier();
+            zS[e] = z;
+            aS[e] = a;
           }
-        }
-        if (r * CW < uniforms.count) {
-          ${out.join("\n")}
-        }
+          // Samples t0·POOL − PL + e of the window: what positions t0 … t0 + TT − 1 see.
+          for (var e = lid; e < XS; e += WGS) {
+            let sample = t0 * POOL - PL + e;
+            var v = 0.0;
+            if (live && sample >= 0 && sample < WIN) { v = X[start + sample]; }
+            xS[e] = v;
+          }`,
+        step: step.join("\n"),
+        out: out.join("\n"),
+      })
+    }
       }
     `;
   }
