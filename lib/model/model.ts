@@ -27,6 +27,7 @@ import { gru } from "./gru.ts";
 import { taskHeads } from "./heads.ts";
 import { nameSeed, Random } from "../util/random.ts";
 import { bindingLimit } from "./webgpu_program.ts";
+import { type DropoutDraw, dropoutMultiplier } from "./dropout.ts";
 
 // tfjs-core ships no gradients under Deno (see gradients.ts); training needs them.
 registerGradients();
@@ -322,9 +323,8 @@ export class EmotionModel {
         });
         if (opts.training && c.dropoutKeep < 1) {
           const seed = opts.dropoutSeed ?? Math.floor(Math.random() * 2 ** 31);
-          seq = groups
-            ? tf.mul(seq, groupedDropoutMask(input, groups, seq.shape[2], c.dropoutKeep, seed))
-            : tf.dropout(seq, 1 - c.dropoutKeep, undefined, seed) as tf.Tensor3D;
+          const draws = dropoutDraws(input, groups, seed);
+          seq = tf.mul(seq, dropoutMultiplier(draws, b, nw, seq.shape[2], c.dropoutKeep));
         }
       } else {
         seq = tf.tensor3d(input.features!, [b, nw, c.input.dim]);
@@ -361,29 +361,22 @@ export function rowGroupSeed(seed: number, group: number): number {
 }
 
 /**
- * The dropout multiplier `[B, windows, dim]` of a batch whose row `groups` run in one pass:
- * group g's rows get what `tf.dropout` draws for them in the group's own pass (its rows trimmed
- * to their longest, seed {@link rowGroupSeed}), with the same float32 operations; windows past
- * a group's longest row are padding and get 0.
+ * The dropout draws of a pass ({@link dropoutMultiplier}): the whole batch with `seed`, as
+ * `tf.dropout` draws it, or, for row `groups` run together in one pass, each group as its own
+ * pass would draw it (its rows trimmed to their longest, seed {@link rowGroupSeed}), so results
+ * do not depend on how the groups ran.
  */
-function groupedDropoutMask(
+function dropoutDraws(
   input: ModelInput,
-  groups: [number, number][],
-  dim: number,
-  keep: number,
+  groups: [number, number][] | undefined,
   seed: number,
-): tf.Tensor3D {
-  return tf.tidy(() => {
-    const keepProb = 1 - (1 - keep); // tf.dropout's keep probability from its rate, exactly
-    const draws = groups.map(([r0, r1], gi) => {
-      const longest = Math.max(...input.lengths.slice(r0, r1));
-      const u = tf.randomUniform([r1 - r0, longest, dim], 0, 1, "float32", rowGroupSeed(seed, gi));
-      const padding: [number, number][] = [[0, 0], [0, input.windows - longest], [0, 0]];
-      return longest === input.windows ? u : tf.pad(u, padding);
-    });
-    const uniform = tf.concat(draws, 0);
-    return tf.div(tf.floor(tf.add(uniform, keepProb)), keepProb) as tf.Tensor3D;
-  });
+): DropoutDraw[] {
+  if (!groups) return [{ rows: [0, input.batchSize], windows: input.windows, seed }];
+  return groups.map(([r0, r1], gi) => ({
+    rows: [r0, r1],
+    windows: Math.max(...input.lengths.slice(r0, r1)),
+    seed: rowGroupSeed(seed, gi),
+  }));
 }
 
 /**
