@@ -159,6 +159,44 @@ Deno.test("the L2 term's gradient is λ·W for weight matrices and nothing for b
   tf.dispose([value, ...Object.values(grads), W, K, bias]);
 });
 
+Deno.test("an epoch logs its steps' mean objective, the L2 term's value included", async () => {
+  // No dropout and a learning rate of 0: every step sees the initial weights, so the objective
+  // of each batch can be computed here first. Three steps, since each step's numbers are read
+  // back while the next one is issued.
+  const model = EmotionModel.create(tinyConfig({ dropoutKeep: 1 }));
+  const batches = [...TRAIN_BATCHES, TRAIN_BATCHES[0]];
+  const lambda = 0.05;
+  const vars = model.trainableVariables();
+  const parts = batches.map((b) =>
+    tf.tidy(() => {
+      const obj = objective(model.apply(b, { training: false }).logits, b.labels);
+      return {
+        total: obj.total.dataSync()[0],
+        perTask: Object.fromEntries(TASKS.map((t) => [t.name, obj.perTask[t.name].dataSync()[0]])),
+        l2: tf.mul(l2Penalty(vars), lambda).dataSync()[0],
+      };
+    })
+  );
+  const mean = (f: (p: (typeof parts)[number]) => number) =>
+    parts.reduce((s, p) => s + f(p), 0) / parts.length;
+  const r = await train(model, {
+    train: () => batches,
+    epochs: 1,
+    learningRate: 0,
+    l2: lambda,
+    progress: "none",
+  });
+  const h = r.history[0];
+  assert.equal(h.batches, batches.length);
+  const close = (a: number, b: number, what: string) =>
+    assert.ok(Math.abs(a - b) < 1e-6 * Math.max(1, Math.abs(b)), `${what}: ${a} vs ${b}`);
+  close(h.loss, mean((p) => p.total + p.l2), "loss");
+  close(h.l2, mean((p) => p.l2), "l2");
+  assert.ok(h.l2 > 1e-3, "the L2 term is not negligible here");
+  for (const t of TASKS) close(h.taskLoss[t.name], mean((p) => p.perTask[t.name]), t.name);
+  model.dispose();
+});
+
 Deno.test("balanced class weights follow training counts; counts skip missing labels", () => {
   const w = balancedClassWeights([30, 10, 0]);
   assert.deepEqual(w, [40 / (2 * 30), 40 / (2 * 10), 0]);

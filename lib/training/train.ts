@@ -360,20 +360,44 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
       let batches = 0, windows = 0, lossSum = 0, l2Sum = 0;
       const taskSums: Record<string, number> = Object.fromEntries(tasks.map((t) => [t.name, 0]));
       const perEpoch = state.batchesPerEpoch ?? opts.batchesPerEpoch;
+      // A step's loss numbers are read back while the next step is issued (see step), so
+      // they are added up one step late; the last step's before the epoch's clock stops.
+      let steps = 0;
+      const account = (parts: StepLoss) => {
+        steps++;
+        lossSum += parts.total + parts.l2;
+        l2Sum += parts.l2;
+        for (const t of tasks) taskSums[t.name] += parts.perTask[t.name];
+        const elapsed = (performance.now() - t0) / 1000;
+        const perBatch = (performance.now() - runStart) / 1000 / batchesThisRun;
+        const remaining = perEpoch === undefined
+          ? undefined
+          : Math.max(perEpoch - steps, 0) + (opts.epochs - epoch - 1) * perEpoch;
+        reporter.update({
+          epoch: epoch + 1,
+          epochs: opts.epochs,
+          batch: steps,
+          batches: perEpoch,
+          loss: lossSum / steps,
+          windowsPerSecond: windows / Math.max(elapsed, 1e-9),
+          etaSeconds: remaining === undefined ? undefined : remaining * perBatch,
+        });
+      };
+      let pending: Promise<StepLoss> | undefined;
       for await (const batch of opts.train(epoch, deriveSeed(seed, epoch))) {
         const stepOptions = {
           dropoutSeed: deriveSeed(seed, epoch, batches, 1),
           classWeights,
           taskWeights: opts.taskWeights,
+          l2: opts.l2 ?? 0,
         };
-        // The L2 term's value for the log, before the step changes the weights (its gradient
-        // is Adam's: AdamOptions.l2), the same for either kind of step.
-        const l2 = await l2Value(vars, opts.l2 ?? 0);
-        let parts: StepLoss;
-        if (!pool) parts = await step(model, adam, vars, batch, stepOptions);
+        let issued: Promise<StepLoss>;
+        if (!pool) issued = step(model, adam, vars, batch, stepOptions);
         else {
           try {
-            parts = await parallelStep(model, pool, adam, vars, batch, stepOptions);
+            issued = Promise.resolve(
+              await parallelStep(model, pool, adam, vars, batch, stepOptions),
+            );
           } catch (e) {
             throw new Error(
               `train: epoch ${epoch + 1}, batch ${batches + 1}: ${(e as Error).message}` +
@@ -385,24 +409,10 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
         batches++;
         batchesThisRun++;
         for (let i = 0; i < batch.batchSize; i++) windows += batch.lengths[i];
-        lossSum += parts.total + l2;
-        l2Sum += l2;
-        for (const t of tasks) taskSums[t.name] += parts.perTask[t.name];
-        const elapsed = (performance.now() - t0) / 1000;
-        const perBatch = (performance.now() - runStart) / 1000 / batchesThisRun;
-        const remaining = perEpoch === undefined
-          ? undefined
-          : Math.max(perEpoch - batches, 0) + (opts.epochs - epoch - 1) * perEpoch;
-        reporter.update({
-          epoch: epoch + 1,
-          epochs: opts.epochs,
-          batch: batches,
-          batches: perEpoch,
-          loss: lossSum / batches,
-          windowsPerSecond: windows / Math.max(elapsed, 1e-9),
-          etaSeconds: remaining === undefined ? undefined : remaining * perBatch,
-        });
+        if (pending) account(await pending);
+        pending = issued;
       }
+      if (pending) account(await pending);
       if (batches === 0) throw new Error(`train: epoch ${epoch + 1} produced no training batches`);
       state.batchesPerEpoch = batches;
       const trainSeconds = (performance.now() - t0) / 1000;
@@ -486,11 +496,16 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
   }
 }
 
-/** Scalar parts of one step's objective, without the L2 term (the loop adds its value). */
+/** Scalar parts of one step's objective. */
 interface StepLoss {
-  /** Σ_m w_m CE_m. */
+  /** Σ_m w_m CE_m, without the L2 term. */
   total: number;
   perTask: Record<string, number>;
+  /**
+   * The L2 term's value λ · ½ Σ W² at the weights before the step, for the log (its gradient λW
+   * is added by Adam: AdamOptions.l2); 0 without one.
+   */
+  l2: number;
 }
 
 /**
@@ -507,8 +522,14 @@ async function l2Value(vars: tf.Variable[], lambda: number): Promise<number> {
   }
 }
 
-/** One optimisation step on one batch. */
-async function step(
+/**
+ * Issues one optimisation step on one batch and starts reading back its loss numbers in one
+ * transfer, without waiting for them. The loop awaits them only after issuing the next step:
+ * on a GPU, reading them here would leave the device idle while the host prepares each next
+ * step (tfjs's bookkeeping, uploads, our task tables), where now the two overlap. The values
+ * are those of awaiting at once: the same operations in the same order.
+ */
+function step(
   model: TrainableModel,
   adam: Adam,
   vars: tf.Variable[],
@@ -516,6 +537,8 @@ async function step(
   o: StepOptions,
 ): Promise<StepLoss> {
   const input = batchToInput(batch);
+  // Before the update: the term's value at the weights the step starts from.
+  const l2 = o.l2 > 0 ? tf.tidy(() => tf.mul(l2Penalty(vars), o.l2) as tf.Scalar) : undefined;
   let kept: Record<string, tf.Scalar> | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const out = model.apply(input, { training: true, dropoutSeed: o.dropoutSeed });
@@ -528,21 +551,29 @@ async function step(
     for (const [k, v] of Object.entries(obj.perTask)) kept[k] = tf.keep(v);
     return obj.total;
   }, vars);
+  let numbers: tf.Tensor1D;
+  const names = Object.keys(kept!);
   try {
     adam.apply(vars.map((v) => grads[v.name]));
-    const perTask: Record<string, number> = {};
-    for (const [k, v] of Object.entries(kept!)) perTask[k] = (await v.data())[0];
-    return { total: (await value.data())[0], perTask };
+    numbers = tf.stack([value, ...names.map((k) => kept![k]), ...(l2 ? [l2] : [])]) as tf.Tensor1D;
   } finally {
     value.dispose();
     tf.dispose(Object.values(grads));
     if (kept) tf.dispose(Object.values(kept));
+    l2?.dispose();
   }
+  return (numbers.data() as Promise<Float32Array>).then((d) => ({
+    total: d[0],
+    perTask: Object.fromEntries(names.map((k, i) => [k, d[1 + i]])),
+    l2: l2 ? d[1 + names.length] : 0,
+  })).finally(() => numbers.dispose());
 }
 
 /** What {@link step} and {@link parallelStep} need besides the batch. */
 interface StepOptions {
   dropoutSeed: number;
+  /** λ of the L2 term (0: none). */
+  l2: number;
   classWeights: Record<string, number[]>;
   taskWeights?: Record<string, number>;
 }
@@ -649,6 +680,7 @@ async function parallelStep(
   batch: Batch,
   o: StepOptions,
 ): Promise<StepLoss> {
+  const l2 = await l2Value(vars, o.l2);
   const input = batchToInput(batch);
   const tasks = model.config.tasks;
   const rw: Record<string, Float32Array> = {};
@@ -671,7 +703,7 @@ async function parallelStep(
     adam.apply(grads);
     const perTask: Record<string, number> = {};
     for (const t of tasks) perTask[t.name] = res.perTask[t.name] ?? 0;
-    return { total: res.loss, perTask };
+    return { total: res.loss, perTask, l2 };
   } finally {
     tf.dispose(tensors);
   }
