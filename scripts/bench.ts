@@ -20,7 +20,8 @@
  *
  * `--kernels tfjs` runs conv2 and the GRU recurrence on tfjs's kernels instead of our own
  * (own_kernels.ts; one engine), for a comparison in the same run: on wasm our GEMM kernels, on
- * webgpu our WGSL GRU recurrence (gru_webgpu.ts) and fused Adam update (adam_webgpu.ts).
+ * webgpu our WGSL GRU recurrence (gru_webgpu.ts), dropout mask (dropout.ts) and fused Adam
+ * update (adam_webgpu.ts).
  *
  * The workers start before training; the first epoch (steps batches) warms up (kernel
  * compilation), the second is timed; inference has one warm-up pass too (`--no-warmup` skips

@@ -32,6 +32,8 @@ interface BenchJson {
   train_windows_per_s: number;
   infer_windows_per_s: number;
   train_s_per_step: number;
+  /** The process's CPU seconds per training step (all threads: the host's share on a GPU). */
+  train_cpu_s_per_step?: number;
   dispatches_per_step?: number;
   dispatches_per_infer_step?: number;
   row_groups?: number;
@@ -294,21 +296,21 @@ async function summary(work: string, out: string): Promise<void> {
   md.push(`- Vulkan: ${meta?.vulkan ?? "?"}`, "");
   md.push("## Speed (windows/s; webgpu = `bench --backend webgpu`, peer = pytorch_speed.py)", "");
   md.push(
-    "| shape | webgpu train | webgpu infer | dispatches/step | dispatches/infer step | passes/step (row groups) | peer | peer train | peer infer | train ×peer |",
+    "| shape | webgpu train | s/step (CPU s) | webgpu infer | dispatches/step | dispatches/infer step | passes/step (row groups) | peer | peer train | peer infer | train ×peer |",
   );
-  md.push("| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
+  md.push("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |");
   for (const r of result.speed) {
     const w = r.webgpu, p = r.peer;
     md.push(
       `| ${r.shape}${w?.warmup === false ? " (no warm-up)" : ""} | ${
         num(w?.train_windows_per_s, 1)
-      } | ${num(w?.infer_windows_per_s, 1)} | ${num(w?.dispatches_per_step)} | ${
-        num(w?.dispatches_per_infer_step)
-      } | ${w?.passes_per_step ?? "–"}${w?.row_groups ? ` (${w.row_groups})` : ""} | ${
-        p ? `${p.peer} ${p.device}` : "–"
-      } | ${num(p?.train_windows_per_s, 1)} | ${num(p?.infer_windows_per_s, 1)} | ${
-        num(r.train_ratio_webgpu_over_peer, 2)
-      } |`,
+      } | ${num(w?.train_s_per_step, 3)} (${num(w?.train_cpu_s_per_step, 3)}) | ${
+        num(w?.infer_windows_per_s, 1)
+      } | ${num(w?.dispatches_per_step)} | ${num(w?.dispatches_per_infer_step)} | ${
+        w?.passes_per_step ?? "–"
+      }${w?.row_groups ? ` (${w.row_groups})` : ""} | ${p ? `${p.peer} ${p.device}` : "–"} | ${
+        num(p?.train_windows_per_s, 1)
+      } | ${num(p?.infer_windows_per_s, 1)} | ${num(r.train_ratio_webgpu_over_peer, 2)} |`,
     );
   }
   md.push("", "## Where a training step's GPU time goes (`scripts/profile-webgpu.ts`)", "");

@@ -26,6 +26,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { ownWebGpuKernels } from "./own_kernels.ts";
 import { loop, type Program, runProgram } from "./webgpu_program.ts";
 
 /**
@@ -42,8 +43,8 @@ export interface DropoutDraw {
 /**
  * The dropout multiplier `[batch, windows, dim]` for the model's `draws` (one per row group,
  * covering every row once) with keep probability `keep`: what `tf.dropout` multiplies by, each
- * draw padded with 0 to `windows`. On webgpu one dispatch of {@link DropoutMaskProgram};
- * elsewhere tfjs's ops (tf.dropout's own).
+ * draw padded with 0 to `windows`. On webgpu one dispatch of {@link DropoutMaskProgram} (unless
+ * own kernels are switched off: own_kernels.ts); elsewhere tfjs's ops (tf.dropout's own).
  */
 export function dropoutMultiplier(
   draws: DropoutDraw[],
@@ -55,9 +56,7 @@ export function dropoutMultiplier(
   checkDraws(draws, batch, windows);
   // tf.dropout's keep probability, from its rate, exactly as it computes it.
   const keepProb = 1 - (1 - keep);
-  if (tf.getBackend() === "webgpu") {
-    return gpuMultiplier(draws, batch, windows, dim, keepProb);
-  }
+  if (ownWebGpuKernels()) return gpuMultiplier(draws, batch, windows, dim, keepProb);
   return tf.tidy(() => {
     const parts = draws.map(({ rows: [r0, r1], windows: w, seed }) => {
       const u = tf.randomUniform([r1 - r0, w, dim], 0, 1, "float32", seed);

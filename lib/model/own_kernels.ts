@@ -34,8 +34,8 @@ export function setOwnKernels(on: boolean): void {
 /**
  * Whether our own WGSL programs apply: the webgpu backend is active and own kernels are not
  * switched off (see {@link setOwnKernels}). The webgpu front-end (frontend_webgpu.ts), GRU
- * (gru_webgpu.ts) and Adam update (training/adam_webgpu.ts) follow it, so their tfjs-op paths
- * stay comparable.
+ * (gru_webgpu.ts), dropout multiplier (dropout.ts) and Adam update (training/adam_webgpu.ts)
+ * follow it, so their tfjs-op paths stay comparable.
  */
 export function ownWebGpuKernels(): boolean {
   return enabled && tf.getBackend() === "webgpu";
