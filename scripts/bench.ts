@@ -9,7 +9,7 @@
  *
  *   deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] [--windows 300]
  *                   [--steps 3] [--workers 1] [--kernels own|tfjs] [--l2 0] [--naive] [--no-warmup]
- *                   [--json]
+ *                   [--checkpoint-above N] [--json]
  *
  * On webgpu it also prints the adapter (`GPUAdapterInfo`) and counts the GPU compute dispatches
  * of the timed training epoch and the timed inference pass, per step (`dispatches_per_step`,
@@ -17,6 +17,11 @@
  *
  * `--l2 λ` adds the L2 term of the objective (experiments use 1e-5); the default 0 trains as the
  * PyTorch peer (../shared/peers/pytorch_speed.py) does, without one.
+ *
+ * `--checkpoint-above N` sets the model's `frontEndOptions.checkpointAbove`: batches of more
+ * windows than N run the front-end in chunks recomputed in the backward pass (default 3,072 on
+ * wasm and cpu, 8,192 on webgpu, for 2 GiB of activations). A GPU with the memory keeps
+ * 16 × 3,500 windows' activations (12 GB) with 65536, as the PyTorch peer does.
  *
  * `--kernels tfjs` runs conv2 and the GRU recurrence on tfjs's kernels instead of our own
  * (own_kernels.ts; one engine), for a comparison in the same run: on wasm our GEMM kernels, on
@@ -47,7 +52,7 @@ import { Random } from "../lib/util/random.ts";
 const BENCH_USAGE =
   "Usage: deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] " +
   "[--windows 300] [--steps 3] [--workers 1] [--kernels own|tfjs] [--l2 0] [--naive] [--no-warmup] " +
-  "[--json]";
+  "[--checkpoint-above N] [--json]";
 
 const { values: args } = parseCommandLine({
   options: {
@@ -60,6 +65,7 @@ const { values: args } = parseCommandLine({
     workers: { type: "string", default: "1" },
     kernels: { type: "string", default: "own" },
     l2: { type: "string", default: "0" },
+    "checkpoint-above": { type: "string" },
     json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -80,6 +86,9 @@ const batchSize = int("batch", args.batch, 1);
 const windows = int("windows", args.windows, 1);
 const steps = int("steps", args.steps, 1);
 const workers = int("workers", args.workers, 1);
+const checkpointAbove = args["checkpoint-above"] === undefined
+  ? undefined
+  : int("checkpoint-above", args["checkpoint-above"], 1);
 if (args.kernels !== "own" && args.kernels !== "tfjs") {
   console.error(`bench: --kernels must be own or tfjs\n\n${BENCH_USAGE}`);
   Deno.exit(2);
@@ -137,9 +146,10 @@ const cpuSince = (from: NodeJS.CpuUsage) => {
 };
 
 const model = EmotionModel.create(config);
-// One pool for training and inference, as trainModel has it (the model's memory settings are
-// EmotionModel's defaults, which startWorkerPool's defaults are).
-const pool = workers > 1 ? await startWorkerPool(config, workers) : undefined;
+const frontEndOptions = checkpointAbove === undefined ? {} : { checkpointAbove };
+model.frontEndOptions = frontEndOptions;
+// One pool for training and inference, as trainModel has it, with the model's memory settings.
+const pool = workers > 1 ? await startWorkerPool(config, workers, { frontEndOptions }) : undefined;
 const inferWorkers = pool && !args.naive ? workers : 1;
 let cpuMark = process.cpuUsage();
 let timedCpu = 0;
@@ -217,6 +227,7 @@ const result = {
   windows,
   steps,
   l2,
+  checkpoint_above: checkpointAbove,
   train_s_per_step: perStep / trainWindowsPerS,
   train_windows_per_s: trainWindowsPerS,
   infer_windows_per_s: (perStep * steps) / inferWall,

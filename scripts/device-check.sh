@@ -310,8 +310,11 @@ run() {
 
   # --- the long shape last: it gets what is left of the budget --------------------------------
   if [ $have_gpu = 1 ] && [ $small = 0 ]; then
+    # 56,000 windows: the default front-end budget (2 GiB, for any GPU) would recompute 7 chunks
+    # in the backward pass; an H100/H200 keeps their 12 GB of activations, as the peer does.
     RESERVE=5 stage bench-webgpu-16x3500 120 deno_json "$WORK/bench-webgpu-16x3500.json" \
-      scripts/bench.ts --backend webgpu --batch 16 --windows 3500 --steps 1 --no-warmup
+      scripts/bench.ts --backend webgpu --batch 16 --windows 3500 --steps 1 --no-warmup \
+      --checkpoint-above 65536
   fi
 
   # --- summary -----------------------------------------------------------------------------

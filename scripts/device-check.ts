@@ -40,6 +40,8 @@ interface BenchJson {
   passes_per_step?: number;
   binding_limit_bytes?: number;
   warmup?: boolean;
+  /** The front-end's checkpoint threshold when set (`--checkpoint-above`). */
+  checkpoint_above?: number;
 }
 
 /** The fields of a training run's epochs.jsonl lines the summary uses. */
@@ -302,15 +304,17 @@ async function summary(work: string, out: string): Promise<void> {
   for (const r of result.speed) {
     const w = r.webgpu, p = r.peer;
     md.push(
-      `| ${r.shape}${w?.warmup === false ? " (no warm-up)" : ""} | ${
-        num(w?.train_windows_per_s, 1)
-      } | ${num(w?.train_s_per_step, 3)} (${num(w?.train_cpu_s_per_step, 3)}) | ${
-        num(w?.infer_windows_per_s, 1)
-      } | ${num(w?.dispatches_per_step)} | ${num(w?.dispatches_per_infer_step)} | ${
-        w?.passes_per_step ?? "–"
-      }${w?.row_groups ? ` (${w.row_groups})` : ""} | ${p ? `${p.peer} ${p.device}` : "–"} | ${
-        num(p?.train_windows_per_s, 1)
-      } | ${num(p?.infer_windows_per_s, 1)} | ${num(r.train_ratio_webgpu_over_peer, 2)} |`,
+      `| ${r.shape}${w?.warmup === false ? " (no warm-up)" : ""}${
+        w?.checkpoint_above ? ` (checkpoint above ${w.checkpoint_above})` : ""
+      } | ${num(w?.train_windows_per_s, 1)} | ${num(w?.train_s_per_step, 3)} (${
+        num(w?.train_cpu_s_per_step, 3)
+      }) | ${num(w?.infer_windows_per_s, 1)} | ${num(w?.dispatches_per_step)} | ${
+        num(w?.dispatches_per_infer_step)
+      } | ${w?.passes_per_step ?? "–"}${w?.row_groups ? ` (${w.row_groups})` : ""} | ${
+        p ? `${p.peer} ${p.device}` : "–"
+      } | ${num(p?.train_windows_per_s, 1)} | ${num(p?.infer_windows_per_s, 1)} | ${
+        num(r.train_ratio_webgpu_over_peer, 2)
+      } |`,
     );
   }
   md.push("", "## Where a training step's GPU time goes (`scripts/profile-webgpu.ts`)", "");

@@ -197,6 +197,37 @@ webgpuTest(
   },
 );
 
+webgpuTest(
+  "webgpu front-end: a batch split only by the calls' size keeps its activations (no recompute)",
+  async () => {
+    const c: Case = { b: 2, windows: 7, g: SMALL };
+    // Calls of at most 4 windows (2 per row), within the checkpoint threshold: 4 kept chunks.
+    const kept: FrontEndFn = (signal, windows, g, w) =>
+      frontEnd(signal, windows, g, w, { windowsPerCall: 4 });
+    const recomputed: FrontEndFn = (signal, windows, g, w) =>
+      frontEnd(signal, windows, g, w, { windowsPerCall: 4, checkpointAbove: 1 });
+    await initBackend("cpu");
+    const ref = await outputsAndGrads(naiveFrontEnd, c);
+    await initBackend("webgpu");
+    for (const [name, fn] of [["kept", kept], ["recomputed", recomputed]] as const) {
+      const ours = await outputsAndGrads(fn, c);
+      for (let i = 0; i < ref.length; i++) {
+        const rel = maxAbsDiff(ref[i], ours[i]) / maxAbs(ref[i]);
+        assert.ok(rel < 1e-4, `${NAMES[i]}, ${name} chunks: relative error ${rel}`);
+      }
+    }
+    // Recomputing runs every chunk's forward programs again in the backward pass.
+    assert.ok(installDispatchCounter());
+    await frontEndDispatches(7, kept);
+    await frontEndDispatches(7, recomputed);
+    const nKept = await frontEndDispatches(7, kept);
+    const nRecomputed = await frontEndDispatches(7, recomputed);
+    const nOne = await frontEndDispatches(7);
+    assert.ok(nKept < nRecomputed, `kept chunks ${nKept} vs recomputed ${nRecomputed}`);
+    assert.ok(nKept > nOne, `4 calls (${nKept}) vs one piece (${nOne})`);
+  },
+);
+
 /** Dispatches of one forward and backward pass (tf.grads: the four weight gradients). */
 async function frontEndDispatches(
   windows: number,

@@ -15,7 +15,9 @@
  *
  * {@link frontEnd} adds memory control: for large batches it runs the fast path in chunks
  * of windows and recomputes each chunk during the backward pass (gradient checkpointing),
- * so a batch of 35-second utterances fits in wasm's memory.
+ * so a batch of 35-second utterances fits in wasm's memory. On webgpu a batch within that
+ * threshold that is too large for one call of the WGSL programs (the device's binding limit)
+ * runs in chunks that keep their activations.
  *
  * @module
  */
@@ -266,11 +268,19 @@ export interface FrontEndOptions {
   /**
    * Above this many windows in a batch (rows × windows), compute in chunks and recompute each
    * chunk in the backward pass instead of keeping its activations. Default 3072 (1024 naive;
-   * on webgpu `webgpuCheckpointWindows`, 8,192 for the paper's geometry on a GPU). On webgpu
-   * it is also capped by the windows whose buffers fit the device's storage buffer binding
-   * limit (`webgpuWindowsPerCall`: 1,310 at WebGPU's default 128 MiB).
+   * on webgpu `webgpuCheckpointWindows`, 8,192 for the paper's geometry: 2 GiB of activations,
+   * a fraction of any GPU, since WebGPU does not say how much memory a device has; a GPU with
+   * room for more sets it higher, 65,536 keeps 16 × 3,500 windows, 12 GB). On webgpu a batch
+   * within it but past the windows whose buffers fit one call (`windowsPerCall`) runs in
+   * chunks that keep their activations, as one piece would.
    */
   checkpointAbove?: number;
+  /**
+   * On webgpu, the most windows one call of the front-end's programs takes (default and
+   * ceiling: `webgpuWindowsPerCall`, what fits the device's storage buffer binding limit:
+   * 1,310 at WebGPU's default 128 MiB, 20,971 at 2 GiB).
+   */
+  windowsPerCall?: number;
   /**
    * Windows (rows × windows) per chunk when checkpointing. Default 1024 (on webgpu the
    * default threshold above), capped as above.
@@ -295,7 +305,9 @@ export function frontEnd(
   // On webgpu our programs' buffers must fit the device's binding limit (webgpuWindowsPerCall),
   // which no setting may exceed: past it WebGPU leaves the work undone without an error.
   const onWebGpu = !opts.naive && ownWebGpuKernels() && frontEndWebGpuApplies(g);
-  const most = onWebGpu ? webgpuWindowsPerCall(g) : Infinity;
+  const most = onWebGpu
+    ? Math.min(webgpuWindowsPerCall(g), opts.windowsPerCall ?? Infinity)
+    : Infinity;
   if (b > most) {
     throw new Error(
       `frontEnd: a batch of ${b} rows exceeds the ${most} windows per call that fit this ` +
@@ -306,15 +318,21 @@ export function frontEnd(
   // recomputed chunk costs a second forward pass and ~17 more dispatches, and a GPU has the
   // memory to avoid them at the bench's 16 × 500 windows (webgpuCheckpointWindows).
   const threshold = onWebGpu ? webgpuCheckpointWindows(g) : opts.naive ? 1024 : 3072;
-  if (total <= Math.min(opts.checkpointAbove ?? threshold, most)) {
-    return run(signal, windows, g, w);
-  }
-  const chunk = opts.chunkWindows ?? (onWebGpu ? threshold : 1024);
-  const per = Math.max(1, Math.floor(Math.min(chunk, most) / b));
+  const keep = total <= (opts.checkpointAbove ?? threshold);
+  if (keep && total <= most) return run(signal, windows, g, w);
+  const chunk = keep ? most : Math.min(opts.chunkWindows ?? (onWebGpu ? threshold : 1024), most);
+  const per = Math.max(1, Math.floor(chunk / b));
   const chunks: [number, number][] = [];
   for (let a = 0; a < windows; a += per) chunks.push([a, Math.min(per, windows - a)]);
   const chunkSignal = (sig: tf.Tensor, a: number, n: number) =>
     tf.slice(sig, [0, a * g.hopSamples], [b, samplesFor(n, g)]) as tf.Tensor2D;
+  if (keep) {
+    // Only the binding limit splits this batch: each call's activations are kept for the
+    // backward pass (autodiff through the slices and the concat), nothing is recomputed.
+    return tf.tidy(() =>
+      tf.concat(chunks.map(([a, n]) => run(chunkSignal(signal, a, n), n, g, w)), 1)
+    ) as tf.Tensor3D;
+  }
 
   const f = tf.customGrad(
     (...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
