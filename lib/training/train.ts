@@ -362,9 +362,10 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
       const perEpoch = state.batchesPerEpoch ?? opts.batchesPerEpoch;
       // A step's loss numbers are read back while the next step is issued (see step), so
       // they are added up one step late; the last step's before the epoch's clock stops.
-      let steps = 0;
-      const account = (parts: StepLoss) => {
+      let steps = 0, doneWindows = 0;
+      const account = (parts: StepLoss, stepWindows: number) => {
         steps++;
+        doneWindows += stepWindows;
         lossSum += parts.total + parts.l2;
         l2Sum += parts.l2;
         for (const t of tasks) taskSums[t.name] += parts.perTask[t.name];
@@ -379,11 +380,11 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
           batch: steps,
           batches: perEpoch,
           loss: lossSum / steps,
-          windowsPerSecond: windows / Math.max(elapsed, 1e-9),
+          windowsPerSecond: doneWindows / Math.max(elapsed, 1e-9),
           etaSeconds: remaining === undefined ? undefined : remaining * perBatch,
         });
       };
-      let pending: Promise<StepLoss> | undefined;
+      let pending: { loss: Promise<StepLoss>; windows: number } | undefined;
       for await (const batch of opts.train(epoch, deriveSeed(seed, epoch))) {
         const stepOptions = {
           dropoutSeed: deriveSeed(seed, epoch, batches, 1),
@@ -406,13 +407,18 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
             );
           }
         }
+        // Awaited below; this only keeps its failure from going unhandled if a later step
+        // throws first.
+        issued.catch(() => {});
         batches++;
         batchesThisRun++;
-        for (let i = 0; i < batch.batchSize; i++) windows += batch.lengths[i];
-        if (pending) account(await pending);
-        pending = issued;
+        let stepWindows = 0;
+        for (let i = 0; i < batch.batchSize; i++) stepWindows += batch.lengths[i];
+        windows += stepWindows;
+        if (pending) account(await pending.loss, pending.windows);
+        pending = { loss: issued, windows: stepWindows };
       }
-      if (pending) account(await pending);
+      if (pending) account(await pending.loss, pending.windows);
       if (batches === 0) throw new Error(`train: epoch ${epoch + 1} produced no training batches`);
       state.batchesPerEpoch = batches;
       const trainSeconds = (performance.now() - t0) / 1000;
