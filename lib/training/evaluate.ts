@@ -116,22 +116,47 @@ export async function evaluate(
   if (opts.workers) {
     await evaluateOnWorkers(model, opts.workers, batches, tasks, add);
   } else {
+    // Every task's probabilities of a batch come back in one transfer, read while the next
+    // batch is issued, so that on a GPU the host's work on one batch overlaps the device's on
+    // the other (as in training's step).
+    const widths = tasks.map((t) => t.classes.length);
+    const total = widths.reduce((a, b) => a + b, 0);
+    const take = (batch: Batch, data: Float32Array) => {
+      let col = 0;
+      tasks.forEach((t, j) => {
+        const part = new Float32Array(batch.batchSize * widths[j]);
+        for (let i = 0; i < batch.batchSize; i++) {
+          part.set(data.subarray(i * total + col, i * total + col + widths[j]), i * widths[j]);
+        }
+        add(batch, t, part);
+        col += widths[j];
+      });
+    };
+    let pending: { batch: Batch; data: Promise<Float32Array> } | undefined;
     for await (const batch of batches) {
       const out = model.apply(batchToInput(batch), { training: false });
+      let probs: tf.Tensor;
       try {
-        for (const t of tasks) {
-          const lg = out.logits[t.name];
-          if (!lg) throw new Error(`evaluate: model has no output for task ${t.name}`);
-          const p = tf.softmax(lg);
-          const data = await p.data();
-          p.dispose();
-          add(batch, t, data as Float32Array);
-        }
+        probs = tf.tidy(() =>
+          tf.concat(
+            tasks.map((t) => {
+              const lg = out.logits[t.name];
+              if (!lg) throw new Error(`evaluate: model has no output for task ${t.name}`);
+              return tf.softmax(lg);
+            }),
+            1,
+          )
+        );
       } finally {
         for (const x of Object.values(out.logits)) x.dispose();
         for (const x of Object.values(out.attention ?? {})) x.dispose();
       }
+      const data = (probs.data() as Promise<Float32Array>).finally(() => probs.dispose());
+      data.catch(() => {}); // awaited below, in order; never left unhandled meanwhile
+      if (pending) take(pending.batch, await pending.data);
+      pending = { batch, data };
     }
+    if (pending) take(pending.batch, await pending.data);
   }
   const result: Record<string, TaskEvaluation> = {};
   for (const t of tasks) {
