@@ -263,7 +263,7 @@ run() {
     fi
   done
   # With a warm-up epoch (steady-state dispatch counts; the first step also packs Adam's
-  # moments), except 16 × 3,500 (one step, 4 row groups of 4 utterances), where a step is long.
+  # moments and compiles every pipeline, whose keys hold the shapes), as the peer warms up too.
   if [ $have_gpu = 1 ]; then
     if [ $small = 1 ]; then
       stage bench-webgpu-1x4 150 deno_json "$WORK/bench-webgpu-1x4.json" scripts/bench.ts --backend webgpu --batch 1 --windows 4 --steps 1
@@ -312,8 +312,10 @@ run() {
   if [ $have_gpu = 1 ] && [ $small = 0 ]; then
     # 56,000 windows: the default front-end budget (2 GiB, for any GPU) would recompute 7 chunks
     # in the backward pass; an H100/H200 keeps their 12 GB of activations, as the peer does.
+    # One warm-up step, then one timed: without it the timed step would include compiling every
+    # pipeline at this shape (seconds, against a step estimated at well under one).
     RESERVE=5 stage bench-webgpu-16x3500 120 deno_json "$WORK/bench-webgpu-16x3500.json" \
-      scripts/bench.ts --backend webgpu --batch 16 --windows 3500 --steps 1 --no-warmup \
+      scripts/bench.ts --backend webgpu --batch 16 --windows 3500 --steps 1 \
       --checkpoint-above 65536
   fi
 
