@@ -114,3 +114,37 @@ export function runProgram(
   const info = backend.runWebGPUProgram(program, inputs, "float32", uniforms);
   return tf.engine().makeTensorFromTensorInfo(info);
 }
+
+/** The parts of tfjs-backend-webgpu's backend that {@link uploadTensor} uses. */
+interface UploadBackendLike {
+  queue: { writeBuffer(buffer: unknown, offset: number, data: Float32Array): void };
+  bufferManager: {
+    acquireBuffer(size: number, usage: number): { size: number };
+    releaseBuffer(buffer: unknown): void;
+  };
+}
+
+/**
+ * A float32 tensor holding `values` on the active webgpu backend (call only while it is
+ * active), written with `queue.writeBuffer` into a buffer of tfjs's pool, which tfjs then copies
+ * into a tensor of its own (one GPU copy; the pooled buffer goes back at once). tfjs's own
+ * upload maps a new staging buffer for every tensor: measured on lavapipe, 117–140 ms of the
+ * JavaScript thread for the 36 MB signal of 16 × 3,500 windows, against 4–5 ms this way (2.0–2.3
+ * against 1.3 ms for 5 MB). Safe to reuse the pool's buffers: tfjs returns a buffer to its pool
+ * only once the commands that use it are submitted, and `writeBuffer` runs after those.
+ */
+export function uploadTensor(values: Float32Array, shape: number[]): tf.Tensor {
+  if (tf.util.sizeFromShape(shape) !== values.length) {
+    throw new Error(`uploadTensor: ${values.length} values for shape [${shape}]`);
+  }
+  if (values.length === 0) return tf.tensor(values, shape);
+  const backend = tf.backend() as unknown as UploadBackendLike;
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+  const buffer = backend.bufferManager.acquireBuffer(values.byteLength, usage);
+  try {
+    backend.queue.writeBuffer(buffer, 0, values);
+    return tf.tensor({ buffer: buffer as unknown as GPUBuffer }, shape, "float32");
+  } finally {
+    backend.bufferManager.releaseBuffer(buffer);
+  }
+}
