@@ -102,15 +102,18 @@ export async function evaluate(
 ): Promise<Evaluation> {
   const acc = new Map<string, { ids: string[]; truth: number[]; probs: number[][] }>();
   for (const t of tasks) acc.set(t.name, { ids: [], truth: [], probs: [] });
-  /** Appends one batch's rows; `data` is the task's `rows × classes` probabilities. */
-  const add = (batch: Batch, t: TaskSpec, data: Float32Array) => {
-    const k = t.classes.length;
+  /**
+   * Appends one batch's rows; the task's probabilities of row i are `data`'s `classes` values
+   * from `i · stride + col` (by default a `rows × classes` array of the task's own).
+   */
+  const add = (batch: Batch, t: TaskSpec, data: Float32Array, col = 0, stride?: number) => {
+    const k = t.classes.length, step = stride ?? k;
     const a = acc.get(t.name)!;
     const labels = batch.labels[t.name];
     for (let i = 0; i < batch.batchSize; i++) {
       a.ids.push(batch.ids[i]);
       a.truth.push(labels ? labels[i] : -1);
-      a.probs.push(Array.from(data.subarray(i * k, (i + 1) * k)));
+      a.probs.push(Array.from(data.subarray(i * step + col, i * step + col + k)));
     }
   };
   if (opts.workers) {
@@ -119,18 +122,13 @@ export async function evaluate(
     // Every task's probabilities of a batch come back in one transfer, read while the next
     // batch is issued, so that on a GPU the host's work on one batch overlaps the device's on
     // the other (as in training's step).
-    const widths = tasks.map((t) => t.classes.length);
-    const total = widths.reduce((a, b) => a + b, 0);
+    const total = tasks.reduce((n, t) => n + t.classes.length, 0);
     const take = (batch: Batch, data: Float32Array) => {
       let col = 0;
-      tasks.forEach((t, j) => {
-        const part = new Float32Array(batch.batchSize * widths[j]);
-        for (let i = 0; i < batch.batchSize; i++) {
-          part.set(data.subarray(i * total + col, i * total + col + widths[j]), i * widths[j]);
-        }
-        add(batch, t, part);
-        col += widths[j];
-      });
+      for (const t of tasks) {
+        add(batch, t, data, col, total);
+        col += t.classes.length;
+      }
     };
     let pending: { batch: Batch; data: Promise<Float32Array> } | undefined;
     for await (const batch of batches) {
