@@ -519,13 +519,18 @@ interface StepLoss {
  * log (its gradient λW is added by Adam; see AdamOptions.l2).
  */
 async function l2Value(vars: tf.Variable[], lambda: number): Promise<number> {
-  if (lambda <= 0) return 0;
-  const t = tf.tidy(() => tf.mul(l2Penalty(vars), lambda));
+  const t = l2Term(vars, lambda);
+  if (!t) return 0;
   try {
     return (await t.data())[0];
   } finally {
     t.dispose();
   }
+}
+
+/** The L2 term λ · ½ Σ W² as a scalar tensor at the current weights; undefined for λ ≤ 0. */
+function l2Term(vars: tf.Variable[], lambda: number): tf.Scalar | undefined {
+  return lambda > 0 ? tf.tidy(() => tf.mul(l2Penalty(vars), lambda) as tf.Scalar) : undefined;
 }
 
 /**
@@ -544,7 +549,7 @@ function step(
 ): Promise<StepLoss> {
   const input = batchToInput(batch);
   // Before the update: the term's value at the weights the step starts from.
-  const l2 = o.l2 > 0 ? tf.tidy(() => tf.mul(l2Penalty(vars), o.l2) as tf.Scalar) : undefined;
+  const l2 = l2Term(vars, o.l2);
   let kept: Record<string, tf.Scalar> | undefined;
   const { value, grads } = tf.variableGrads(() => {
     const out = model.apply(input, { training: true, dropoutSeed: o.dropoutSeed });
