@@ -410,9 +410,9 @@ export function webgpuWindowsPerPass(config: ModelConfig, limit = bindingLimit()
  * The most windows {@link webgpuWindowsPerPass} allows, for the device's memory. Measured on
  * lavapipe (tf.profile's peak bytes of a training step of the paper's model at 2 × 100 and
  * 2 × 300 windows, front-end checkpointed every 16 windows), a pass holds about 53 KB per window
- * outside the front-end (its output, the dropout mask and its intermediates, the GRUs' inputs and
- * records, their gradients): 3.5 GB at 65,536 windows, beside the front-end's 2 GiB
- * (frontend_webgpu.ts's WEBGPU_FRONTEND_BUDGET). A smaller GPU sets
+ * outside the front-end (its output, the dropout mask and the intermediates tf.dropout then
+ * drew it with, the GRUs' inputs and records, their gradients): 3.5 GB at 65,536 windows,
+ * beside the front-end's 2 GiB (frontend_webgpu.ts's WEBGPU_FRONTEND_BUDGET). A smaller GPU sets
  * {@link EmotionModel.maxWindowsPerWebGpuPass}.
  */
 export const WEBGPU_PASS_WINDOWS = 65536;
