@@ -12,7 +12,11 @@ import { train } from "../lib/training/train.ts";
 import {
   dispatchCount,
   dispatchTotals,
+  hostCallsBetween,
+  type HostCallTotals,
+  hostCallTotals,
   installDispatchCounter,
+  installHostCallCounter,
 } from "../lib/model/webgpu_dispatches.ts";
 import { webgpuOrSkip, webgpuTest } from "./webgpu_adapter.ts";
 
@@ -130,5 +134,59 @@ webgpuTest(
     }
     assert.equal(counts[1], counts[0], `dispatches at 4 and 12 windows: ${counts}`);
     assert.ok(counts[0] <= 200, `${counts[0]} dispatches per training step`);
+  },
+);
+
+webgpuTest(
+  "webgpu: a steady-state training step creates no GPU buffers and compiles no pipelines",
+  async () => {
+    await initBackend("webgpu");
+    assert.ok(installHostCallCounter());
+    const tasks = ["arousal", "valence"].map((name) => ({ name, classes: ["low", "mid", "high"] }));
+    const config = defaultModelConfig(tasks, {
+      conv: { filters: 4, kernel: 4, pool: 2, channelPool: 2 },
+      gru: { units: 4, layers: 2 },
+    });
+    const windows = 6, samples = (windows - 1) * 160 + 640;
+    const batch: Batch = {
+      ids: ["a", "b"],
+      batchSize: 2,
+      windows,
+      samplesPerRow: samples,
+      signal: Float32Array.from({ length: 2 * samples }, (_, i) => Math.sin(i / 5)),
+      lengths: Int32Array.of(windows, windows - 2),
+      mask: new Float32Array(2 * windows).fill(1),
+      labels: Object.fromEntries(tasks.map((t) => [t.name, Int32Array.of(2, 0)])),
+    };
+    const model = EmotionModel.create(config);
+    const perEpoch: HostCallTotals[] = [];
+    let mark = hostCallTotals();
+    try {
+      await train(model, {
+        train: () => [batch, batch],
+        epochs: 3,
+        learningRate: 1e-4,
+        l2: 1e-5,
+        progress: "none",
+        onEpochEnd: () => {
+          perEpoch.push(hostCallsBetween(mark, hostCallTotals()));
+          mark = hostCallTotals();
+        },
+      });
+    } finally {
+      model.dispose();
+    }
+    // The first epoch compiles the programs and fills tfjs's buffer pool; after that every
+    // buffer comes from the pool (uploads included) and every pipeline from tfjs's cache.
+    assert.ok(perEpoch[0].createComputePipeline > 0 && perEpoch[0].createBuffer > 0);
+    const steady = perEpoch[2];
+    assert.equal(steady.createBuffer, 0, `buffers created in epoch 3: ${JSON.stringify(steady)}`);
+    assert.equal(
+      steady.createComputePipeline,
+      0,
+      `pipelines in epoch 3: ${JSON.stringify(steady)}`,
+    );
+    // One bind group per dispatch, each program's uniforms written once.
+    assert.ok(steady.createBindGroup > 0 && steady.writeBuffer >= steady.createBindGroup);
   },
 );

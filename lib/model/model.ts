@@ -26,8 +26,7 @@ import { registerGradients } from "./gradients.ts";
 import { gru } from "./gru.ts";
 import { taskHeads } from "./heads.ts";
 import { nameSeed, Random } from "../util/random.ts";
-import { bindingLimit, uploadTensor } from "./webgpu_program.ts";
-import { ownWebGpuKernels } from "./own_kernels.ts";
+import { bindingLimit } from "./webgpu_program.ts";
 import { type DropoutDraw, dropoutMultiplier } from "./dropout.ts";
 
 // tfjs-core ships no gradients under Deno (see gradients.ts); training needs them.
@@ -311,7 +310,7 @@ export class EmotionModel {
       let seq: tf.Tensor3D;
       if (c.input.kind === "raw") {
         const g = geometryOf(c);
-        const signal = inputTensor(input.signal!, [b, samplesFor(nw, g)]) as tf.Tensor2D;
+        const signal = tf.tensor(input.signal!, [b, samplesFor(nw, g)]) as tf.Tensor2D;
         const weights: FrontEndWeights = {
           w1: this.#w("conv1/kernel") as tf.Tensor3D,
           b1: this.#w("conv1/bias") as tf.Tensor1D,
@@ -328,7 +327,7 @@ export class EmotionModel {
           seq = tf.mul(seq, dropoutMultiplier(draws, b, nw, seq.shape[2], c.dropoutKeep));
         }
       } else {
-        seq = inputTensor(input.features!, [b, nw, c.input.dim]) as tf.Tensor3D;
+        seq = tf.tensor(input.features!, [b, nw, c.input.dim]) as tf.Tensor3D;
       }
       for (let l = 1; l <= c.gru.layers; l++) {
         seq = gru(
@@ -359,14 +358,6 @@ export class EmotionModel {
  */
 export function rowGroupSeed(seed: number, group: number): number {
   return seed + 7919 * group;
-}
-
-/**
- * A batch's input on the active backend: on webgpu written straight into a GPU buffer
- * (webgpu_program.ts's `uploadTensor`; tfjs's own upload maps a new staging buffer each time).
- */
-function inputTensor(values: Float32Array, shape: number[]): tf.Tensor {
-  return ownWebGpuKernels() ? uploadTensor(values, shape) : tf.tensor(values, shape);
 }
 
 /**

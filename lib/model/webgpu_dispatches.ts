@@ -62,3 +62,84 @@ export function dispatchCount(): number {
 export function dispatchTotals(): DispatchTotals {
   return { ...totals };
 }
+
+/**
+ * The WebGPU calls, besides dispatches, that the JavaScript thread makes on the host: each costs
+ * driver and binding time per step whatever the GPU, and a step can go no faster than the host
+ * issues it. New buffers (`createBuffer`) are the costly ones (tfjs maps a new staging buffer
+ * for every upload and destroys it after the submit); bind groups and uniform writes come with
+ * every program tfjs launches.
+ */
+export interface HostCallTotals {
+  /** `GPUDevice.createBuffer`: new GPU buffers (allocations, not pool reuse). */
+  createBuffer: number;
+  /** `GPUDevice.createBindGroup`. */
+  createBindGroup: number;
+  /** `GPUQueue.writeBuffer`: uniforms and uploads written without a staging buffer. */
+  writeBuffer: number;
+  /** `GPUQueue.submit`. */
+  submit: number;
+  /** `GPUBuffer.mapAsync`: reads back to the host. */
+  mapAsync: number;
+  /**
+   * `GPUDevice.createComputePipeline` and `createComputePipelineAsync`: shader compilations,
+   * which tfjs caches by shader key, so a steady-state step should make none.
+   */
+  createComputePipeline: number;
+}
+
+const hostTotals: HostCallTotals = {
+  createBuffer: 0,
+  createBindGroup: 0,
+  writeBuffer: 0,
+  submit: 0,
+  mapAsync: 0,
+  createComputePipeline: 0,
+};
+let hostInstalled = false;
+
+/**
+ * Starts counting the host calls of {@link HostCallTotals} in this thread (idempotent). Returns
+ * false where the runtime has no WebGPU classes to wrap.
+ */
+export function installHostCallCounter(): boolean {
+  if (hostInstalled) return true;
+  const g = globalThis as unknown as Record<string, { prototype: PassPrototype } | undefined>;
+  const device = g.GPUDevice?.prototype, queue = g.GPUQueue?.prototype;
+  const buffer = g.GPUBuffer?.prototype;
+  if (!device || !queue || !buffer) return false;
+  const wrap = (proto: PassPrototype, name: keyof HostCallTotals, method: string = name) => {
+    const original = proto[method];
+    if (typeof original !== "function") return;
+    proto[method] = function (this: unknown, ...args: unknown[]) {
+      hostTotals[name]++;
+      return original.apply(this, args);
+    };
+  };
+  wrap(device, "createBuffer");
+  wrap(device, "createComputePipeline");
+  wrap(device, "createComputePipeline", "createComputePipelineAsync");
+  wrap(device, "createBindGroup");
+  wrap(queue, "writeBuffer");
+  wrap(queue, "submit");
+  wrap(buffer, "mapAsync");
+  hostInstalled = true;
+  return true;
+}
+
+/** A copy of the host call totals since {@link installHostCallCounter}. */
+export function hostCallTotals(): HostCallTotals {
+  return { ...hostTotals };
+}
+
+/** The calls of each kind made between two readings of {@link hostCallTotals}. */
+export function hostCallsBetween(from: HostCallTotals, to: HostCallTotals): HostCallTotals {
+  return {
+    createBuffer: to.createBuffer - from.createBuffer,
+    createBindGroup: to.createBindGroup - from.createBindGroup,
+    writeBuffer: to.writeBuffer - from.writeBuffer,
+    submit: to.submit - from.submit,
+    mapAsync: to.mapAsync - from.mapAsync,
+    createComputePipeline: to.createComputePipeline - from.createComputePipeline,
+  };
+}

@@ -115,36 +115,70 @@ export function runProgram(
   return tf.engine().makeTensorFromTensorInfo(info);
 }
 
-/** The parts of tfjs-backend-webgpu's backend that {@link uploadTensor} uses. */
+/** The tensor record tfjs-backend-webgpu keeps per data id, as far as the upload reads it. */
+interface TensorRecord {
+  dtype: tf.DataType;
+  shape: number[];
+  values: ArrayLike<number> | null;
+  resource?: unknown;
+}
+
+/** The parts of tfjs-backend-webgpu's (4.22) `WebGPUBackend` that {@link installDirectUploads} uses. */
 interface UploadBackendLike {
-  queue: { writeBuffer(buffer: unknown, offset: number, data: Float32Array): void };
-  bufferManager: {
-    acquireBuffer(size: number, usage: number): { size: number };
-    releaseBuffer(buffer: unknown): void;
-  };
+  queue: { writeBuffer(buffer: unknown, offset: number, data: ArrayBufferView): void };
+  bufferManager: { acquireBuffer(size: number, usage: number): unknown };
+  tensorMap: { get(dataId: object): TensorRecord | undefined };
+  uploadToGPU(dataId: object): void;
+  /** Set by {@link installDirectUploads} on the instance it patched. */
+  directUploads?: true;
 }
 
 /**
- * A float32 tensor holding `values` on the active webgpu backend (call only while it is
- * active), written with `queue.writeBuffer` into a buffer of tfjs's pool, which tfjs then copies
- * into a tensor of its own (one GPU copy; the pooled buffer goes back at once). tfjs's own
- * upload maps a new staging buffer for every tensor: measured on lavapipe, 117–140 ms of the
- * JavaScript thread for the 36 MB signal of 16 × 3,500 windows, against 4–5 ms this way (2.0–2.3
- * against 1.3 ms for 5 MB). Safe to reuse the pool's buffers: tfjs returns a buffer to its pool
- * only once the commands that use it are submitted, and `writeBuffer` runs after those.
+ * Makes the active webgpu backend (call only while it is active) upload a tensor's values with
+ * `queue.writeBuffer` into a buffer of its pool, where tfjs 4.22 creates, maps and later destroys
+ * a staging buffer for every upload and ends the compute pass to copy from it. A training step
+ * uploads about 16 small tensors (labels, class weights, scalars, the dropout's block table) and
+ * the batch's signal (36 MB at 16 × 3,500 windows: 117–140 ms of the JavaScript thread through
+ * tfjs's staging buffer on lavapipe, 4–5 ms written so). Where `applies()` is false at the time of
+ * an upload (own kernels switched off, for comparisons) tfjs's own upload runs.
+ *
+ * Safe because of when tfjs returns a buffer to its pool: a tensor's buffer goes back only once
+ * no recorded-but-unsubmitted command uses it (tfjs defers the release of such tensors, and of
+ * uniform buffers, to the next submit), and `writeBuffer` takes effect after everything already
+ * submitted and before everything submitted later; the ops that read the new tensor are recorded
+ * after this call, so they see its values. tfjs's own uniforms are written the same way.
  */
-export function uploadTensor(values: Float32Array, shape: number[]): tf.Tensor {
-  if (tf.util.sizeFromShape(shape) !== values.length) {
-    throw new Error(`uploadTensor: ${values.length} values for shape [${shape}]`);
-  }
-  if (values.length === 0) return tf.tensor(values, shape);
+export function installDirectUploads(applies: () => boolean): void {
   const backend = tf.backend() as unknown as UploadBackendLike;
+  if (backend.directUploads) return;
+  const tfjsUpload = backend.uploadToGPU.bind(backend);
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-  const buffer = backend.bufferManager.acquireBuffer(values.byteLength, usage);
-  try {
-    backend.queue.writeBuffer(buffer, 0, values);
-    return tf.tensor({ buffer: buffer as unknown as GPUBuffer }, shape, "float32");
-  } finally {
-    backend.bufferManager.releaseBuffer(buffer);
-  }
+  backend.uploadToGPU = (dataId: object) => {
+    const record = backend.tensorMap.get(dataId);
+    if (!record || record.resource != null || record.values == null || !applies()) {
+      return tfjsUpload(dataId);
+    }
+    // On the GPU tfjs keeps float32 as f32 and int32 and bool as i32 (webgpu_util's
+    // GPUBytesPerElement); no other dtype reaches a buffer.
+    let data: Float32Array | Int32Array;
+    if (record.dtype === "float32") {
+      data = record.values instanceof Float32Array
+        ? record.values
+        : Float32Array.from(record.values);
+    } else if (record.dtype === "int32" || record.dtype === "bool") {
+      data = record.values instanceof Int32Array ? record.values : Int32Array.from(record.values);
+    } else {
+      return tfjsUpload(dataId);
+    }
+    if (data.length !== tf.util.sizeFromShape(record.shape)) {
+      throw new Error(
+        `webgpu upload: ${data.length} values for shape [${record.shape}] (${record.dtype})`,
+      );
+    }
+    const buffer = backend.bufferManager.acquireBuffer(data.byteLength, usage);
+    if (data.byteLength > 0) backend.queue.writeBuffer(buffer, 0, data);
+    record.values = null; // as tfjs does: once on the GPU, no copy stays on the host
+    record.resource = buffer;
+  };
+  backend.directUploads = true;
 }
