@@ -210,22 +210,24 @@ export async function snapshotWeights(
   model: Pick<TrainableModel, "getWeights">,
   group = "weights",
 ): Promise<StoredArray[]> {
-  const out: StoredArray[] = [];
-  for (const w of model.getWeights()) {
-    const dtype = w.tensor.dtype === "int32" ? "int32" : "float32";
+  const weights = model.getWeights();
+  for (const w of weights) {
     if (w.tensor.dtype !== "int32" && w.tensor.dtype !== "float32") {
       throw new Error(`weight ${w.name} has unsupported dtype ${w.tensor.dtype}`);
     }
-    const data = await w.tensor.data();
-    out.push({
+  }
+  // All reads in flight at once: on a GPU one wait for the device instead of one per weight.
+  const data = await Promise.all(weights.map((w) => w.tensor.data()));
+  return weights.map((w, i) => {
+    const dtype = w.tensor.dtype === "int32" ? "int32" : "float32";
+    return {
       group,
       name: w.name,
       shape: w.tensor.shape.slice(),
       dtype,
-      values: dtype === "int32" ? Int32Array.from(data) : Float32Array.from(data),
-    });
-  }
-  return out;
+      values: dtype === "int32" ? Int32Array.from(data[i]) : Float32Array.from(data[i]),
+    };
+  });
 }
 
 /** Writes stored arrays back into the model's weights. */
