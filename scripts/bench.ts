@@ -13,7 +13,9 @@
  *
  * On webgpu it also prints the adapter (`GPUAdapterInfo`) and counts the GPU compute dispatches
  * of the timed training epoch and the timed inference pass, per step (`dispatches_per_step`,
- * `dispatches_per_infer_step` in `--json`; lib/model/webgpu_dispatches.ts says how).
+ * `dispatches_per_infer_step` in `--json`; lib/model/webgpu_dispatches.ts says how), and the
+ * training step's other WebGPU calls on the host (`host_calls_per_step`: new buffers, bind
+ * groups, queue writes, submits, reads).
  *
  * `--l2 λ` adds the L2 term of the objective (experiments use 1e-5); the default 0 trains as the
  * PyTorch peer (../shared/peers/pytorch_speed.py) does, without one.
@@ -42,7 +44,14 @@ import { initBackend, parseBackendName } from "../lib/model/backend.ts";
 import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
 import { paperFlopsPerWindow } from "../lib/model/flops.ts";
 import { setOwnKernels } from "../lib/model/own_kernels.ts";
-import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
+import {
+  dispatchCount,
+  hostCallsBetween,
+  type HostCallTotals,
+  hostCallTotals,
+  installDispatchCounter,
+  installHostCallCounter,
+} from "../lib/model/webgpu_dispatches.ts";
 import { bindingLimit } from "../lib/model/webgpu_program.ts";
 import { evaluate } from "../lib/training/evaluate.ts";
 import { startWorkerPool, train } from "../lib/training/train.ts";
@@ -112,7 +121,8 @@ const log = (s: string) => {
 log(`backend ${info.backend}, device ${info.device}, workers ${workers}`);
 // Only this thread's engine is counted, which is the whole step on webgpu (its workers are
 // wasm/cpu engines that dispatch nothing).
-const counting = info.backend === "webgpu" && installDispatchCounter();
+const counting = info.backend === "webgpu" && installDispatchCounter() &&
+  installHostCallCounter();
 const warmup = !args["no-warmup"];
 
 const tasks = ["arousal", "valence", "dominance"].map((name) => ({
@@ -156,6 +166,8 @@ let timedCpu = 0;
 const timedEpoch = warmup ? 2 : 1;
 let dispatchMark = dispatchCount();
 let trainDispatches = 0;
+let hostMark = hostCallTotals();
+let trainHostCalls: HostCallTotals | undefined;
 const result0 = await train(model, {
   train: () => batches,
   epochs: timedEpoch,
@@ -168,9 +180,11 @@ const result0 = await train(model, {
     if (r.epoch === timedEpoch) {
       timedCpu = cpuSince(cpuMark);
       trainDispatches = dispatchCount() - dispatchMark;
+      trainHostCalls = hostCallsBetween(hostMark, hostCallTotals());
     }
     cpuMark = process.cpuUsage();
     dispatchMark = dispatchCount();
+    hostMark = hostCallTotals();
     log(
       `  epoch ${r.epoch}${r.epoch < timedEpoch ? " (warm-up)" : ""}: ${
         r.windowsPerSecond.toFixed(1)
@@ -245,6 +259,11 @@ const result = {
   // everything else the step launches. Absent (undefined) on backends without dispatches.
   dispatches_per_step: counting ? trainDispatches / steps : undefined,
   dispatches_per_infer_step: counting ? inferDispatches / steps : undefined,
+  // The other WebGPU calls of the timed epoch's JavaScript thread, per step (new buffers, bind
+  // groups, queue writes, submits, reads): the host's share of a step (webgpu_dispatches.ts).
+  host_calls_per_step: counting && trainHostCalls
+    ? Object.fromEntries(Object.entries(trainHostCalls).map(([k, v]) => [k, v / steps]))
+    : undefined,
   // How the model runs a batch of this shape (EmotionModel.passPlan): row groups, and passes.
   row_groups: plan.groups.length,
   passes_per_step: plan.passes,
@@ -271,6 +290,11 @@ if (args.json) {
     log(
       `GPU dispatches: ${result.dispatches_per_step} per training step, ` +
         `${result.dispatches_per_infer_step} per inference step`,
+    );
+    log(
+      `WebGPU host calls per training step: ${
+        Object.entries(result.host_calls_per_step ?? {}).map(([k, v]) => `${k} ${v}`).join(", ")
+      }`,
     );
   }
   if (plan.groups.length > 1) {
