@@ -27,7 +27,7 @@ const USAGE = `usage: deno task reproduce [--corpus example|iemocap|emodb|manife
   [--protocol ${PROTOCOLS.join("|")}] [--seeds N] [--epochs N]
   [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch-size N] [--lr X] [--l2 X] [--patience N]
   [--trials N] [--class-weighting none|balanced] [--feature-norm global|speaker] [--svm-c C]
-  [--workers N]
+  [--workers N] [--checkpoint-above N]
        deno task reproduce --plan [the options above]
        deno task reproduce --out DIR --trial [I]
        deno task reproduce --out DIR --collect
@@ -43,7 +43,12 @@ On a scheduler: --plan writes trials.jsonl (one line per training or fit) and pl
 the out folder; --trial I runs line I (0-based; without I: $SLURM_ARRAY_TASK_ID or
 $JOB_COMPLETION_INDEX) into DIR/trials/<id>/ and skips a finished one (exit ${EXIT_BUSY} when
 another process runs it); --collect writes the outputs from the finished trials and lists the
-missing ones (exit 1 when some are missing). See deploy/ and the README.`;
+missing ones (exit 1 when some are missing). See deploy/ and the README.
+
+--checkpoint-above N: batches of more than N windows recompute the front-end in the backward
+pass (default 3072 on wasm/cpu, 8192 on webgpu: 2 GiB of activations); on a GPU with the
+memory a higher N saves that second pass. Results agree up to float rounding, so it is not
+part of the result fingerprint (like --backend).`;
 
 // A bare --trial (no index) takes the index from the scheduler's environment.
 const args = Deno.args.flatMap((a, i, all) =>
@@ -63,6 +68,7 @@ const { values } = parseCommandLine(
       seeds: { type: "string" },
       epochs: { type: "string" },
       backend: { type: "string" },
+      "checkpoint-above": { type: "string" },
       out: { type: "string" },
       smoke: { type: "boolean", default: false },
       force: { type: "boolean", default: false },

@@ -40,6 +40,9 @@ reproduce; flags and --set override them.
   --class-weighting none|balanced
   --task-weights LIST   fixed w_m, e.g. arousal=1,valence=0.5 (default all 1; not with --trials)
   --backend NAME        auto | wasm | cpu | webgpu | tensorflow
+  --checkpoint-above N  batches of more than N windows recompute the front-end in the
+                        backward pass (default 3072 on wasm/cpu, 8192 on webgpu: 2 GiB);
+                        a GPU with the memory saves that pass with a higher N
   --workers N           engines, one core each, for training and the dev/test evaluation,
                         and files extracted at once for OS+RNN's eGeMAPS features
                         (default: the experiment's training.workers)
@@ -99,6 +102,7 @@ async function main(): Promise<void> {
       "class-weighting": { type: "string" },
       "task-weights": { type: "string" },
       backend: { type: "string" },
+      "checkpoint-above": { type: "string" },
       workers: { type: "string" },
       limit: { type: "string" },
       "no-resume": { type: "boolean", default: false },
@@ -177,6 +181,7 @@ async function main(): Promise<void> {
     log: console.error,
     resume: !a["no-resume"],
     describe: { system, corpus: corpus.name, experiment: config },
+    checkpointAbove: config.checkpointAbove,
   });
   await writeJsonAtomic(join(a.out, "results.json"), {
     corpus: corpus.name,

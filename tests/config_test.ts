@@ -8,6 +8,7 @@ import {
   experimentFileFor,
   parseOverride,
   resolveExperiment,
+  resolveFromFlags,
   resultFingerprint,
   SMOKE_OVERLAY,
   validateExperiment,
@@ -51,6 +52,21 @@ Deno.test("layers: file → overlay → --set → values, later wins", async () 
     resultFingerprint(smoke),
     resultFingerprint(await resolveExperiment({ corpus: "example", overlays: [SMOKE_OVERLAY] })),
   );
+});
+
+Deno.test("--checkpoint-above is a machine setting: validated, outside the result fingerprint", async () => {
+  const plain = await resolveExperiment({ corpus: "emodb" });
+  assert.equal(plain.checkpointAbove, undefined, "absent: the backend's default");
+  const gpu = await resolveFromFlags({ corpus: "emodb", "checkpoint-above": "65536" });
+  assert.equal(gpu.checkpointAbove, 65536);
+  // Results agree up to float rounding, so finished systems stay reusable (as with --backend).
+  assert.equal(resultFingerprint(gpu), resultFingerprint(plain));
+  for (const bad of ["0", "1.5", "many"]) {
+    await assert.rejects(
+      resolveFromFlags({ corpus: "emodb", "checkpoint-above": bad }),
+      /'checkpointAbove' must be a positive integer/,
+    );
+  }
 });
 
 Deno.test("--set parses JSON values, comma lists and refuses unknown keys", () => {

@@ -364,7 +364,11 @@ Deno.test("train() with a given pool evaluates dev on it and leaves it running",
   });
 });
 
-Deno.test("trainModel with 2 workers evaluates dev and test as one engine would", async () => {
+/**
+ * A tiny training of trainModel's: three utterances per partition (sines whose frequency is the
+ * arousal class), a small attention model, 2 workers, 2 epochs.
+ */
+function tinyTraining() {
   // Three utterances per partition, sines whose frequency is the arousal class.
   const utterances: Utterance[] = [];
   const audio = new Map<string, Float32Array>();
@@ -408,9 +412,14 @@ Deno.test("trainModel with 2 workers evaluates dev and test as one engine would"
   };
   const part = (name: string) => utterances.filter((u) => u.partition === name);
   const fold = { name: "split", train: part("train"), dev: part("dev"), test: part("test") };
+  const read = (u: Utterance) => Promise.resolve(audio.get(u.id)!);
+  return { spec, fold, read };
+}
+
+Deno.test("trainModel with 2 workers evaluates dev and test as one engine would", async () => {
+  const { spec, fold, read } = tinyTraining();
   const dir = await Deno.makeTempDir({ prefix: "parallel_eval_test_" });
   try {
-    const read = (u: Utterance) => Promise.resolve(audio.get(u.id)!);
     const res = await trainModel(spec, fold, {
       dir,
       read,
@@ -433,6 +442,43 @@ Deno.test("trainModel with 2 workers evaluates dev and test as one engine would"
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("trainModel's checkpointAbove reaches the model and its workers, results to rounding", async () => {
+  const { spec, fold, read } = tinyTraining();
+  const run = async (checkpointAbove?: number) => {
+    const dir = await Deno.makeTempDir({ prefix: "parallel_eval_test_" });
+    try {
+      return await trainModel(spec, fold, {
+        dir,
+        read,
+        backend: { backend: "cpu", device: "cpu" },
+        progress: "none",
+        checkpointAbove,
+      });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  };
+  const plain = await run();
+  // Every batch (2 rows of 3–6 windows) above 1 window: the front-end is recomputed in the
+  // backward pass, on this thread and on both workers (whose settings must match the model's).
+  const recomputed = await run(1);
+  try {
+    assert.deepEqual(recomputed.model.frontEndOptions, { checkpointAbove: 1 });
+    assert.deepEqual(plain.model.frontEndOptions, {});
+    const losses = (r: typeof plain) => r.history.map((h) => h.loss);
+    losses(recomputed).forEach((l, i) => assert.ok(Math.abs(l - losses(plain)[i]) < 1e-5));
+    for (const split of ["dev", "test"] as const) {
+      const a = recomputed[split].tasks.arousal.probabilities.flat();
+      const b = plain[split].tasks.arousal.probabilities.flat();
+      a.forEach((p, i) => assert.ok(Math.abs(p - b[i]) < 1e-5, `${split} probability ${i}`));
+    }
+  } finally {
+    plain.model.dispose();
+    recomputed.model.dispose();
+  }
+  await assert.rejects(() => run(0), /checkpointAbove must be a positive integer/);
 });
 
 /** Utterances of different lengths (samples at 16 kHz, in [-1, 1]), one shorter than a window. */

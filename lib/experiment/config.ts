@@ -133,6 +133,12 @@ export interface ExperimentConfig {
   systems: SystemName[];
   /** tfjs backend. */
   backend: BackendName;
+  /**
+   * This machine's front-end memory setting (trainModel's `checkpointAbove`): batches of more
+   * windows recompute the front-end in the backward pass. Absent: the backend's default. Like
+   * `backend`, not part of the result fingerprint (results agree up to float rounding).
+   */
+  checkpointAbove?: number;
   /** Output folder (`{corpus}` and `{date}` are replaced by the corpus kind and the run's date). */
   out: string;
   /** Re-run systems that already finished. */
@@ -195,6 +201,7 @@ const SCHEMA: Record<string, { check: Check; optional?: boolean }> = {
   "baselines.featureNorm": { check: oneOf("global", "speaker") },
   "systems": { check: listOf(oneOf(...SYSTEMS), `systems (${SYSTEMS.join(", ")})`, true) },
   "backend": { check: oneOf("auto", "tensorflow", "webgpu", "wasm", "cpu") },
+  "checkpointAbove": { check: positiveInt, optional: true },
   "out": { check: str },
   "force": { check: bool },
 };
@@ -442,6 +449,7 @@ export const SHORTCUT_FLAGS: Readonly<Record<string, string>> = {
   "feature-norm": "baselines.featureNorm",
   "svm-c": "baselines.svmCGrid",
   backend: "backend",
+  "checkpoint-above": "checkpointAbove",
   out: "out",
   force: "force",
 };

@@ -160,6 +160,7 @@ export async function trainUnit(
     // The resolved experiment travels with every model, so a model folder says how it was made.
     describe: { system, corpus: ctx.corpus.name, experiment: ctx.config },
     code: ctx.commit ?? undefined,
+    checkpointAbove: ctx.config.checkpointAbove,
   });
   if (r.reused) ctx.log(`  ${name}: already trained (${join(dir, "outcome.json")})`);
   r.model.dispose();

@@ -25,6 +25,7 @@ import {
 import type { Standardisation, WindowSpec } from "../frames/types.ts";
 import { defaultModelConfig, EmotionModel } from "../model/model.ts";
 import { loadModel, saveModel } from "../model/persist.ts";
+import type { FrontEndOptions } from "../model/frontend.ts";
 import type { GradientWorkers } from "../model/parallel.ts";
 import type { ModelConfig, Pooling } from "../model/types.ts";
 import { readJsonIfExists, writeJsonAtomic } from "../util/atomic.ts";
@@ -119,6 +120,16 @@ export interface TrainModelContext {
   describe?: Record<string, unknown>;
   /** Version of the code (e.g. its git commit), recorded in every epoch record. */
   code?: string;
+  /**
+   * The front-end's memory setting for this machine (`FrontEndOptions.checkpointAbove`, for the
+   * model and its workers): batches of more windows than this recompute the front-end in the
+   * backward pass instead of keeping its activations. Default the backend's (3,072 windows on
+   * wasm and cpu, 8,192 on webgpu: 2 GiB of the paper model's activations); a GPU with the
+   * memory keeps more (65,536 keeps 16 × 3,500 windows, 12 GB), which saves a second forward
+   * pass of the front-end. Not part of the spec, like the backend: the results are the same up
+   * to float rounding (the weight gradients are summed over other pieces).
+   */
+  checkpointAbove?: number;
 }
 
 /** A trained model and its scores. */
@@ -231,12 +242,30 @@ export async function trainModel(
   const config = modelConfigOf(spec, ctx.features?.dim);
   const t = spec.training;
   const workers = t.workers ?? 1;
-  // One pool for every training (all trials of a search) and the final dev/test evaluation;
-  // the models are EmotionModel.create(config), so the default memory settings are theirs.
-  const pool = workers > 1 ? await startWorkerPool(config, workers) : undefined;
+  if (
+    ctx.checkpointAbove !== undefined &&
+    !(Number.isInteger(ctx.checkpointAbove) && ctx.checkpointAbove >= 1)
+  ) {
+    throw new Error(
+      `trainModel: checkpointAbove must be a positive integer, got ${ctx.checkpointAbove}`,
+    );
+  }
+  const frontEndOptions: FrontEndOptions = ctx.checkpointAbove === undefined
+    ? {}
+    : { checkpointAbove: ctx.checkpointAbove };
+  // One pool for every training (all trials of a search) and the final dev/test evaluation,
+  // with the memory settings of the models it serves (newModel's).
+  const pool = workers > 1
+    ? await startWorkerPool(config, workers, { frontEndOptions })
+    : undefined;
+  const newModel = () => {
+    const model = EmotionModel.create(config);
+    model.frontEndOptions = frontEndOptions;
+    return model;
+  };
   try {
     return await trainAndEvaluate(spec, fold, ctx, {
-      config,
+      newModel,
       batchOptions,
       standardisation,
       window,
@@ -250,7 +279,8 @@ export async function trainModel(
 
 /** What {@link trainModel} has prepared for the training proper. */
 interface Prepared {
-  config: ModelConfig;
+  /** A new model of `config` with this machine's memory settings. */
+  newModel: () => EmotionModel;
   batchOptions: BatchOptions;
   standardisation: Standardisation | { mean: number[]; std: number[] };
   window: WindowSpec | undefined;
@@ -268,7 +298,7 @@ async function trainAndEvaluate(
   const log = ctx.log ?? (() => {});
   const outcomePath = join(ctx.dir, "outcome.json");
   const { train: trainSet, dev: devSet, test: testSet } = fold;
-  const { config, batchOptions, standardisation, window, pool } = p;
+  const { newModel, batchOptions, standardisation, window, pool } = p;
   const t = spec.training;
   const trainOptions: TrainOptions = {
     train: (_epoch, seed) =>
@@ -300,7 +330,7 @@ async function trainAndEvaluate(
   let taskWeights = t.taskWeights ??
     Object.fromEntries(spec.tasks.map((x) => [x.name, 1]));
   if (spec.tasks.length > 1 && t.taskWeightTrials > 1 && devSet.length) {
-    const search = await searchTaskWeights(() => EmotionModel.create(config), trainOptions, {
+    const search = await searchTaskWeights(newModel, trainOptions, {
       trials: t.taskWeightTrials,
       seed: spec.seed,
       checkpointDir: ctx.dir,
@@ -317,7 +347,7 @@ async function trainAndEvaluate(
     dev = search.result.dev;
     taskWeights = search.best.weights;
   } else {
-    model = EmotionModel.create(config);
+    model = newModel();
     const result = await train(model, trainOptions);
     history = result.history;
     dev = result.dev;
