@@ -312,8 +312,9 @@ run() {
   if [ $have_gpu = 1 ] && [ $small = 0 ]; then
     # 56,000 windows: the default front-end budget (2 GiB, for any GPU) would recompute 7 chunks
     # in the backward pass; an H100/H200 keeps their 12 GB of activations, as the peer does.
-    # One warm-up step, then one timed: without it the timed step would include compiling every
-    # pipeline at this shape (seconds, against a step estimated at well under one).
+    # A warm-up epoch (two steps: bench.ts runs two when --steps is 1), then one timed step:
+    # without it the timed step would include compiling every pipeline at this shape (seconds,
+    # against a step estimated at well under one) and the second step's growth of tfjs's pool.
     RESERVE=5 stage bench-webgpu-16x3500 120 deno_json "$WORK/bench-webgpu-16x3500.json" \
       scripts/bench.ts --backend webgpu --batch 16 --windows 3500 --steps 1 \
       --checkpoint-above 65536
