@@ -272,6 +272,10 @@ run() {
       RESERVE=100 stage bench-webgpu-16x500 70 deno_json "$WORK/bench-webgpu-16x500.json" scripts/bench.ts \
         --backend webgpu --batch 16 --windows 500 --steps 4
     fi
+    # What one dispatch costs the host (a few seconds).
+    RESERVE=$([ $small = 1 ] && echo 0 || echo 100) stage host-per-dispatch 30 deno_json \
+      "$WORK/host.json" scripts/bench-webgpu-host.ts \
+      $([ $small = 1 ] && echo "--dispatches 300 --reps 1" || echo "--dispatches 2000 --reps 3")
     # Where the step's GPU time goes, per program (timestamp queries).
     local pshape=$([ $small = 1 ] && echo 1x8 || echo 16x500)
     RESERVE=$([ $small = 1 ] && echo 0 || echo 100) stage "profile-$pshape" 45 deno_json \

@@ -42,6 +42,8 @@ interface BenchJson {
   warmup?: boolean;
   /** The front-end's checkpoint threshold when set (`--checkpoint-above`). */
   checkpoint_above?: number;
+  /** The timed step's other WebGPU calls (new buffers, bind groups, writes, submits, reads). */
+  host_calls_per_step?: Record<string, number>;
 }
 
 /** The fields of a training run's epochs.jsonl lines the summary uses. */
@@ -58,6 +60,12 @@ interface TilingJson {
   tiling: string;
   forward: { wall_s: number };
   forward_backward: { wall_s: number };
+}
+
+/** bench-webgpu-host.ts's JSON line: what one dispatch costs the host, four ways. */
+interface HostJson {
+  dispatches: number;
+  rows: { way: string; record_us: number; submit_us: number; cpu_us: number }[];
 }
 
 /** profile-webgpu.ts's JSON line. */
@@ -260,6 +268,7 @@ async function summary(work: string, out: string): Promise<void> {
   const meta = await readJson<Record<string, string>>(join(work, "meta.json"));
   const profile = await readJson<ProfileJson>(join(work, "profile.json"));
   const tilings = await readJsonLines<TilingJson>(join(work, "tilings.jsonl"));
+  const host = await readJson<HostJson>(join(work, "host.json"));
 
   const result = {
     meta,
@@ -278,6 +287,7 @@ async function summary(work: string, out: string): Promise<void> {
     })),
     profile,
     tilings,
+    host,
     training,
     training_runs: { webgpu: gpuTrain?.backend, wasm: cpuTrain?.backend },
     training_epochs: { webgpu: gpuEpochs, wasm: cpuEpochs },
@@ -316,6 +326,32 @@ async function summary(work: string, out: string): Promise<void> {
         num(r.train_ratio_webgpu_over_peer, 2)
       } |`,
     );
+  }
+  for (const r of result.speed) {
+    const calls = r.webgpu?.host_calls_per_step;
+    if (!calls) continue;
+    md.push(
+      "",
+      `${r.shape}: WebGPU calls per training step besides dispatches: ` +
+        Object.entries(calls).map(([k, v]) => `${k} ${num(v, 1)}`).join(", ") + ".",
+    );
+  }
+  md.push("", "## What one dispatch costs the host (`scripts/bench-webgpu-host.ts`)", "");
+  if (host) {
+    md.push(
+      `${host.dispatches} dispatches per way, µs per dispatch: the JavaScript thread recording ` +
+        "it, inside `queue.submit`, and the process's CPU (all threads).",
+      "",
+      "| way | recording µs | in submit µs | process CPU µs |",
+      "| --- | ---: | ---: | ---: |",
+    );
+    for (const r of host.rows) {
+      md.push(
+        `| ${r.way} | ${num(r.record_us, 1)} | ${num(r.submit_us, 1)} | ${num(r.cpu_us, 1)} |`,
+      );
+    }
+  } else {
+    md.push("Not measured: see the stages below and log.txt.");
   }
   md.push("", "## Where a training step's GPU time goes (`scripts/profile-webgpu.ts`)", "");
   if (profile) {
