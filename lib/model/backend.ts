@@ -11,7 +11,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { BackendName } from "./types.ts";
 import { registerWasmKernelFixes } from "./wasm_kernels.ts";
 import { ownWebGpuKernels } from "./own_kernels.ts";
-import { installDirectUploads, setSoftwareAdapter } from "./webgpu_program.ts";
+import { boundBufferPool, installDirectUploads } from "./webgpu_buffers.ts";
+import { setSoftwareAdapter } from "./webgpu_program.ts";
 
 /** The backend names accepted by {@link initBackend}, for CLI validation and help texts. */
 export const BACKEND_NAMES: readonly BackendName[] = [
@@ -162,8 +163,10 @@ async function initWebgpu(requireHardware: boolean): Promise<BackendInfo> {
   }
   await tf.ready();
   setSoftwareAdapter(software);
-  // Uploads without tfjs's per-tensor staging buffers (unless own kernels are switched off).
+  // Uploads without tfjs's per-tensor staging buffers (unless own kernels are switched off), and
+  // a buffer pool that does not keep every batch shape's working set.
   installDirectUploads(ownWebGpuKernels);
+  boundBufferPool();
   return {
     backend: "webgpu",
     device: `webgpu: ${text}${software ? " (software)" : ""}`,

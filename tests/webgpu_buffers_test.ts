@@ -1,19 +1,25 @@
 /**
- * Uploads on webgpu (lib/model/webgpu_program.ts's `installDirectUploads`, installed by
- * `initBackend("webgpu")`): a tensor's values arrive bit for bit in every dtype a buffer holds, a
- * buffer back in tfjs's pool is rewritten only after the commands that read it, and repeated
- * uploads create no GPU buffers and hold no memory (where tfjs's own upload, used with own
- * kernels switched off, creates a staging buffer for each).
+ * The GPU buffers behind tensors on webgpu (lib/model/webgpu_buffers.ts, installed by
+ * `initBackend("webgpu")`). Uploads: a tensor's values arrive bit for bit in every dtype a buffer
+ * holds, a buffer back in tfjs's pool is rewritten only after the commands that read it, and
+ * repeated uploads create no GPU buffers and hold no memory (where tfjs's own upload, used with own
+ * kernels switched off, creates a staging buffer for each). The pool: its free buffers stay within
+ * the peak in use, the most recently released are the ones kept, and training on batches of many
+ * lengths does not grow the GPU memory with each length.
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
+import type { Batch } from "../lib/frames/types.ts";
 import { initBackend } from "../lib/model/backend.ts";
+import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
+import { boundBufferPool } from "../lib/model/webgpu_buffers.ts";
+import { train } from "../lib/training/train.ts";
 import { setOwnKernels } from "../lib/model/own_kernels.ts";
 import { hostCallTotals, installHostCallCounter } from "../lib/model/webgpu_dispatches.ts";
 import { noise } from "./numeric.ts";
 import { webgpuOrSkip, webgpuTest } from "./webgpu_adapter.ts";
 
-webgpuOrSkip("webgpu upload");
+webgpuOrSkip("webgpu buffers");
 
 const bits = (a: Float32Array) => new Uint32Array(a.buffer, a.byteOffset, a.length);
 
@@ -110,5 +116,88 @@ webgpuTest(
     } finally {
       setOwnKernels(true);
     }
+  },
+);
+
+/** tfjs-backend-webgpu's pool totals (bytes). */
+function poolBytes(): { used: number; allocated: number } {
+  const m = (tf.backend() as unknown as {
+    bufferManager: { numBytesUsed: number; numBytesAllocated: number };
+  }).bufferManager;
+  return { used: m.numBytesUsed, allocated: m.numBytesAllocated };
+}
+
+webgpuTest(
+  "webgpu pool: free buffers stay within the peak in use, the most recently released kept",
+  async () => {
+    await initBackend("webgpu");
+    assert.ok(installHostCallCounter());
+    const installed = (tf.backend() as unknown as { bufferManager: { bounded?: unknown } })
+      .bufferManager.bounded;
+    assert.ok(installed, "initBackend bounds the pool");
+    const pool = boundBufferPool();
+    assert.equal(pool, installed, "installed once");
+    const evicted = pool.evictedBuffers;
+    /** A result of `size` values computed and read, then disposed: its buffers go back. */
+    const values = noise(220_000, 3);
+    const once = async (size: number) => {
+      const t = tf.tidy(() => tf.mul(tf.tensor(values.subarray(0, size)), 2));
+      await t.data();
+      t.dispose();
+    };
+    // 200 sizes of up to 1.6 MB each: tfjs alone would keep every one of them.
+    for (let i = 0; i < 200; i++) await once(200_000 + 64 * i);
+    const { used, allocated } = poolBytes();
+    assert.ok(pool.evictedBuffers > evicted, "old sizes' buffers were destroyed");
+    assert.ok(
+      allocated - used <= pool.peakBytesInUse,
+      `free ${allocated - used} bytes, peak in use ${pool.peakBytesInUse}`,
+    );
+    // The last size's buffers are the most recently released: computing it again creates none.
+    const before = hostCallTotals().createBuffer;
+    await once(200_000 + 64 * 199);
+    assert.equal(hostCallTotals().createBuffer - before, 0);
+  },
+);
+
+webgpuTest(
+  "webgpu pool: training on batches of 24 lengths holds at most twice its peak working set",
+  async () => {
+    await initBackend("webgpu");
+    const pool = boundBufferPool();
+    const tasks = [{ name: "arousal", classes: ["low", "mid", "high"] }];
+    const config = defaultModelConfig(tasks, {
+      conv: { filters: 4, kernel: 4, pool: 2, channelPool: 2 },
+      gru: { units: 8, layers: 1 },
+    });
+    // Padded to their longest utterance, a corpus's batches differ in length, and each length
+    // is a new working set of buffer sizes.
+    const batch = (windows: number): Batch => {
+      const samples = (windows - 1) * 160 + 640;
+      return {
+        ids: ["a", "b"],
+        batchSize: 2,
+        windows,
+        samplesPerRow: samples,
+        signal: Float32Array.from({ length: 2 * samples }, (_, i) => Math.sin(i / 7)),
+        lengths: Int32Array.of(windows, windows - 1),
+        mask: new Float32Array(2 * windows).fill(1),
+        labels: { arousal: Int32Array.of(0, 2) },
+      };
+    };
+    const batches = Array.from({ length: 24 }, (_, i) => batch(10 + 3 * i));
+    const model = EmotionModel.create(config);
+    const evicted = pool.evictedBuffers;
+    try {
+      await train(model, { train: () => batches, epochs: 1, learningRate: 1e-4, progress: "none" });
+    } finally {
+      model.dispose();
+    }
+    const { used, allocated } = poolBytes();
+    assert.ok(pool.evictedBuffers > evicted, "earlier lengths' buffers were destroyed");
+    assert.ok(
+      allocated <= used + pool.peakBytesInUse,
+      `allocated ${allocated} bytes: ${used} in use, peak ${pool.peakBytesInUse}`,
+    );
   },
 );
