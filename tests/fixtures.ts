@@ -62,3 +62,27 @@ export function sineBatch(
     labels: { arousal: Int32Array.from(arousal), valence: Int32Array.from(valence) },
   };
 }
+
+/**
+ * Two rows at the paper's framing (640-sample windows every 160): `sin(i / period)` over the
+ * whole row, `windows` and `windows − shorter` real windows, every task in `tasks` labelled
+ * `labels`. The webgpu tests' batch, whose values do not matter, only its shape.
+ */
+export function twoRowBatch(
+  windows: number,
+  tasks: string[],
+  opts: { period?: number; shorter?: number; labels?: [number, number] } = {},
+): Batch {
+  const { period = 7, shorter = 1, labels = [0, 1] } = opts;
+  const samples = (windows - 1) * 160 + 640;
+  return {
+    ids: ["a", "b"],
+    batchSize: 2,
+    windows,
+    samplesPerRow: samples,
+    signal: Float32Array.from({ length: 2 * samples }, (_, i) => Math.sin(i / period)),
+    lengths: Int32Array.of(windows, windows - shorter),
+    mask: new Float32Array(2 * windows).fill(1),
+    labels: Object.fromEntries(tasks.map((t) => [t, Int32Array.of(...labels)])),
+  };
+}

@@ -9,13 +9,13 @@
  */
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
-import type { Batch } from "../lib/frames/types.ts";
 import { initBackend } from "../lib/model/backend.ts";
 import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
 import { boundBufferPool } from "../lib/model/webgpu_buffers.ts";
 import { train } from "../lib/training/train.ts";
 import { setOwnKernels } from "../lib/model/own_kernels.ts";
 import { hostCallTotals, installHostCallCounter } from "../lib/model/webgpu_dispatches.ts";
+import { twoRowBatch } from "./fixtures.ts";
 import { noise } from "./numeric.ts";
 import { webgpuOrSkip, webgpuTest } from "./webgpu_adapter.ts";
 
@@ -172,20 +172,10 @@ webgpuTest(
     });
     // Padded to their longest utterance, a corpus's batches differ in length, and each length
     // is a new working set of buffer sizes.
-    const batch = (windows: number): Batch => {
-      const samples = (windows - 1) * 160 + 640;
-      return {
-        ids: ["a", "b"],
-        batchSize: 2,
-        windows,
-        samplesPerRow: samples,
-        signal: Float32Array.from({ length: 2 * samples }, (_, i) => Math.sin(i / 7)),
-        lengths: Int32Array.of(windows, windows - 1),
-        mask: new Float32Array(2 * windows).fill(1),
-        labels: { arousal: Int32Array.of(0, 2) },
-      };
-    };
-    const batches = Array.from({ length: 24 }, (_, i) => batch(10 + 3 * i));
+    const batches = Array.from(
+      { length: 24 },
+      (_, i) => twoRowBatch(10 + 3 * i, ["arousal"], { labels: [0, 2] }),
+    );
     const model = EmotionModel.create(config);
     const evicted = pool.evictedBuffers;
     try {

@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/model/backend.ts";
-import type { Batch } from "../lib/frames/types.ts";
 import { defaultModelConfig, EmotionModel } from "../lib/model/model.ts";
 import { train } from "../lib/training/train.ts";
 import {
@@ -18,6 +17,7 @@ import {
   installDispatchCounter,
   installHostCallCounter,
 } from "../lib/model/webgpu_dispatches.ts";
+import { twoRowBatch } from "./fixtures.ts";
 import { webgpuOrSkip, webgpuTest } from "./webgpu_adapter.ts";
 
 webgpuOrSkip("webgpu dispatch");
@@ -82,18 +82,7 @@ webgpuTest(
  * first step's one-off work (packing Adam's moments) is not counted.
  */
 async function trainStepDispatches(model: EmotionModel, windows: number): Promise<number> {
-  const tasks = model.config.tasks;
-  const samples = (windows - 1) * 160 + 640;
-  const batch: Batch = {
-    ids: ["a", "b"],
-    batchSize: 2,
-    windows,
-    samplesPerRow: samples,
-    signal: Float32Array.from({ length: 2 * samples }, (_, i) => Math.sin(i / 7)),
-    lengths: Int32Array.of(windows, windows - 1),
-    mask: new Float32Array(2 * windows).fill(1),
-    labels: Object.fromEntries(tasks.map((t) => [t.name, Int32Array.of(0, 1)])),
-  };
+  const batch = twoRowBatch(windows, model.config.tasks.map((t) => t.name));
   let mark = 0, counted = 0;
   await train(model, {
     train: () => [batch],
@@ -147,17 +136,11 @@ webgpuTest(
       conv: { filters: 4, kernel: 4, pool: 2, channelPool: 2 },
       gru: { units: 4, layers: 2 },
     });
-    const windows = 6, samples = (windows - 1) * 160 + 640;
-    const batch: Batch = {
-      ids: ["a", "b"],
-      batchSize: 2,
-      windows,
-      samplesPerRow: samples,
-      signal: Float32Array.from({ length: 2 * samples }, (_, i) => Math.sin(i / 5)),
-      lengths: Int32Array.of(windows, windows - 2),
-      mask: new Float32Array(2 * windows).fill(1),
-      labels: Object.fromEntries(tasks.map((t) => [t.name, Int32Array.of(2, 0)])),
-    };
+    const batch = twoRowBatch(6, tasks.map((t) => t.name), {
+      period: 5,
+      shorter: 2,
+      labels: [2, 0],
+    });
     const model = EmotionModel.create(config);
     const perEpoch: HostCallTotals[] = [];
     let mark = hostCallTotals();
