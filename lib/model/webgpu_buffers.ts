@@ -147,11 +147,16 @@ export function boundBufferPool(): PoolBound {
     freeSince.set(buffer, ++seq);
     queue.push({ buffer, key, seq });
     while (manager.numBytesAllocated - manager.numBytesUsed > state.peakBytesInUse) {
+      // Free buffers released before the bound was installed are not queued (none are when
+      // initBackend installs it): stop rather than run past the queue.
+      if (head >= queue.length) break;
       const oldest = queue[head++];
       if (freeSince.get(oldest.buffer) !== oldest.seq) continue; // reused since; not free now
-      const list = manager.freeBuffers.get(oldest.key)!;
-      list.splice(list.indexOf(oldest.buffer), 1);
       freeSince.delete(oldest.buffer);
+      const list = manager.freeBuffers.get(oldest.key);
+      const at = list?.indexOf(oldest.buffer) ?? -1;
+      if (at < 0) continue; // no longer tfjs's (its pool was disposed)
+      list!.splice(at, 1);
       manager.numFreeBuffers--;
       manager.numBytesAllocated -= oldest.buffer.size;
       state.evictedBuffers++;
