@@ -13,6 +13,7 @@ import {
   defaultModelConfig,
   EmotionModel,
   WEBGPU_PASS_WINDOWS,
+  webgpuBindableWindows,
   webgpuWindowsPerPass,
 } from "../lib/model/model.ts";
 import { dispatchCount, installDispatchCounter } from "../lib/model/webgpu_dispatches.ts";
@@ -176,3 +177,57 @@ Deno.test("webgpuWindowsPerPass: the widest per-window tensor fits the binding l
   const features = defaultModelConfig(TASKS, { input: { kind: "features", dim: 88 } });
   assert.equal(webgpuWindowsPerPass(features, 2 ** 27), Math.floor(2 ** 27 / 2048));
 });
+
+webgpuTest(
+  "webgpu model: a pass the device cannot bind is refused, not left undone as zeros",
+  async () => {
+    await initBackend("webgpu");
+    const config = defaultModelConfig([{ name: "arousal", classes: ["low", "high"] }], {
+      conv: { filters: 4, kernel: 4, pool: 2, channelPool: 2 },
+      gru: { units: 4, layers: 1 },
+    });
+    const model = EmotionModel.create(config);
+    try {
+      // One row one window longer than the device binds (52,429 windows, 8.7 minutes of audio,
+      // at lavapipe's 128 MiB): refused before any work, on every path.
+      const most = webgpuBindableWindows(config);
+      const windows = most + 1;
+      const input = {
+        signal: new Float32Array((windows - 1) * 160 + 640),
+        batchSize: 1,
+        windows,
+        lengths: Int32Array.of(windows),
+      };
+      for (const training of [false, true]) {
+        assert.throws(
+          () =>
+            tf.tidy(() => {
+              model.apply(input, { training, dropoutSeed: 1 });
+            }),
+          new RegExp(
+            `a pass of ${windows} windows \\(rows 0–0\\) is more than this device can bind \\(${most} windows`,
+          ),
+        );
+      }
+      // A one-pass plan set past the bound by hand is refused the same way.
+      model.maxWindowsPerPass = 1;
+      model.maxWindowsPerWebGpuPass = 10 * most;
+      const rows = {
+        ...input,
+        batchSize: 2,
+        windows: most / 2 + 1,
+        lengths: Int32Array.of(most / 2 + 1, 3),
+      };
+      rows.signal = new Float32Array(2 * ((rows.windows - 1) * 160 + 640));
+      assert.throws(
+        () =>
+          tf.tidy(() => {
+            model.apply(rows, { training: false });
+          }),
+        /more than this device can bind/,
+      );
+    } finally {
+      model.dispose();
+    }
+  },
+);

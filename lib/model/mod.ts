@@ -24,6 +24,7 @@ export {
   defaultModelConfig,
   EmotionModel,
   validateModelConfig,
+  webgpuBindableWindows,
   webgpuWindowsPerPass,
 } from "./model.ts";
 export {

@@ -206,9 +206,34 @@ export class EmotionModel {
   apply(input: ModelInput, opts: ApplyOptions): ApplyResult {
     validateInput(input, this.config);
     const { groups, passes } = this.passPlan(input);
+    if (tf.getBackend() === "webgpu") this.#checkBindable(input, passes === 1 ? undefined : groups);
     if (groups.length === 1) return this.#applyAll(input, opts);
     if (passes === 1) return this.#applyAll(input, opts, groups);
     return this.#applyGroups(input, opts, groups);
+  }
+
+  /**
+   * Refuses a pass (the whole batch, or each of `groups` trimmed to its longest row) that the
+   * webgpu device cannot bind (more than {@link webgpuBindableWindows}): WebGPU would leave the
+   * work undone without an error and the outputs would be zeros. Only a single row longer than
+   * that gets here by default (70 minutes of audio for the paper's model at a 2 GiB limit, 4.4
+   * at WebGPU's default 128 MiB), or a {@link maxWindowsPerWebGpuPass} set past it.
+   */
+  #checkBindable(input: ModelInput, groups?: [number, number][]): void {
+    const most = webgpuBindableWindows(this.config);
+    const passes = groups ?? [[0, input.batchSize] as [number, number]];
+    for (const [r0, r1] of passes) {
+      const windows = (r1 - r0) *
+        (groups ? Math.max(...input.lengths.subarray(r0, r1)) : input.windows);
+      if (windows > most) {
+        throw new Error(
+          `webgpu: a pass of ${windows} windows (rows ${r0}–${r1 - 1}) is more than this ` +
+            `device can bind (${most} windows at maxStorageBufferBindingSize ${bindingLimit()} ` +
+            "bytes; WebGPU would leave the work undone): use --backend wasm for such audio, " +
+            "or cut it into shorter files",
+        );
+      }
+    }
   }
 
   /**
@@ -392,9 +417,19 @@ function dropoutDraws(
  * 65,536 from a limit of 320 MiB (GPUs' are 2–4 GiB), so 16 utterances of 35 s run as one pass.
  */
 export function webgpuWindowsPerPass(config: ModelConfig, limit = bindingLimit()): number {
+  return Math.min(WEBGPU_PASS_WINDOWS, webgpuBindableWindows(config, limit));
+}
+
+/**
+ * The most windows (rows × windows) of one pass of `config`'s model whose widest per-window
+ * tensor (the front-end's output or the GRU's packed forward record) fits a storage buffer
+ * binding of `limit` bytes (by default the active device's): 26,214 for the paper's model at
+ * WebGPU's default 128 MiB, 419,430 at 2 GiB. Past it WebGPU leaves a program undone.
+ */
+export function webgpuBindableWindows(config: ModelConfig, limit = bindingLimit()): number {
   const dim = config.input.kind === "raw" ? frontEndDim(geometryOf(config)) : config.input.dim;
   const widest = 4 * Math.max(dim, 4 * config.gru.units);
-  return Math.min(WEBGPU_PASS_WINDOWS, Math.floor(limit / widest));
+  return Math.floor(limit / widest);
 }
 
 /**
