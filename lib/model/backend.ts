@@ -12,6 +12,7 @@ import type { BackendName } from "./types.ts";
 import { registerWasmKernelFixes } from "./wasm_kernels.ts";
 import { ownWebGpuKernels } from "./own_kernels.ts";
 import { boundBufferPool, installDirectUploads } from "./webgpu_buffers.ts";
+import { watchWebGpuErrors } from "./webgpu_errors.ts";
 import { setSoftwareAdapter } from "./webgpu_program.ts";
 
 /** The backend names accepted by {@link initBackend}, for CLI validation and help texts. */
@@ -167,6 +168,8 @@ async function initWebgpu(requireHardware: boolean): Promise<BackendInfo> {
   // a buffer pool that does not keep every batch shape's working set.
   installDirectUploads(ownWebGpuKernels);
   boundBufferPool();
+  // A program WebGPU cannot run is only an event; make the next read of values throw.
+  watchWebGpuErrors();
   return {
     backend: "webgpu",
     device: `webgpu: ${text}${software ? " (software)" : ""}`,
