@@ -21,7 +21,7 @@ export interface WebGpuErrorLog {
 
 /** The parts of tfjs-backend-webgpu's (4.22) `WebGPUBackend` that the watcher uses. */
 interface WatchedBackendLike {
-  device: EventTarget;
+  device: EventTarget & { lost?: Promise<{ reason?: string; message: string }> };
   read(dataId: object): Promise<unknown>;
   readSync(dataId: object): unknown;
   /** Set by {@link watchWebGpuErrors} on the instance it patched. */
@@ -33,8 +33,9 @@ const PRINTED = 5;
 
 /**
  * Watches the active webgpu backend's device (call only while it is active): each
- * `uncapturederror` is recorded and written to stderr, and the next `read`/`readSync` of tensor
- * values on this backend (`data()`, `dataSync()`, `array()` …) throws an error naming it.
+ * `uncapturederror`, and the device's loss, is recorded and written to stderr, and the next
+ * `read`/`readSync` of tensor values on this backend (`data()`, `dataSync()`, `array()` …)
+ * throws an error naming it.
  */
 export function watchWebGpuErrors(): WebGpuErrorLog {
   const backend = tf.backend() as unknown as WatchedBackendLike;
@@ -50,6 +51,14 @@ export function watchWebGpuErrors(): WebGpuErrorLog {
         `webgpu: the device reported an error; the work it concerns was not done: ${message}`,
       );
     }
+  });
+  // A lost device (driver reset, the GPU taken away) ends every later command; say so. A
+  // "destroyed" device is one the program itself let go.
+  backend.device.lost?.then((info) => {
+    if (info.reason === "destroyed") return;
+    const message = `GPUDevice lost (${info.reason ?? "unknown"}): ${info.message}`;
+    log.messages.push(message);
+    console.error(`webgpu: ${message}; later work on this device is not done`);
   });
   const check = () => {
     if (log.messages.length === log.reported) return;
