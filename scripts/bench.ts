@@ -9,7 +9,7 @@
  *
  *   deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] [--windows 300]
  *                   [--steps 3] [--workers 1] [--kernels own|tfjs] [--l2 0] [--naive] [--no-warmup]
- *                   [--checkpoint-above N] [--json]
+ *                   [--checkpoint-above N] [--vary-windows] [--json]
  *
  * On webgpu it also prints the adapter (`GPUAdapterInfo`) and counts the GPU compute dispatches
  * of the timed training epoch and the timed inference pass, per step (`dispatches_per_step`,
@@ -24,6 +24,10 @@
  * windows than N run the front-end in chunks recomputed in the backward pass (default 3,072 on
  * wasm and cpu, 8,192 on webgpu, for 2 GiB of activations). A GPU with the memory keeps
  * 16 × 3,500 windows' activations (12 GB) with 65536, as the PyTorch peer does.
+ *
+ * `--vary-windows` gives batch b of an epoch `windows − b` windows, so each step is a batch length
+ * of its own, as a corpus's batches are: on webgpu each then takes buffers of new sizes from the
+ * pool (lib/model/webgpu_buffers.ts), which the same-shaped default does not show.
  *
  * `--kernels tfjs` runs conv2 and the GRU recurrence on tfjs's kernels instead of our own
  * (own_kernels.ts; one engine), for a comparison in the same run: on wasm our GEMM kernels, on
@@ -61,7 +65,7 @@ import { Random } from "../lib/util/random.ts";
 const BENCH_USAGE =
   "Usage: deno task bench [--backend auto|tensorflow|webgpu|wasm|cpu] [--batch 8] " +
   "[--windows 300] [--steps 3] [--workers 1] [--kernels own|tfjs] [--l2 0] [--naive] [--no-warmup] " +
-  "[--checkpoint-above N] [--json]";
+  "[--checkpoint-above N] [--vary-windows] [--json]";
 
 const { values: args } = parseCommandLine({
   options: {
@@ -75,6 +79,7 @@ const { values: args } = parseCommandLine({
     kernels: { type: "string", default: "own" },
     l2: { type: "string", default: "0" },
     "checkpoint-above": { type: "string" },
+    "vary-windows": { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     help: { type: "boolean", short: "h", default: false },
   },
@@ -131,22 +136,33 @@ const tasks = ["arousal", "valence", "dominance"].map((name) => ({
 }));
 const config = defaultModelConfig(tasks, { seed: 7 });
 if (config.input.kind !== "raw") throw new Error("unreachable");
-const samples = (windows - 1) * config.input.hopSamples + config.input.windowSamples;
+const { hopSamples, windowSamples } = config.input;
+// With --vary-windows batch b has windows − b windows, so every batch of an epoch is a length of
+// its own, as a corpus's batches are (padded to their longest utterance).
+const vary = args["vary-windows"];
+if (vary && windows - (steps - 1) < 1) {
+  console.error(`bench: --vary-windows needs --windows ≥ --steps\n\n${BENCH_USAGE}`);
+  Deno.exit(2);
+}
+const windowsOf = (b: number) => (vary ? windows - b : windows);
 
 // Noise is enough: the cost does not depend on the values.
 const rng = new Random(12345);
-const makeBatch = (b: number): Batch => ({
-  ids: Array.from({ length: batchSize }, (_, i) => `b${b}-${i}`),
-  batchSize,
-  windows,
-  samplesPerRow: samples,
-  signal: Float32Array.from({ length: batchSize * samples }, () => 2 * rng.next() - 1),
-  lengths: new Int32Array(batchSize).fill(windows),
-  mask: new Float32Array(batchSize * windows).fill(1),
-  labels: Object.fromEntries(
-    tasks.map((t) => [t.name, Int32Array.from({ length: batchSize }, (_, i) => (i + b) % 3)]),
-  ),
-});
+const makeBatch = (b: number): Batch => {
+  const w = windowsOf(b), samples = (w - 1) * hopSamples + windowSamples;
+  return {
+    ids: Array.from({ length: batchSize }, (_, i) => `b${b}-${i}`),
+    batchSize,
+    windows: w,
+    samplesPerRow: samples,
+    signal: Float32Array.from({ length: batchSize * samples }, () => 2 * rng.next() - 1),
+    lengths: new Int32Array(batchSize).fill(w),
+    mask: new Float32Array(batchSize * w).fill(1),
+    labels: Object.fromEntries(
+      tasks.map((t) => [t.name, Int32Array.from({ length: batchSize }, (_, i) => (i + b) % 3)]),
+    ),
+  };
+};
 const batches = Array.from({ length: steps }, (_, b) => makeBatch(b));
 
 /** Process CPU seconds (all threads, workers included) since `from`. */
@@ -207,7 +223,7 @@ if (args.naive) {
   const input = {
     signal: batches[0].signal,
     batchSize,
-    windows,
+    windows: batches[0].windows,
     lengths: batches[0].lengths,
   };
   const c0 = process.cpuUsage();
@@ -228,7 +244,8 @@ if (args.naive) {
 }
 const inferDispatches = dispatchCount() - inferMark;
 
-const perStep = batchSize * windows;
+// Windows per step (the mean over the batches with --vary-windows).
+const perStep = batches.reduce((n, b) => n + b.batchSize * b.windows, 0) / steps;
 const plan = model.passPlan(batches[0]);
 const fwd = paperFlopsPerWindow(config);
 const trainWindowsPerS = timed.windowsPerSecond;
@@ -245,6 +262,7 @@ const result = {
   steps,
   l2,
   checkpoint_above: checkpointAbove,
+  vary_windows: vary || undefined,
   train_s_per_step: perStep / trainWindowsPerS,
   train_windows_per_s: trainWindowsPerS,
   infer_windows_per_s: (perStep * steps) / inferWall,

@@ -272,6 +272,13 @@ run() {
       RESERVE=100 stage bench-webgpu-16x500 70 deno_json "$WORK/bench-webgpu-16x500.json" scripts/bench.ts \
         --backend webgpu --batch 16 --windows 500 --steps 4
     fi
+    # Every batch a length of its own, as a corpus's are: buffers of new sizes each step.
+    local vshape=$([ $small = 1 ] && echo 1x8 || echo 16x500)
+    echo "$vshape" >"$WORK/vary-shape.txt"
+    RESERVE=$([ $small = 1 ] && echo 0 || echo 150) stage "bench-webgpu-$vshape-vary" 60 deno_json \
+      "$WORK/bench-webgpu-$vshape-vary.json" scripts/bench.ts --backend webgpu \
+      --batch "${vshape%x*}" --windows "${vshape#*x}" --steps $([ $small = 1 ] && echo 3 || echo 4) \
+      --vary-windows
     # What one dispatch costs the host (a few seconds).
     RESERVE=$([ $small = 1 ] && echo 0 || echo 100) stage host-per-dispatch 30 deno_json \
       "$WORK/host.json" scripts/bench-webgpu-host.ts \

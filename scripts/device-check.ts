@@ -255,11 +255,21 @@ async function summary(work: string, out: string): Promise<void> {
   const probeResult = await readJson<Record<string, unknown>>(join(work, "probe.json"));
   const shapes = (await Deno.readTextFile(join(work, "shapes.txt")).catch(() => ""))
     .trim().split(/\s+/).filter((s) => s.length > 0);
-  const rows = await Promise.all(shapes.map(async (shape) => ({
-    shape,
-    webgpu: await readJson<BenchJson>(join(work, `bench-webgpu-${shape}.json`)),
-    peer: await readJson<PeerJson>(join(work, `peer-${shape}.json`)),
-  })));
+  const rows: { shape: string; webgpu?: BenchJson; peer?: PeerJson }[] = await Promise.all(
+    shapes.map(async (shape) => ({
+      shape,
+      webgpu: await readJson<BenchJson>(join(work, `bench-webgpu-${shape}.json`)),
+      peer: await readJson<PeerJson>(join(work, `peer-${shape}.json`)),
+    })),
+  );
+  // The bench with every batch a length of its own (`--vary-windows`), no peer beside it.
+  const vshape = (await Deno.readTextFile(join(work, "vary-shape.txt")).catch(() => "")).trim();
+  if (vshape) {
+    rows.push({
+      shape: `${vshape}, lengths vary`,
+      webgpu: await readJson<BenchJson>(join(work, `bench-webgpu-${vshape}-vary.json`)),
+    });
+  }
   const gpuTrain = await readJson<TrainResults>(join(work, "train-webgpu", "results.json"));
   const cpuTrain = await readJson<TrainResults>(join(work, "train-wasm", "results.json"));
   const gpuEpochs = await readJsonLines<EpochJson>(join(work, "train-webgpu", "epochs.jsonl"));
