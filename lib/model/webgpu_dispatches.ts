@@ -66,9 +66,9 @@ export function dispatchTotals(): DispatchTotals {
 /**
  * The WebGPU calls, besides dispatches, that the JavaScript thread makes on the host: each costs
  * driver and binding time per step whatever the GPU, and a step can go no faster than the host
- * issues it. New buffers (`createBuffer`) are the costly ones (tfjs maps a new staging buffer
- * for every upload and destroys it after the submit); bind groups and uniform writes come with
- * every program tfjs launches.
+ * issues it. New buffers (`createBuffer`) are the costly ones: a steady-state step of one batch
+ * shape makes none (uploads go into pooled buffers, webgpu_buffers.ts; tfjs's own upload made a
+ * staging buffer each); bind groups and uniform writes come with every program tfjs launches.
  */
 export interface HostCallTotals {
   /** `GPUDevice.createBuffer`: new GPU buffers (allocations, not pool reuse). */
