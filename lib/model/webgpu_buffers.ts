@@ -101,6 +101,8 @@ export interface PoolBound {
   evictedBuffers: number;
   /** Their bytes. */
   evictedBytes: number;
+  /** Entries in the release queue (free buffers and stale entries not yet dropped). */
+  queued: number;
 }
 
 /**
@@ -125,11 +127,12 @@ export function boundBufferPool(): PoolBound {
     peakBytesInUse: manager.numBytesUsed,
     evictedBuffers: 0,
     evictedBytes: 0,
+    queued: 0,
   };
   // Free buffers in release order, with their key; a buffer acquired again leaves `freeSince`
   // and its stale queue entry is skipped when it comes up.
   const freeSince = new Map<GPUBuffer, number>();
-  const queue: { buffer: GPUBuffer; key: string; seq: number }[] = [];
+  let queue: { buffer: GPUBuffer; key: string; seq: number }[] = [];
   let head = 0, seq = 0;
   const acquire = manager.acquireBuffer.bind(manager);
   const release = manager.releaseBuffer.bind(manager);
@@ -163,7 +166,13 @@ export function boundBufferPool(): PoolBound {
       state.evictedBytes += oldest.buffer.size;
       oldest.buffer.destroy();
     }
-    if (head > 1024 && head * 2 > queue.length) queue.splice(0, head), head = 0;
+    // In a steady state nothing is evicted and every release queues an entry whose buffer is
+    // soon acquired again: drop the stale entries before they pile up.
+    if (queue.length - head > 2 * freeSince.size + 1024) {
+      queue = queue.slice(head).filter((e) => freeSince.get(e.buffer) === e.seq);
+      head = 0;
+    }
+    state.queued = queue.length - head;
   };
   manager.bounded = state;
   return state;
