@@ -57,6 +57,7 @@ import {
   installHostCallCounter,
 } from "../lib/model/webgpu_dispatches.ts";
 import { bindingLimit } from "../lib/model/webgpu_program.ts";
+import { boundBufferPool } from "../lib/model/webgpu_buffers.ts";
 import { evaluate } from "../lib/training/evaluate.ts";
 import { startWorkerPool, train } from "../lib/training/train.ts";
 import { parseCommandLine } from "../lib/util/cli.ts";
@@ -245,6 +246,17 @@ if (args.naive) {
 const inferDispatches = dispatchCount() - inferMark;
 
 // Windows per step (the mean over the batches with --vary-windows).
+/** The webgpu pool's bytes (lib/model/webgpu_buffers.ts), read before the model is disposed. */
+function gpuMemory() {
+  const pool = boundBufferPool();
+  const m = tf.memory() as { numBytesInGPUAllocated?: number; numBytesAllocatedInGPU?: number };
+  return {
+    peak_in_use_bytes: pool.peakBytesInUse,
+    allocated_bytes: m.numBytesAllocatedInGPU ?? m.numBytesInGPUAllocated,
+    evicted_buffers: pool.evictedBuffers,
+  };
+}
+
 const perStep = batches.reduce((n, b) => n + b.batchSize * b.windows, 0) / steps;
 const plan = model.passPlan(batches[0]);
 const fwd = paperFlopsPerWindow(config);
@@ -289,6 +301,9 @@ const result = {
   row_groups: plan.groups.length,
   passes_per_step: plan.passes,
   binding_limit_bytes: info.backend === "webgpu" ? bindingLimit() : undefined,
+  // The webgpu buffer pool at the end: the most bytes ever in use at once (training and
+  // inference), what is allocated now, and the free buffers destroyed to stay within the bound.
+  gpu_memory: info.backend === "webgpu" ? gpuMemory() : undefined,
   warmup: warmup ? undefined : false,
   load_average: Deno.loadavg(),
 };
@@ -316,6 +331,14 @@ if (args.json) {
       `WebGPU host calls per training step: ${
         Object.entries(result.host_calls_per_step ?? {}).map(([k, v]) => `${k} ${v}`).join(", ")
       }`,
+    );
+  }
+  if (result.gpu_memory) {
+    const gib = (b: number | undefined) => b === undefined ? "?" : (b / 2 ** 30).toFixed(2);
+    log(
+      `GPU memory: peak in use ${gib(result.gpu_memory.peak_in_use_bytes)} GiB, allocated ${
+        gib(result.gpu_memory.allocated_bytes)
+      } GiB, ${result.gpu_memory.evicted_buffers} free buffers destroyed`,
     );
   }
   if (plan.groups.length > 1) {

@@ -44,6 +44,8 @@ interface BenchJson {
   checkpoint_above?: number;
   /** The timed step's other WebGPU calls (new buffers, bind groups, writes, submits, reads). */
   host_calls_per_step?: Record<string, number>;
+  /** The webgpu buffer pool at the end of the bench. */
+  gpu_memory?: { peak_in_use_bytes: number; allocated_bytes?: number; evicted_buffers: number };
 }
 
 /** The fields of a training run's epochs.jsonl lines the summary uses. */
@@ -337,13 +339,18 @@ async function summary(work: string, out: string): Promise<void> {
       } |`,
     );
   }
+  const gib = (b: number | undefined) => (b === undefined ? "–" : (b / 2 ** 30).toFixed(2));
   for (const r of result.speed) {
-    const calls = r.webgpu?.host_calls_per_step;
-    if (!calls) continue;
+    const calls = r.webgpu?.host_calls_per_step, memory = r.webgpu?.gpu_memory;
+    if (!calls && !memory) continue;
     md.push(
       "",
       `${r.shape}: WebGPU calls per training step besides dispatches: ` +
-        Object.entries(calls).map(([k, v]) => `${k} ${num(v, 1)}`).join(", ") + ".",
+        Object.entries(calls ?? {}).map(([k, v]) => `${k} ${num(v, 1)}`).join(", ") + ". " +
+        (memory
+          ? `GPU memory: peak in use ${gib(memory.peak_in_use_bytes)} GiB, allocated at the end ` +
+            `${gib(memory.allocated_bytes)} GiB, ${memory.evicted_buffers} free buffers destroyed.`
+          : ""),
     );
   }
   md.push("", "## What one dispatch costs the host (`scripts/bench-webgpu-host.ts`)", "");
