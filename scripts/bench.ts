@@ -15,7 +15,7 @@
  * of the timed training epoch and the timed inference pass, per step (`dispatches_per_step`,
  * `dispatches_per_infer_step` in `--json`; lib/model/webgpu_dispatches.ts says how), and the
  * training step's other WebGPU calls on the host (`host_calls_per_step`: new buffers, bind
- * groups, queue writes, submits, reads).
+ * groups, queue writes, submits, reads, pipeline compilations).
  *
  * `--l2 λ` adds the L2 term of the objective (experiments use 1e-5); the default 0 trains as the
  * PyTorch peer (../shared/peers/pytorch_speed.py) does, without one.
@@ -35,8 +35,9 @@
  * update (adam_webgpu.ts).
  *
  * The workers start before training; the first epoch (steps batches, at least two) warms up
- * (kernel compilation, buffer pools), the second is timed; inference has one warm-up pass too (`--no-warmup` skips
- * both, for shapes where one more step costs minutes, as on a software GPU). `--naive` runs the
+ * (kernel compilation, buffer pools), the second is timed; inference has one warm-up pass too
+ * (`--no-warmup` skips both, for shapes where one more step costs minutes, as on a software GPU),
+ * and on webgpu `gpu_memory` reports the buffer pool at the end. `--naive` runs the
  * per-window reference front-end instead (inference only, on this thread's engine: the training
  * loop and the workers always use the model's own front-end).
  * @module
@@ -249,10 +250,10 @@ const inferDispatches = dispatchCount() - inferMark;
 /** The webgpu pool's bytes (lib/model/webgpu_buffers.ts), read before the model is disposed. */
 function gpuMemory() {
   const pool = boundBufferPool();
-  const m = tf.memory() as { numBytesInGPUAllocated?: number; numBytesAllocatedInGPU?: number };
+  const m = tf.memory() as { numBytesAllocatedInGPU?: number };
   return {
     peak_in_use_bytes: pool.peakBytesInUse,
-    allocated_bytes: m.numBytesAllocatedInGPU ?? m.numBytesInGPUAllocated,
+    allocated_bytes: m.numBytesAllocatedInGPU,
     evicted_buffers: pool.evictedBuffers,
   };
 }
@@ -293,7 +294,7 @@ const result = {
   dispatches_per_step: counting ? trainDispatches / steps : undefined,
   dispatches_per_infer_step: counting ? inferDispatches / steps : undefined,
   // The other WebGPU calls of the timed epoch's JavaScript thread, per step (new buffers, bind
-  // groups, queue writes, submits, reads): the host's share of a step (webgpu_dispatches.ts).
+  // groups, queue writes, submits, reads, compilations): the host's share of a step.
   host_calls_per_step: counting && trainHostCalls
     ? Object.fromEntries(Object.entries(trainHostCalls).map(([k, v]) => [k, v / steps]))
     : undefined,

@@ -22,11 +22,22 @@ export interface DispatchTotals {
 const totals: DispatchTotals = { direct: 0, indirect: 0 };
 let installed = false;
 
-type PassPrototype = Record<string, (...args: unknown[]) => unknown>;
+/** A WebGPU class's prototype, whose methods the counters wrap. */
+type Prototype = Record<string, (...args: unknown[]) => unknown>;
+
+/** Wraps `proto[method]` (where it exists) so that every call first runs `count`. */
+function countCalls(proto: Prototype, method: string, count: () => void): void {
+  const original = proto[method];
+  if (typeof original !== "function") return;
+  proto[method] = function (this: unknown, ...args: unknown[]) {
+    count();
+    return original.apply(this, args);
+  };
+}
 
 /** The prototype of Deno's compute pass encoder, or undefined where there is no WebGPU. */
-function passPrototype(): PassPrototype | undefined {
-  const cls = (globalThis as unknown as { GPUComputePassEncoder?: { prototype: PassPrototype } })
+function passPrototype(): Prototype | undefined {
+  const cls = (globalThis as unknown as { GPUComputePassEncoder?: { prototype: Prototype } })
     .GPUComputePassEncoder;
   return cls?.prototype;
 }
@@ -39,16 +50,8 @@ export function installDispatchCounter(): boolean {
   if (installed) return true;
   const proto = passPrototype();
   if (!proto || typeof proto.dispatchWorkgroups !== "function") return false;
-  const wrap = (name: string, key: keyof DispatchTotals) => {
-    const original = proto[name];
-    if (typeof original !== "function") return;
-    proto[name] = function (this: unknown, ...args: unknown[]) {
-      totals[key]++;
-      return original.apply(this, args);
-    };
-  };
-  wrap("dispatchWorkgroups", "direct");
-  wrap("dispatchWorkgroupsIndirect", "indirect");
+  countCalls(proto, "dispatchWorkgroups", () => totals.direct++);
+  countCalls(proto, "dispatchWorkgroupsIndirect", () => totals.indirect++);
   installed = true;
   return true;
 }
@@ -104,18 +107,12 @@ let hostInstalled = false;
  */
 export function installHostCallCounter(): boolean {
   if (hostInstalled) return true;
-  const g = globalThis as unknown as Record<string, { prototype: PassPrototype } | undefined>;
+  const g = globalThis as unknown as Record<string, { prototype: Prototype } | undefined>;
   const device = g.GPUDevice?.prototype, queue = g.GPUQueue?.prototype;
   const buffer = g.GPUBuffer?.prototype;
   if (!device || !queue || !buffer) return false;
-  const wrap = (proto: PassPrototype, name: keyof HostCallTotals, method: string = name) => {
-    const original = proto[method];
-    if (typeof original !== "function") return;
-    proto[method] = function (this: unknown, ...args: unknown[]) {
-      hostTotals[name]++;
-      return original.apply(this, args);
-    };
-  };
+  const wrap = (proto: Prototype, name: keyof HostCallTotals, method: string = name) =>
+    countCalls(proto, method, () => hostTotals[name]++);
   wrap(device, "createBuffer");
   wrap(device, "createComputePipeline");
   wrap(device, "createComputePipeline", "createComputePipelineAsync");
