@@ -60,7 +60,7 @@ import {
 import { bindingLimit } from "../lib/model/webgpu_program.ts";
 import { boundBufferPool } from "../lib/model/webgpu_buffers.ts";
 import { evaluate } from "../lib/training/evaluate.ts";
-import { startWorkerPool, train } from "../lib/training/train.ts";
+import { startWorkerPool, train, workerPoolSize } from "../lib/training/train.ts";
 import { parseCommandLine } from "../lib/util/cli.ts";
 import { Random } from "../lib/util/random.ts";
 
@@ -125,9 +125,14 @@ const info = await initBackend(parseBackendName(args.backend));
 const log = (s: string) => {
   if (!args.json) console.log(s);
 };
-log(`backend ${info.backend}, device ${info.device}, workers ${workers}`);
-// Only this thread's engine is counted, which is the whole step on webgpu (its workers are
-// wasm/cpu engines that dispatch nothing).
+log(
+  `backend ${info.backend}, device ${info.device}, workers ${workers}` +
+    (workers > 1 && workerPoolSize(workers, info.backend) === 0
+      ? " (their jobs run in this thread's engine)"
+      : ""),
+);
+// Only this thread's engine is counted, which is the whole step on webgpu (no workers start
+// there: train.ts workerPoolSize).
 const counting = info.backend === "webgpu" && installDispatchCounter() &&
   installHostCallCounter();
 const warmup = !args["no-warmup"];
@@ -177,7 +182,10 @@ const model = EmotionModel.create(config);
 const frontEndOptions = checkpointAbove === undefined ? {} : { checkpointAbove };
 model.frontEndOptions = frontEndOptions;
 // One pool for training and inference, as trainModel has it, with the model's memory settings.
-const pool = workers > 1 ? await startWorkerPool(config, workers, { frontEndOptions }) : undefined;
+// On webgpu no pool (workerPoolSize): one engine runs the workers' jobs, as trainModel does.
+const pool = workerPoolSize(workers) > 0
+  ? await startWorkerPool(config, workers, { frontEndOptions })
+  : undefined;
 const inferWorkers = pool && !args.naive ? workers : 1;
 let cpuMark = process.cpuUsage();
 let timedCpu = 0;
@@ -259,7 +267,7 @@ function gpuMemory() {
 }
 
 const perStep = batches.reduce((n, b) => n + b.batchSize * b.windows, 0) / steps;
-const plan = model.passPlan(batches[0]);
+const plan = model.passPlan(batches[0], pool ? 1 : workers);
 const fwd = paperFlopsPerWindow(config);
 const trainWindowsPerS = timed.windowsPerSecond;
 const result = {

@@ -100,6 +100,13 @@ export interface ApplyOptions {
   training: boolean;
   /** Seed of this step's dropout mask (random when absent). */
   dropoutSeed?: number;
+  /**
+   * Draw the dropout masks as this many gradient workers would (default 1): the rows of a batch
+   * that fits one row group split evenly into jobs, job p seeded `rowGroupSeed(dropoutSeed, p)`
+   * ({@link jobRanges}), so one engine trains to the objective of `training.workers` = N
+   * (parallel.ts). Training mode only; inference has no dropout.
+   */
+  dropoutJobs?: number;
   /** Use the per-window reference front-end instead of the overlap-sharing one (tests). */
   naiveFrontEnd?: boolean;
 }
@@ -205,7 +212,7 @@ export class EmotionModel {
    */
   apply(input: ModelInput, opts: ApplyOptions): ApplyResult {
     validateInput(input, this.config);
-    const { groups, passes } = this.passPlan(input);
+    const { groups, passes } = this.passPlan(input, opts.training ? opts.dropoutJobs : 1);
     if (tf.getBackend() === "webgpu") this.#checkBindable(input, passes === 1 ? undefined : groups);
     if (groups.length === 1) return this.#applyAll(input, opts);
     if (passes === 1) return this.#applyAll(input, opts, groups);
@@ -237,13 +244,16 @@ export class EmotionModel {
   }
 
   /**
-   * How {@link apply} runs a batch on the active backend: its row groups (by
-   * {@link maxWindowsPerPass}; they decide the dropout masks) and the passes they take, one per
-   * group, or one for all of them on webgpu within {@link maxWindowsPerWebGpuPass}.
+   * How {@link apply} runs a batch on the active backend: its row groups, which decide the
+   * dropout masks ({@link jobRanges}: by {@link maxWindowsPerPass}, else `dropoutJobs` even
+   * parts), and the passes they take: one per group of a batch larger than
+   * {@link maxWindowsPerPass}, or one for all of them on webgpu within
+   * {@link maxWindowsPerWebGpuPass}; a batch that fits one pass takes one, whatever its jobs.
    */
-  passPlan(input: ModelInput): { groups: [number, number][]; passes: number } {
-    const groups = rowGroups(input, this.maxWindowsPerPass);
+  passPlan(input: ModelInput, dropoutJobs = 1): { groups: [number, number][]; passes: number } {
+    const groups = jobRanges(input, this.maxWindowsPerPass, dropoutJobs);
     const onePass = groups.length === 1 ||
+      input.batchSize * input.windows <= this.maxWindowsPerPass ||
       (tf.getBackend() === "webgpu" &&
         input.batchSize * input.windows <=
           (this.maxWindowsPerWebGpuPass ?? webgpuWindowsPerPass(this.config)));
@@ -462,6 +472,30 @@ export function rowGroups(input: ModelInput, maxWindows: number): [number, numbe
   }
   groups.push([r0, input.batchSize]);
   return groups;
+}
+
+/**
+ * How a batch's rows split into jobs, each with a dropout stream of its own (seed
+ * {@link rowGroupSeed}): the row groups of `maxWindows` when the batch needs several, else `jobs`
+ * even parts (fewer when the batch has fewer rows). The one rule of the gradient workers
+ * (parallel.ts: one job per worker) and of {@link EmotionModel.apply} with `dropoutJobs`, so
+ * one engine and N workers draw the same masks.
+ */
+export function jobRanges(
+  input: ModelInput,
+  maxWindows: number,
+  jobs: number,
+): [number, number][] {
+  if (!(Number.isInteger(jobs) && jobs >= 1)) {
+    throw new RangeError(`dropout jobs must be a positive integer (got ${jobs})`);
+  }
+  const groups = rowGroups(input, maxWindows);
+  if (groups.length > 1 || jobs === 1) return groups;
+  const b = input.batchSize, n = Math.min(jobs, b);
+  return Array.from(
+    { length: n },
+    (_, p) => [Math.floor((p * b) / n), Math.floor(((p + 1) * b) / n)] as [number, number],
+  );
 }
 
 /** Rows `[r0, r1)` of a batch as a batch of their own, trimmed to their longest row. */

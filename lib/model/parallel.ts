@@ -24,8 +24,10 @@
  *   get the single engine's masks when job 0 holds a row as long as the batch's `windows`
  *   (then its sub-batch tensor is a prefix of the full one in row-major order); the other rows get different
  *   masks with the same keep probability, so the objective is the same in expectation only.
- *   This is exactly the single engine's row-group computation with groups = these jobs.
- *   Matching every row would need the model to accept a precomputed mask.
+ *   This is exactly the single engine's row-group computation with groups = these jobs, and
+ *   one engine draws these very masks when `apply` gets `dropoutJobs` = the worker count
+ *   (`jobRanges` in model.ts is the one rule of both): that is how train() runs N workers' worth
+ *   of jobs on webgpu, where one device serves every row.
  *
  * Jobs are never larger than one pass of the single engine, so no worker needs more memory
  * than the single engine does.
@@ -48,7 +50,7 @@
 import type { BackendName, ModelConfig, ModelInput } from "./types.ts";
 import type { FrontEndOptions } from "./frontend.ts";
 import type { GradJob, InferenceResult, WorkerReply, WorkerRequest } from "./grad_worker.ts";
-import { rowGroups, rowGroupSeed, sliceRows } from "./model.ts";
+import { jobRanges, rowGroupSeed, sliceRows } from "./model.ts";
 
 export type { InferenceResult } from "./grad_worker.ts";
 
@@ -336,8 +338,7 @@ export class GradientWorkers {
 
   /** The row ranges a batch is split into (see the module description). */
   #ranges(input: ModelInput): [number, number][] {
-    const groups = rowGroups(input, this.maxWindowsPerPass);
-    return groups.length > 1 ? groups : evenSplit(input.batchSize, this.size);
+    return jobRanges(input, this.maxWindowsPerPass, this.size);
   }
 
   /**
@@ -390,15 +391,6 @@ function assign(inputs: ModelInput[], workers: number, longestFirst: boolean): n
     load[w] += cost(i);
   }
   return perWorker;
-}
-
-/** Rows `[0, b)` in `parts` contiguous ranges of (nearly) equal row counts, none empty. */
-function evenSplit(b: number, parts: number): [number, number][] {
-  const n = Math.min(parts, b);
-  return Array.from(
-    { length: n },
-    (_, p) => [Math.floor((p * b) / n), Math.floor(((p + 1) * b) / n)] as [number, number],
-  );
 }
 
 /** Sends one request and waits for the worker's reply (errors are rethrown here). */

@@ -21,7 +21,7 @@ export interface ApplicableModel {
   /** Forward pass. */
   apply(
     input: ModelInput,
-    opts: { training: boolean; dropoutSeed?: number },
+    opts: { training: boolean; dropoutSeed?: number; dropoutJobs?: number },
   ): { logits: Record<string, tf.Tensor2D>; attention?: Record<string, tf.Tensor2D> };
 }
 

@@ -27,6 +27,7 @@ export {
   type TrainOptions,
   type TrainResult,
   type WorkerMemorySettings,
+  workerPoolSize,
 } from "./train.ts";
 export {
   type ApplicableModel,

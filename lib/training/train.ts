@@ -21,7 +21,9 @@
  * are normalised over the whole batch before the split, so the objective is the single-engine
  * one; only dropout masks may differ (parallel.ts says exactly where) and float rounding. The
  * per-epoch dev evaluation then runs on the same workers; its scores are the single engine's
- * (inference has no dropout), so model selection does not depend on the worker count.
+ * (inference has no dropout), so model selection does not depend on the worker count. On webgpu
+ * no workers start ({@link workerPoolSize}): the one engine draws the N workers' dropout masks
+ * itself (`dropoutJobs` of the model's `apply`) and so trains to the same objective.
  * @module
  */
 import * as tf from "@tensorflow/tfjs-core";
@@ -122,7 +124,8 @@ export interface TrainOptions {
    * each batch's rows; needs --allow-read for the workers' code. Needs an EmotionModel-shaped
    * model (`trainableVariables()` = `getWeights()` in order). A failing worker ends the run
    * with an error; the checkpoint of the last finished epoch stays as it was. The per-epoch
-   * dev evaluation uses the same workers.
+   * dev evaluation uses the same workers. On webgpu ({@link workerPoolSize}) this thread's
+   * engine computes all N workers' jobs in one pass, with their dropout masks.
    */
   workers?: number;
   /**
@@ -351,7 +354,9 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
     if (opts.pool) {
       pool = opts.pool;
       checkPool(model, vars, pool);
-    } else if (workerCount > 1 && state.nextEpoch < opts.epochs && !state.stopped) {
+    } else if (
+      workerPoolSize(workerCount) > 0 && state.nextEpoch < opts.epochs && !state.stopped
+    ) {
       pool = await startWorkers(model, vars, workerCount);
     }
     const runStart = performance.now();
@@ -390,6 +395,7 @@ export async function train(model: TrainableModel, opts: TrainOptions): Promise<
       for await (const batch of opts.train(epoch, deriveSeed(seed, epoch))) {
         const stepOptions = {
           dropoutSeed: deriveSeed(seed, epoch, batches, 1),
+          dropoutJobs: workerCount,
           classWeights,
           taskWeights: opts.taskWeights,
           l2: opts.l2 ?? 0,
@@ -554,7 +560,11 @@ function step(
   const l2 = l2Term(vars, o.l2);
   let kept: Record<string, tf.Scalar> | undefined;
   const { value, grads } = tf.variableGrads(() => {
-    const out = model.apply(input, { training: true, dropoutSeed: o.dropoutSeed });
+    const out = model.apply(input, {
+      training: true,
+      dropoutSeed: o.dropoutSeed,
+      dropoutJobs: o.dropoutJobs,
+    });
     const obj = objective(out.logits, batch.labels, {
       taskWeights: o.taskWeights,
       classWeights: o.classWeights,
@@ -585,6 +595,11 @@ function step(
 /** What {@link step} and {@link parallelStep} need besides the batch. */
 interface StepOptions {
   dropoutSeed: number;
+  /**
+   * Dropout jobs of one engine's step (`training.workers`; see {@link workerPoolSize}); a pool
+   * splits the rows into its own jobs.
+   */
+  dropoutJobs: number;
   /** λ of the L2 term (0: none). */
   l2: number;
   classWeights: Record<string, number[]>;
@@ -597,6 +612,19 @@ export interface WorkerMemorySettings {
   frontEndOptions?: FrontEndOptions;
   /** EmotionModel.maxWindowsPerPass (default the model's default). */
   maxWindowsPerPass?: number;
+}
+
+/**
+ * How many Web Workers `workers` training engines take on `backend` (default the active one):
+ * `workers` on wasm, cpu and tensorflow (0 for one: this thread's engine), 0 on webgpu. There
+ * one device serves every row, and N workers would be N devices sharing one GPU, each step's
+ * gradients read back to the host and added there; instead this thread's engine runs the N
+ * workers' jobs in one pass with their dropout masks (`dropoutJobs`), so a study trains to the
+ * same objective, and the same fingerprint, as on N wasm workers. trainModel, train and
+ * `deno task bench` all ask here.
+ */
+export function workerPoolSize(workers: number, backend: string = tf.getBackend()): number {
+  return backend === "webgpu" || workers < 2 ? 0 : workers;
 }
 
 /**

@@ -33,7 +33,13 @@ import { evaluate, type Evaluation } from "./evaluate.ts";
 import { type ClassWeighting, countClasses } from "./loss.ts";
 import type { ProgressMode } from "./progress.ts";
 import { searchTaskWeights } from "./search.ts";
-import { type EpochRecord, startWorkerPool, train, type TrainOptions } from "./train.ts";
+import {
+  type EpochRecord,
+  startWorkerPool,
+  train,
+  type TrainOptions,
+  workerPoolSize,
+} from "./train.ts";
 
 /** The network: framing, both convolutions, the GRU stack, dropout. */
 export interface NetworkSpec {
@@ -69,7 +75,8 @@ export interface TrainingSpec {
    * Training engines (Web Workers, one core each; 1 = this thread). Part of the spec because
    * with ≥ 2 the rows of a batch get other dropout masks than in one engine (see
    * `model/parallel.ts`): the same seed gives the same result only with the same worker count.
-   * The dev and test evaluations run on the same workers (with the scores of one engine).
+   * The dev and test evaluations run on the same workers (with the scores of one engine). On
+   * webgpu one engine runs the N workers' jobs (`workerPoolSize` in train.ts), to the same result.
    */
   workers?: number;
 }
@@ -255,7 +262,7 @@ export async function trainModel(
     : { checkpointAbove: ctx.checkpointAbove };
   // One pool for every training (all trials of a search) and the final dev/test evaluation,
   // with the memory settings of the models it serves (newModel's).
-  const pool = workers > 1
+  const pool = workerPoolSize(workers) > 0
     ? await startWorkerPool(config, workers, { frontEndOptions })
     : undefined;
   const newModel = () => {
