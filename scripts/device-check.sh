@@ -293,6 +293,9 @@ run() {
   fi
 
   # --- short EMO-DB training: webgpu and wasm side by side, same config and seed -----------
+  # Same worker count too: wasm trains on that many Web Workers, webgpu runs their jobs in one
+  # engine with their dropout masks (train.ts workerPoolSize), so the two differ only by float
+  # rounding.
   local config=(--epochs 3 --patience 3)
   # --small: the smoke overlay (small model, one epoch) on 4 utterances per partition.
   [ $small = 1 ] && config=(--smoke --set data.limitPerPartition=4)
@@ -301,7 +304,7 @@ run() {
   wasm_workers=$((cpus > 9 ? 8 : (cpus > 1 ? cpus - 1 : 1)))
   if [ $have_gpu = 1 ]; then
     RESERVE=$([ $small = 1 ] && echo 0 || echo 60) stage train-webgpu+wasm 150 bash -c '
-      "$1" webgpu 1 "${@:3}" > "$2/train-webgpu.log" 2>&1 & g=$!
+      "$1" webgpu '"$wasm_workers"' "${@:3}" > "$2/train-webgpu.log" 2>&1 & g=$!
       "$1" wasm '"$wasm_workers"' "${@:3}" > "$2/train-wasm.log" 2>&1; c=$?
       wait $g; gr=$?
       echo "--- webgpu training (exit $gr)"; cat "$2/train-webgpu.log"

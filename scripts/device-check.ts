@@ -407,7 +407,14 @@ async function summary(work: string, out: string): Promise<void> {
   } else {
     md.push("Not measured: see the stages below and log.txt.");
   }
-  md.push("", "## Short EMO-DB training, dev set: webgpu against wasm (same config and seed)", "");
+  md.push(
+    "",
+    "## Short EMO-DB training, dev set: webgpu against wasm (same config, seed and workers)",
+    "",
+    "One engine on webgpu draws the wasm workers' dropout masks, so the two runs differ only by",
+    "float rounding (grown over the epochs).",
+    "",
+  );
   if (training) {
     md.push("| task | webgpu UAR % | wasm UAR % | difference | max \\|Δp\\| | dev utterances |");
     md.push("| --- | ---: | ---: | ---: | ---: | ---: |");
