@@ -170,6 +170,7 @@ export {
   type UtterancePrediction,
   type WeightTrial,
   type WorkerMemorySettings,
+  workerPoolSize,
 } from "./lib/training/mod.ts";
 
 // evaluation

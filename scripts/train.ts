@@ -45,7 +45,8 @@ reproduce; flags and --set override them.
                         a GPU with the memory saves that pass with a higher N
   --workers N           engines, one core each, for training and the dev/test evaluation,
                         and files extracted at once for OS+RNN's eGeMAPS features
-                        (default: the experiment's training.workers)
+                        (default: the experiment's training.workers); on webgpu one
+                        engine runs the N workers' jobs, with their dropout masks
   --limit N             at most N utterances per partition (round-robin over speakers)
   --no-resume           ignore an existing checkpoint in --out
   --progress MODE       auto | terminal | jupyter | none
